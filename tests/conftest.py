@@ -1,0 +1,49 @@
+"""Fixtures: supervisors on real processes that are always shut down, with a leftover check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.helpers import alive, kill_all, wait_for
+from workers.spec import Scenario, WorkerSpec
+from workers.supervisor import Supervisor
+
+START_METHODS = ["forkserver", "spawn", "fork"]
+
+SupervisorFactory = Callable[..., Supervisor]
+
+
+@pytest.fixture
+def make_supervisor() -> Iterator[SupervisorFactory]:
+    """Build prepared Supervisors; after the test, shut them down and assert no worker is left."""
+    made: list[Supervisor] = []
+
+    def make(
+        count: int = 1,
+        start_method: str = "forkserver",
+        workload: str = "cpu",
+        daemon: bool = True,
+        interval: float = 0.2,
+    ) -> Supervisor:
+        scenario = Scenario(
+            count=count,
+            worker=WorkerSpec(workload=workload, daemon=daemon),
+            start_method=start_method,
+            interval=interval,
+        )
+        sup = Supervisor(scenario)
+        sup.prepare()
+        made.append(sup)
+        return sup
+
+    yield make
+    for sup in made:
+        sup.shutdown()
+        pids = [h.pid for h in sup.handles()]
+        try:
+            wait_for(lambda pids=pids: not alive(pids), timeout=5)  # type: ignore[misc]
+        finally:
+            kill_all(pids)
+            sup.remove_log_dir()

@@ -1,0 +1,43 @@
+"""Shared test helpers: condition polling with deadlines, and process clean-up checks."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import psutil
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
+    """Poll ``condition`` until it returns something truthy; return it. Raises AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {condition}")
+        time.sleep(interval)
+
+
+def alive(pids: Iterable[int]) -> list[int]:
+    """The PIDs among ``pids`` that still run (zombies count as gone)."""
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def kill_all(pids: Iterable[int]) -> None:
+    """SIGKILL whatever is left of ``pids`` (test clean-up only)."""
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()

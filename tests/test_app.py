@@ -1,0 +1,114 @@
+"""The app under Textual's Pilot, on real worker processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.binding import Binding
+from textual.pilot import Pilot
+
+from tests.conftest import SupervisorFactory
+from tests.helpers import alive
+from tui.app import MptopApp
+from tui.screens.help import HELP, HelpScreen
+from tui.widgets.workers_table import WorkerTable
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Let the app run until ``condition()`` is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.05)
+
+
+def table_pids(app: MptopApp) -> list[int]:
+    table = app.query_one(WorkerTable)
+    return [int(str(k.value)) for k in table.rows]
+
+
+def cell(app: MptopApp, pid: int, column: str) -> str:
+    value = app.query_one(WorkerTable).get_cell(str(pid), column)
+    return str(getattr(value, "plain", value))
+
+
+async def test_add_key_adds_a_row_with_a_new_pid(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        before = set(table_pids(app))
+        await pilot.press("a")
+        await until(pilot, lambda: len(table_pids(app)) == 2)
+        (new,) = set(table_pids(app)) - before
+        assert new in sup.alive_pids()
+        await until(pilot, lambda: cell(app, new, "state") in ("running", "sleeping"))
+        app.stop_threads()
+
+
+async def test_kill_key_shows_exit_code_minus_9(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=2)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 2)
+        await pilot.press("down")
+        target = app.selected_pid()
+        assert target == table_pids(app)[1]
+        await pilot.press("k")
+        await until(pilot, lambda: cell(app, target, "exit").startswith("-9"))
+        assert cell(app, target, "exit") == "-9 SIGKILL"
+        assert cell(app, target, "state") == "exited"
+        other = table_pids(app)[0]
+        assert other in sup.alive_pids()
+        app.stop_threads()
+
+
+async def test_terminate_key_and_click_selection(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=2)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 2)
+        table = app.query_one(WorkerTable)
+        # click the second data row (row 0 is the header)
+        await pilot.click(WorkerTable, offset=(3, 2))
+        assert table.cursor_row == 1
+        target = table_pids(app)[1]
+        await pilot.press("t")
+        await until(pilot, lambda: cell(app, target, "exit").startswith("-15"))
+        assert cell(app, target, "exit") == "-15 SIGTERM"
+        app.stop_threads()
+
+
+async def test_quit_key_leaves_no_child(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=2)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 2)
+        pids = table_pids(app)
+        assert alive(pids) == pids
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, timeout=5)
+    assert app.return_code == 0
+    assert alive(pids) == []
+    assert alive(sup.helper_pids[:1]) == []  # the forkserver is gone too
+
+
+async def test_help_screen_lists_every_key(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        for binding in MptopApp.BINDINGS:
+            assert isinstance(binding, Binding)
+            key = binding.key.split(",")[0]
+            shown = {"question_mark": "?", "ctrl+c": "Ctrl+C"}.get(key, key)
+            assert f"`{shown}`" in HELP, shown
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        app.stop_threads()

@@ -1,0 +1,78 @@
+"""The command line: bad values get one line naming the option, exit status 2, no process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from tui.cli import parse_scenario
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["-n", "0"], "-n/--workers"),
+        (["-n", "abc"], "-n/--workers"),
+        (["-n", "-3"], "-n/--workers"),
+        (["--interval", "-1"], "--interval"),
+        (["--interval", "0"], "--interval"),
+        (["--interval", "soon"], "--interval"),
+        (["--interval", "11"], "--interval"),
+        (["--start-method", "nope"], "--start-method"),
+        (["--workload", "gpu"], "--workload"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_bad_values_one_line_exit_2_no_process(args: list[str], names: str) -> None:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    run = subprocess.run(
+        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("mptop: error:") and names in lines[0]
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+
+
+def test_help_and_version() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "tui", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert (
+        run.returncode == 0
+        and "--start-method" in run.stdout
+        and "100 = one full core" in run.stdout
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "tui", "--version"], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 0 and run.stdout.startswith("mptop ")
+
+
+def test_defaults_one_worker_per_usable_core() -> None:
+    import os
+
+    scenario = parse_scenario([])
+    assert scenario.count == len(os.sched_getaffinity(0))
+    assert scenario.worker.daemon is True and scenario.interval == 1.0
+    assert scenario.start_method == "forkserver"
+    assert (
+        parse_scenario(["--no-daemon", "-n", "3", "--start-method", "spawn"]).worker.daemon is False
+    )
+
+
+def test_engine_never_imports_the_front_end() -> None:
+    code = (
+        "import sys, workers.supervisor, workers.sampler, workers.dispatcher, workers.child;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'tui')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stdout

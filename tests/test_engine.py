@@ -1,0 +1,95 @@
+"""The engine on real processes: start, add, terminate, kill, suspend, shut down."""
+
+from __future__ import annotations
+
+import signal
+
+import psutil
+import pytest
+
+from tests.conftest import START_METHODS, SupervisorFactory
+from tests.helpers import alive, wait_for
+from workers.snapshot import describe_exitcode
+from workers.supervisor import NoSuchWorker
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def exited(sup: object, pid: int) -> int | None:
+    sup.poll()  # type: ignore[attr-defined]
+    return sup.handle(pid).exitcode  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_start_add_terminate_kill_shutdown(make_supervisor: SupervisorFactory, method: str) -> None:
+    sup = make_supervisor(count=2, start_method=method)
+    first = sup.start()
+    assert len({h.pid for h in first}) == 2
+    added = sup.add()
+    pids = sup.alive_pids()
+    assert len(pids) == 3 and added.pid in pids
+    for pid in pids:
+        assert psutil.pid_exists(pid)
+
+    sup.terminate(first[0].pid)
+    assert wait_for(lambda: exited(sup, first[0].pid) is not None) and first[0].exitcode == -15
+    sup.kill(first[1].pid)
+    wait_for(lambda: exited(sup, first[1].pid) is not None)
+    assert first[1].exitcode == -9
+
+    sup.shutdown()
+    assert alive(pids) == []
+    texts = [e.text for e in sup.drain_events()]
+    assert f"started {added.pid} (daemon, {method})" in texts
+    assert f"sent SIGTERM to {first[0].pid}" in texts
+    assert f"{first[0].pid} exited with -15 (SIGTERM)" in texts
+    assert f"{first[1].pid} exited with -9 (SIGKILL)" in texts
+
+
+def test_signals_refuse_dead_and_foreign_pids(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    (h,) = sup.start()
+    sup.kill(h.pid)
+    wait_for(lambda: exited(sup, h.pid) is not None)
+    with pytest.raises(NoSuchWorker, match="no such process"):
+        sup.terminate(h.pid)
+    with pytest.raises(NoSuchWorker, match="no such process"):
+        sup.kill(1)  # never ours
+
+
+def test_suspend_resume_and_terminate_while_stopped(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    (h,) = sup.start()
+    assert sup.toggle_suspend(h.pid) is True
+    wait_for(lambda: psutil.Process(h.pid).status() == psutil.STATUS_STOPPED)
+    assert sup.toggle_suspend(h.pid) is False
+    wait_for(lambda: psutil.Process(h.pid).status() != psutil.STATUS_STOPPED)
+    sup.suspend(h.pid)
+    wait_for(lambda: psutil.Process(h.pid).status() == psutil.STATUS_STOPPED)
+    sup.terminate(h.pid)  # SIGCONT goes first, so SIGTERM acts at once
+    wait_for(lambda: exited(sup, h.pid) is not None, timeout=5)
+    assert h.exitcode == -signal.SIGTERM
+
+
+def test_non_daemon_workers_finish_on_shutdown(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=2, daemon=False)
+    handles = sup.start()
+    sup.shutdown()
+    assert [h.exitcode for h in handles] == [0, 0]
+    assert alive(h.pid for h in handles) == []
+
+
+def test_worker_output_goes_to_its_log(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    (h,) = sup.start()
+    out = h.log_paths[0]
+    wait_for(lambda: out.exists() and "worker-1 pid" in out.read_text())
+    assert f"pid {h.pid} daemon=True" in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("code", "meaning"),
+    [(None, ""), (0, "done"), (1, "error"), (3, "sys.exit(3)"), (-15, "SIGTERM"), (-9, "SIGKILL")],
+)
+def test_describe_exitcode(code: int | None, meaning: str) -> None:
+    assert describe_exitcode(code) == meaning

@@ -1,0 +1,1 @@
+"""mptop's screens: help."""

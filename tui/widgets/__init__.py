@@ -1,0 +1,1 @@
+"""mptop's widgets: core meters, worker table, channel table, event log."""

@@ -1,0 +1,157 @@
+"""Frozen records of one tick: what the sampler saw, handed to any front end.
+
+A :class:`Snapshot` is immutable and self-contained, so the sampling thread can
+hand it to the UI loop without locks. Units are stated per field: seconds,
+bytes, and percent where 100 means one full core (psutil's and htop's
+convention for a process; for a core, 100 means that core fully busy).
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class WorkerState(StrEnum):
+    """Lifecycle state of a worker as shown to the user (words, not colours)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    SLEEPING = "sleeping"
+    STOPPED = "stopped"
+    ZOMBIE = "zombie"
+    EXITED = "exited"
+
+
+def describe_exitcode(exitcode: int | None) -> str:
+    """Say what a ``multiprocessing.Process.exitcode`` means.
+
+    ``None`` -> ``""`` (still running); ``0`` -> ``"done"``; ``1`` ->
+    ``"error"`` (an uncaught exception, as multiprocessing's bootstrap reports
+    it, or ``sys.exit(1)``); other ``N > 0`` -> ``"sys.exit(N)"``; ``-N`` ->
+    the name of signal N, e.g. ``"SIGTERM"`` (multiprocessing reports death by
+    signal N as ``-N``, from ``os.waitstatus_to_exitcode``).
+    """
+    if exitcode is None:
+        return ""
+    if exitcode == 0:
+        return "done"
+    if exitcode == 1:
+        return "error"
+    if exitcode > 0:
+        return f"sys.exit({exitcode})"
+    try:
+        return signal.Signals(-exitcode).name
+    except ValueError:
+        return f"signal {-exitcode}"
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSample:
+    """One logical CPU core.
+
+    ``percent``: system-wide busy time of this core over the last tick, 0-100
+    (psutil ``cpu_percent(percpu=True)``). ``worker_pids``: workers whose last
+    run was on this core (psutil ``Process.cpu_num()``), ascending.
+    """
+
+    index: int
+    percent: float
+    worker_pids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSample:
+    """One worker at one tick.
+
+    ``cpu_percent`` is ``None`` on the worker's first sample (a rate needs two
+    readings) and after it exited; 100 means one full core. ``rss`` is bytes or
+    ``None`` when unknown. Rates are per second over the last tick; "in" is
+    what the worker received, "out" what it sent. ``exitcode`` follows
+    ``multiprocessing.Process.exitcode`` (negative = killed by that signal).
+    """
+
+    pid: int
+    name: str
+    daemon: bool
+    state: WorkerState
+    core: int | None
+    cpu_percent: float | None
+    rss: int | None
+    msgs_in_per_s: float | None
+    bytes_in_per_s: float | None
+    msgs_out_per_s: float | None
+    bytes_out_per_s: float | None
+    exitcode: int | None
+    workload: str = ""
+
+    @property
+    def alive(self) -> bool:
+        """True until the worker has been reaped."""
+        return self.state is not WorkerState.EXITED
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSample:
+    """One IPC channel (a Queue or a Pipe) at one tick.
+
+    Counts are totals since start; ``sent``/``received`` are messages, the
+    ``*_bytes`` fields pickled payload bytes. Rates are per second over the last
+    tick, measured on the receiving side. ``backlog`` = messages put - messages
+    taken, which works where ``Queue.qsize()`` does not (macOS).
+    """
+
+    name: str
+    kind: str
+    producer: str
+    consumer: str
+    sent: int
+    sent_bytes: int
+    received: int
+    received_bytes: int
+    msgs_per_s: float | None
+    bytes_per_s: float | None
+
+    @property
+    def backlog(self) -> int:
+        """Messages put but not yet taken."""
+        return self.sent - self.received
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One lifecycle fact for the log: ``time`` is ``time.time()`` seconds."""
+
+    time: float
+    text: str
+    pid: int | None = None
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one tick saw.
+
+    ``time`` is ``time.time()``; ``interval`` is the seconds since the previous
+    snapshot (0 for the first). ``events`` holds only the events new since the
+    previous snapshot. ``load_avg`` is the 1, 5 and 15 minute load average where
+    the platform has one.
+    """
+
+    time: float
+    interval: float
+    start_method: str
+    cores: tuple[CoreSample, ...]
+    workers: tuple[WorkerSample, ...]
+    channels: tuple[ChannelSample, ...]
+    events: tuple[Event, ...] = ()
+    load_avg: tuple[float, float, float] | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def total_percent(self) -> float:
+        """Mean load over all cores, 0-100."""
+        if not self.cores:
+            return 0.0
+        return sum(c.percent for c in self.cores) / len(self.cores)
