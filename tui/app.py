@@ -33,6 +33,9 @@ from workers.sampler import Sampler, SamplingThread
 from workers.snapshot import Snapshot
 from workers.supervisor import NoSuchWorker, Supervisor
 
+# After SIGTERM or SIGKILL, how long a key's command waits for the exit before refreshing, seconds.
+EXIT_WAIT = 0.3
+
 
 class SnapshotReady(Message):
     """Posted from the sampling thread: one new :class:`Snapshot` to apply."""
@@ -169,22 +172,24 @@ class MptopApp(App[int]):
         return self.query_one(WorkerTable).selected_pid
 
     @work(thread=True, group="commands")
-    def _command(self, fn: Callable[[int], object], pid: int) -> None:
+    def _command(self, fn: Callable[[int], object], pid: int, ends_it: bool) -> None:
         try:
             fn(pid)
+            if ends_it:  # show the exit code at once rather than on the next tick
+                self.supervisor.wait_exit(pid, EXIT_WAIT)
         except NoSuchWorker as err:
             self.call_from_thread(self.notify, str(err), severity="warning")
             self.call_from_thread(self.log_line, str(err))
         self.sampling.poke()
 
-    def _on_selected(self, fn: Callable[[int], object]) -> None:
+    def _on_selected(self, fn: Callable[[int], object], ends_it: bool = False) -> None:
         if self._quitting:
             return
         pid = self.selected_pid()
         if pid is None:
             self.notify("no worker selected", severity="warning")
             return
-        self._command(fn, pid)
+        self._command(fn, pid, ends_it)
 
     @work(thread=True, group="commands")
     def action_add(self) -> None:
@@ -199,11 +204,11 @@ class MptopApp(App[int]):
 
     def action_terminate(self) -> None:
         """SIGTERM the selected worker."""
-        self._on_selected(self.supervisor.terminate)
+        self._on_selected(self.supervisor.terminate, ends_it=True)
 
     def action_kill(self) -> None:
         """SIGKILL the selected worker."""
-        self._on_selected(self.supervisor.kill)
+        self._on_selected(self.supervisor.kill, ends_it=True)
 
     def action_suspend(self) -> None:
         """SIGSTOP or SIGCONT the selected worker."""

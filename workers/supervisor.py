@@ -338,6 +338,17 @@ class Supervisor:
                         self._event(f"{h.pid} exited with {code} ({meaning})", h.pid, level)
         return exited
 
+    def wait_exit(self, pid: int, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds for worker ``pid`` to exit; returns its exit code or None.
+
+        Reaps through :meth:`poll`. Raises :class:`NoSuchWorker` for a PID not of this run.
+        """
+        h = self.handle(pid)
+        if h.alive:
+            multiprocessing.connection.wait([h.process.sentinel], timeout)
+            self.poll()
+        return h.exitcode
+
     def _wait(self, handles: list[WorkerHandle], seconds: float) -> list[WorkerHandle]:
         """Wait up to ``seconds`` for ``handles`` to exit; returns those still alive."""
         deadline = time.monotonic() + seconds
