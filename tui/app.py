@@ -65,6 +65,7 @@ class MptopApp(App[int]):
         Binding("t", "terminate", "Term"),
         Binding("k", "kill", "Kill"),
         Binding("s", "suspend", "Stop/Cont"),
+        Binding("p", "pin", "Pin"),
         Binding("d", "toggle_daemon", "Daemon"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -177,7 +178,7 @@ class MptopApp(App[int]):
             fn(pid)
             if ends_it:  # show the exit code at once rather than on the next tick
                 self.supervisor.wait_exit(pid, EXIT_WAIT)
-        except NoSuchWorker as err:
+        except (NoSuchWorker, ValueError, NotImplementedError) as err:
             self.call_from_thread(self.notify, str(err), severity="warning")
             self.call_from_thread(self.log_line, str(err))
         self.sampling.poke()
@@ -213,6 +214,10 @@ class MptopApp(App[int]):
     def action_suspend(self) -> None:
         """SIGSTOP or SIGCONT the selected worker."""
         self._on_selected(self.supervisor.toggle_suspend)
+
+    def action_pin(self) -> None:
+        """Pin the selected worker to the core it is on, or unpin it (all cores)."""
+        self._on_selected(self.supervisor.toggle_pin)
 
     def action_toggle_daemon(self) -> None:
         """Flip the daemon flag used for the next workers added."""

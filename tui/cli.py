@@ -18,7 +18,7 @@ from workers.spec import (
     MAX_INTERVAL,
     MIN_INTERVAL,
     START_METHODS,
-    WORKLOADS,
+    WORKLOAD_SYNTAX,
     ConfigError,
     Scenario,
     WorkerSpec,
@@ -92,9 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workload",
-        choices=WORKLOADS,
         default="cpu",
-        help="what each task does: cpu burns a core in pure Python, sleep waits like I/O (default: cpu)",
+        metavar="WORKLOAD",
+        help=(
+            f"what each task costs a worker: {WORKLOAD_SYNTAX}. cpu burns a core in pure "
+            "Python; duty:30 keeps a worker near 30%% of a core; sleep waits like I/O; "
+            "memory:200 holds 200 MiB; threads:4 runs 4 busy threads in one process (the "
+            "GIL keeps it near 100%%); a custom function (importable from the current "
+            "directory too) is called once per task (default: cpu)"
+        ),
     )
     p.add_argument(
         "--daemon",
@@ -123,6 +129,10 @@ def parse_scenario(argv: Sequence[str] | None = None) -> Scenario:
     """Parse ``argv`` into a Scenario. Exits with status 2 and one line on bad input."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if ":" in args.workload and os.getcwd() not in sys.path:
+        # a custom workload may live in the current directory, as with python -m;
+        # appended, so it never shadows mptop's own packages
+        sys.path.append(os.getcwd())
     try:
         return Scenario(
             count=args.workers,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -23,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from workers.channels import CountedQueue, Counters
-from workers.workloads import consume_tasks
+from workers.snapshot import EXIT_PARENT_GONE
+from workers.workloads import Workload, consume_tasks, make_body
 
-# Exit status of a worker that noticed its parent (mptop) is gone.
-EXIT_PARENT_GONE = 70
 GUARD_SECONDS = 0.25
 _PR_SET_PDEATHSIG = 1
 
@@ -36,9 +36,10 @@ class ChildArgs:
     """Everything a worker needs, passed as the ``Process`` argument (pickled for spawn/forkserver)."""
 
     name: str
-    workload: str
+    workload: Workload
     log_dir: str
     start_method: str
+    expected_ppid: int
     tasks: CountedQueue
     results: CountedQueue
     counters: Counters
@@ -79,38 +80,65 @@ def _watch_parent(ppid: int) -> None:
             os._exit(EXIT_PARENT_GONE)
 
 
-def _guard_parent(start_method: str) -> None:
-    """Exit when the parent dies: a polling thread everywhere, plus PDEATHSIG on Linux.
+def _guard_parent(expected_ppid: int) -> None:
+    """Exit when the parent dies: PDEATHSIG on Linux, plus a polling thread everywhere.
 
     The parent is mptop for fork and spawn, the forkserver for forkserver
     (which exits as soon as mptop does). PR_SET_PDEATHSIG fires when the
-    *thread* that forked us ends, so it is only safe under the single-threaded
-    forkserver; the polling thread (``getppid`` changes on reparenting) covers
-    the rest within :data:`GUARD_SECONDS`.
+    *thread* that forked us ends; mptop starts workers from one long-lived
+    thread, so it fires only when mptop dies, and it also kills a worker
+    that is suspended (SIGSTOP), which no thread of its own could. The polling
+    thread (``getppid`` changes on reparenting) covers other platforms within
+    :data:`GUARD_SECONDS`. If the parent is already gone, exit at once.
     """
-    ppid = os.getppid()
-    if start_method == "forkserver" and sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if ppid == 1:
+    if os.getppid() != expected_ppid:
         os._exit(EXIT_PARENT_GONE)
-    threading.Thread(target=_watch_parent, args=(ppid,), name="parent-guard", daemon=True).start()
+    threading.Thread(
+        target=_watch_parent, args=(expected_ppid,), name="parent-guard", daemon=True
+    ).start()
+
+
+def _release_forkserver() -> None:
+    """Close this worker's copy of the forkserver's "alive" pipe.
+
+    multiprocessing hands every forkserver child the write end of the pipe
+    whose EOF tells the server that its client (mptop) is gone, so the server
+    outlives mptop for as long as any worker lives. Closed here, the server
+    exits with mptop, and PR_SET_PDEATHSIG then takes down every worker, even
+    a suspended one. (The attribute is CPython's, 3.8-3.14; absent, nothing
+    is done.)
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
 
 
 def main(args: ChildArgs) -> None:
     """Entry point of every worker (the ``Process`` target)."""
+    if args.start_method == "forkserver":
+        _release_forkserver()
     out, err, tb_path = log_paths(args.log_dir, args.name)
     _redirect_stdio(out, err)
     _reset_signals()
-    _guard_parent(args.start_method)
+    _guard_parent(args.expected_ppid)
     me = multiprocessing.current_process()
-    print(f"{me.name} pid {os.getpid()} daemon={me.daemon} start method {args.start_method}")
+    print(
+        f"{me.name} pid {os.getpid()} daemon={me.daemon} "
+        f"start method {args.start_method} workload {args.workload}"
+    )
     tasks = args.tasks.bind(args.counters)
     results = args.results.bind(args.counters)
     try:
-        consume_tasks(args.workload, tasks, results, args.stop)
-    except BaseException:
+        body = make_body(args.workload)
+        consume_tasks(body, tasks, results, args.stop)
+    except Exception:
         tb_path.write_text(traceback.format_exc())
         raise
     print(f"{me.name} finished")

@@ -119,6 +119,7 @@ class Sampler:
             bytes_out_per_s=rates[3],
             exitcode=h.exitcode,
             workload=h.workload,
+            pinned=h.pinned if h.alive else None,
         )
 
     def _channels(self, handles: list[WorkerHandle], dt: float | None) -> tuple[ChannelSample, ...]:

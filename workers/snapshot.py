@@ -12,6 +12,9 @@ import signal
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# Exit status of a worker that noticed its parent (mptop or the forkserver) is gone.
+EXIT_PARENT_GONE = 70
+
 
 class WorkerState(StrEnum):
     """Lifecycle state of a worker as shown to the user (words, not colours)."""
@@ -31,7 +34,8 @@ def describe_exitcode(exitcode: int | None) -> str:
     ``"error"`` (an uncaught exception, as multiprocessing's bootstrap reports
     it, or ``sys.exit(1)``); other ``N > 0`` -> ``"sys.exit(N)"``; ``-N`` ->
     the name of signal N, e.g. ``"SIGTERM"`` (multiprocessing reports death by
-    signal N as ``-N``, from ``os.waitstatus_to_exitcode``).
+    signal N as ``-N``, from ``os.waitstatus_to_exitcode``); 70 (mptop's own
+    :data:`EXIT_PARENT_GONE`) -> ``"parent gone"``.
     """
     if exitcode is None:
         return ""
@@ -39,6 +43,8 @@ def describe_exitcode(exitcode: int | None) -> str:
         return "done"
     if exitcode == 1:
         return "error"
+    if exitcode == EXIT_PARENT_GONE:
+        return "parent gone"
     if exitcode > 0:
         return f"sys.exit({exitcode})"
     try:
@@ -85,6 +91,7 @@ class WorkerSample:
     bytes_out_per_s: float | None
     exitcode: int | None
     workload: str = ""
+    pinned: int | None = None
 
     @property
     def alive(self) -> bool:

@@ -11,8 +11,12 @@ import multiprocessing
 import sys
 from dataclasses import dataclass, field
 
+from workers.workloads import SYNTAX as WORKLOAD_SYNTAX
+from workers.workloads import Workload, parse_workload
+
+__all__ = ["WORKLOAD_SYNTAX", "ConfigError", "Scenario", "WorkerSpec"]
+
 START_METHODS: tuple[str, ...] = ("fork", "forkserver", "spawn")
-WORKLOADS: tuple[str, ...] = ("cpu", "sleep")
 IPC_TOPOLOGIES: tuple[str, ...] = ("queue",)
 
 MIN_INTERVAL = 0.1
@@ -50,21 +54,27 @@ def default_start_method() -> str:
 class WorkerSpec:
     """How to start one kind of worker.
 
-    ``workload`` is one of :data:`WORKLOADS`; ``task_seconds`` the length of
-    one task in seconds (cpu: busy, sleep: idle); ``daemon`` sets
+    ``workload`` is workload text (``cpu``, ``duty:30``, ``sleep``,
+    ``memory:MB``, ``threads:N``, ``package.module:function``; see
+    :mod:`workers.workloads`), parsed once into :attr:`parsed`;
+    ``task_seconds`` the length of one task in seconds; ``daemon`` sets
     ``Process.daemon``.
+
+    Raises:
+        ConfigError: an unknown workload, a bad parameter, or a custom target
+            that cannot be imported (checked here, before anything starts).
     """
 
     workload: str = "cpu"
     daemon: bool = True
     task_seconds: float = 0.05
+    parsed: Workload = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.workload not in WORKLOADS:
-            raise ConfigError(
-                "--workload",
-                f"unknown workload {self.workload!r} (choose from {', '.join(WORKLOADS)})",
-            )
+        try:
+            object.__setattr__(self, "parsed", parse_workload(self.workload))
+        except ValueError as err:
+            raise ConfigError("--workload", str(err)) from None
         if not 0 < self.task_seconds <= 60:
             raise ConfigError("task_seconds", f"must be in (0, 60], got {self.task_seconds}")
 

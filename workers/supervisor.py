@@ -34,6 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -74,6 +75,7 @@ class WorkerHandle:
     started: float
     exitcode: int | None = None
     suspended: bool = False
+    pinned: int | None = None
     log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
 
     @property
@@ -86,16 +88,44 @@ class NoSuchWorker(LookupError):
     """The PID is not a live worker of this run (gone, reaped, or never ours)."""
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerOutput:
+    """The tail of a worker's captured output: lines without newlines, oldest first.
+
+    ``traceback`` is the full text of the uncaught exception, or ``None``.
+    """
+
+    stdout: tuple[str, ...]
+    stderr: tuple[str, ...]
+    traceback: str | None
+
+
+def tail_lines(path: Path, lines: int, max_bytes: int = 64 * 1024) -> tuple[str, ...]:
+    """The last ``lines`` lines of the text file ``path`` (reads at most ``max_bytes``); () if missing."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ()
+    text = data.decode("utf-8", errors="replace")
+    return tuple(text.splitlines()[-lines:])
+
+
 @contextlib.contextmanager
 def _stdio_to(path: Path) -> Iterator[None]:
     """Point fds 1 and 2 at ``path`` for helpers started inside, then restore them."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    saved = (os.dup(1), os.dup(2))
+    saved = (os.dup(0), os.dup(1), os.dup(2))
     saved_stderr = sys.stderr
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
     try:
+        os.dup2(null, 0)  # helpers never share the terminal's stdin
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         # resource_tracker passes sys.stderr.fileno() on; inside a UI or a
@@ -104,9 +134,9 @@ def _stdio_to(path: Path) -> Iterator[None]:
         yield
     finally:
         sys.stderr = saved_stderr
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for f in (*saved, fd):
+        for target, f in enumerate(saved):
+            os.dup2(f, target)
+        for f in (*saved, fd, null):
             os.close(f)
 
 
@@ -133,6 +163,9 @@ class Supervisor:
         self._prepared = False
         self._closed = False
         self.helper_pids: list[int] = []
+        # Workers are started from this one long-lived thread: PR_SET_PDEATHSIG
+        # in a child fires when the thread that forked it ends (see child.py).
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mptop-starter")
         self.counters: Counters
         self.tasks: CountedQueue
         self.results: CountedQueue
@@ -168,6 +201,12 @@ class Supervisor:
             self.results = CountedQueue(self.ctx, RESULTS).bind(self.counters)
             self.stop_event = self.ctx.Event()
         self._prepared = True
+        if self.start_method == "fork":
+            self._event(
+                f"fork: mptop has {threading.active_count()}+ threads (the UI, feeders, sampler); a forked "
+                "child inherits their locks in whatever state they were in",
+                level="warning",
+            )
 
     def start(self) -> list[WorkerHandle]:
         """Start ``scenario.count`` workers; returns their handles."""
@@ -224,9 +263,10 @@ class Supervisor:
             counters = Counters(self.ctx, len(CHANNELS))
             args = child.ChildArgs(
                 name=name,
-                workload=self.scenario.worker.workload,
+                workload=self.scenario.worker.parsed,
                 log_dir=self.log_dir,
                 start_method=self.start_method,
+                expected_ppid=self._expected_ppid(),
                 tasks=self.tasks,
                 results=self.results,
                 counters=counters,
@@ -236,7 +276,7 @@ class Supervisor:
             proc: BaseProcess = process_cls(
                 target=child.main, args=(args,), name=name, daemon=daemon
             )
-            proc.start()
+            self._starter.submit(proc.start).result()
             pid = proc.pid
             assert pid is not None
             try:
@@ -249,7 +289,7 @@ class Supervisor:
                 pid=pid,
                 ps=ps,
                 daemon=daemon,
-                workload=self.scenario.worker.workload,
+                workload=str(self.scenario.worker.parsed),
                 counters=counters,
                 started=time.time(),
                 log_paths=child.log_paths(self.log_dir, name),
@@ -258,6 +298,18 @@ class Supervisor:
             kind = "daemon" if daemon else "non-daemon"
             self._event(f"started {pid} ({kind}, {self.start_method})", pid)
             return handle
+
+    def _expected_ppid(self) -> int:
+        """The PID a new worker's parent will have: the forkserver's, or mptop's own.
+
+        Never restarts the forkserver here: that would swap fds 1 and 2 under a
+        running UI, which writes to them.
+        """
+        if self.start_method == "forkserver":
+            pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
+            if pid:
+                return int(pid)
+        return os.getpid()
 
     def _live(self, pid: int) -> WorkerHandle:
         """The handle of a live worker whose identity still checks out, else NoSuchWorker."""
@@ -282,7 +334,7 @@ class Supervisor:
         """
         with self._lock:
             h = self._live(pid)
-            if h.suspended and sig not in (signal.SIGSTOP, signal.SIGCONT):
+            if sig in (signal.SIGTERM, signal.SIGKILL) and self._stopped(h):
                 self._signal(h, signal.SIGCONT)
                 h.suspended = False
             self._signal(h, sig)
@@ -291,6 +343,19 @@ class Supervisor:
             elif sig == signal.SIGCONT:
                 h.suspended = False
             self._event(f"sent {sig.name} to {pid}", pid)
+
+    @staticmethod
+    def _stopped(h: WorkerHandle) -> bool:
+        """Suspended by us, or stopped by anyone else (kill -STOP from a shell)."""
+        if h.suspended:
+            return True
+        try:
+            return h.ps is not None and h.ps.status() in (
+                psutil.STATUS_STOPPED,
+                psutil.STATUS_TRACING_STOP,
+            )
+        except psutil.Error:
+            return False
 
     def terminate(self, pid: int) -> None:
         """SIGTERM worker ``pid`` (what ``Process.terminate()`` sends). Raises NoSuchWorker."""
@@ -318,6 +383,70 @@ class Supervisor:
                 self.suspend(pid)
             return h.suspended
 
+    def pin(self, pid: int, core: int | None = None) -> int:
+        """Set worker ``pid``'s CPU affinity to the one ``core`` (default: the core it last ran on).
+
+        Returns the core. Raises :class:`NoSuchWorker`, ``ValueError`` for a core
+        this machine does not have, and ``NotImplementedError`` where the OS has
+        no affinity (macOS).
+        """
+        with self._lock:
+            h = self._live(pid)
+            assert h.ps is not None
+            if not hasattr(h.ps, "cpu_affinity"):
+                raise NotImplementedError("CPU affinity is not supported on this platform")
+            if core is None:
+                core = h.ps.cpu_num()
+            cores = psutil.cpu_count() or 1
+            if not 0 <= core < cores:
+                raise ValueError(
+                    f"core {core} does not exist (this machine has cores 0-{cores - 1})"
+                )
+            try:
+                h.ps.cpu_affinity([core])
+            except psutil.NoSuchProcess:
+                raise NoSuchWorker(f"{pid}: no such process") from None
+            h.pinned = core
+            self._event(f"pinned {pid} to core {core}", pid)
+            return core
+
+    def unpin(self, pid: int) -> None:
+        """Let worker ``pid`` run on every core again. Raises :class:`NoSuchWorker`."""
+        with self._lock:
+            h = self._live(pid)
+            assert h.ps is not None
+            try:
+                h.ps.cpu_affinity([])  # psutil: an empty list means all eligible cores
+            except psutil.NoSuchProcess:
+                raise NoSuchWorker(f"{pid}: no such process") from None
+            h.pinned = None
+            self._event(f"unpinned {pid} (all cores)", pid)
+
+    def toggle_pin(self, pid: int) -> int | None:
+        """Pin an unpinned worker to its current core, or unpin a pinned one; returns the pin."""
+        with self._lock:
+            if self.handle(pid).pinned is None:
+                return self.pin(pid)
+            self.unpin(pid)
+            return None
+
+    def output(self, pid: int, lines: int = 20) -> WorkerOutput:
+        """The last ``lines`` lines of worker ``pid``'s stdout and stderr, and its traceback.
+
+        Reads files (call off a UI loop). Raises :class:`NoSuchWorker`.
+        """
+        out, err, tb = self.handle(pid).log_paths
+        try:
+            traceback: str | None = tb.read_text()
+        except OSError:
+            traceback = None
+        return WorkerOutput(tail_lines(out, lines), tail_lines(err, lines), traceback)
+
+    def _error_line(self, h: WorkerHandle) -> str:
+        """The last line of ``h``'s traceback (``ValueError: boom``), or ``""``."""
+        lines = tail_lines(h.log_paths[2], 1)
+        return lines[0].strip() if lines else ""
+
     def poll(self) -> list[WorkerHandle]:
         """Reap workers that exited; returns the newly exited ones.
 
@@ -334,6 +463,8 @@ class Supervisor:
                         h.suspended = False
                         exited.append(h)
                         meaning = describe_exitcode(code)
+                        if code == 1 and (error := self._error_line(h)):
+                            meaning = f"{meaning}: {error}"
                         level = "info" if code == 0 else "warning"
                         self._event(f"{h.pid} exited with {code} ({meaning})", h.pid, level)
         return exited
@@ -399,11 +530,29 @@ class Supervisor:
             self._wait(pending, TERM_GRACE)
             for q in (self.tasks, self.results):
                 q.abandon()
+            self._starter.shutdown(wait=False)
             if self.start_method == "forkserver":
-                stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
-                if stop is not None:
-                    with contextlib.suppress(OSError, ChildProcessError):
-                        stop()
+                self._stop_forkserver()
+
+    @staticmethod
+    def _stop_forkserver(timeout: float = 1.0) -> None:
+        """Stop multiprocessing's forkserver (its private ``_stop``), waiting at most ``timeout`` s.
+
+        The server exits on EOF of its "alive" pipe; ``_stop`` closes mptop's end
+        and reaps it. Workers close their copies (child.py), so nothing else
+        keeps it alive; the timeout is a guard, not the expected path.
+        """
+        stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
+        if stop is None:
+            return
+
+        def run() -> None:
+            with contextlib.suppress(OSError, ChildProcessError):
+                stop()
+
+        t = threading.Thread(target=run, name="mptop-forkserver-stop", daemon=True)
+        t.start()
+        t.join(timeout)
 
     def remove_log_dir(self) -> None:
         """Delete the per-run log directory if this supervisor created it."""

@@ -1,14 +1,30 @@
 """Worker bodies, by name. Importable and picklable, so every start method can run them.
 
-A workload here is what one task costs a worker: ``cpu`` burns a core with a
-pure-Python loop (the GIL is held, so one worker fills at most one core),
-``sleep`` waits as an I/O-bound worker would (near 0% CPU).
+A :class:`Workload` says what one task costs a worker:
+
+- ``cpu``: a pure-Python busy loop for the task's seconds (holds the GIL, so
+  one worker fills at most one core);
+- ``duty:PERCENT``: busy PERCENT% of every 100 ms period, idle the rest, so a
+  worker shows about PERCENT% of one core;
+- ``sleep``: waits like I/O for the task's seconds (near 0% CPU);
+- ``memory:MB``: allocates and touches MB mebibytes once at start (RSS shows
+  it), then waits like ``sleep``;
+- ``threads:N``: N busy threads in one process (N - 1 burn forever, the main
+  thread burns per task). The GIL lets one run at a time, so the process
+  stays near 100%, not N x 100%;
+- ``package.module:function``: the user's own code, called with no arguments
+  once per task; its return value is the result sent back.
+
+:func:`parse_workload` validates the text; :func:`make_body` builds the
+per-task callable inside the worker.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +34,86 @@ from workers.channels import CountedQueue
 
 # How long a blocked get waits before it looks at the stop flag again, seconds.
 POLL_SECONDS = 0.2
+# Period of the duty-cycle workload, seconds.
+DUTY_PERIOD = 0.1
+PAGE = 4096
+MIB = 1 << 20
+
+KINDS = ("cpu", "duty", "sleep", "memory", "threads")
+# Bounds of each parameter, inclusive: duty percent, memory MiB, thread count.
+LIMITS = {"duty": (0, 100), "memory": (1, 1 << 20), "threads": (1, 1024)}
+SYNTAX = "cpu, duty:PERCENT, sleep, memory:MB, threads:N or package.module:function"
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A parsed workload: ``kind`` is one of :data:`KINDS` or ``custom``.
+
+    ``amount`` is the duty percent, memory MiB or thread count (0 where the
+    kind has none); ``target`` the ``package.module:function`` of a custom one.
+    """
+
+    kind: str
+    amount: int = 0
+    target: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == "custom":
+            return self.target
+        return f"{self.kind}:{self.amount}" if self.kind in LIMITS else self.kind
+
+
+def resolve_target(target: str) -> Callable[[], object]:
+    """Import ``package.module:function`` and return the function.
+
+    Raises ``ValueError`` with a one-line reason if the module cannot be
+    imported, has no such attribute, or it is not callable.
+    """
+    module_name, _, func_name = target.partition(":")
+    if not module_name or not func_name:
+        raise ValueError(f"{target!r} is not of the form package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # ImportError, or whatever the module raises on import
+        raise ValueError(f"cannot import {module_name!r}: {type(err).__name__}: {err}") from None
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise ValueError(f"module {module_name!r} has no attribute {func_name!r}")
+    if not callable(func):
+        raise ValueError(f"{target!r} is not callable")
+    return func  # type: ignore[no-any-return]
+
+
+def parse_workload(text: str, check_import: bool = True) -> Workload:
+    """Parse ``cpu``, ``duty:30``, ``sleep``, ``memory:200``, ``threads:4`` or ``pkg.mod:func``.
+
+    A custom target is imported here (``check_import``) so that a typo fails
+    before any process starts. Raises ``ValueError`` with a one-line reason.
+    """
+    text = text.strip()
+    kind, sep, arg = text.partition(":")
+    if kind in ("cpu", "sleep"):
+        if sep:
+            raise ValueError(f"{kind} takes no parameter, got {text!r}")
+        return Workload(kind)
+    if kind in LIMITS:
+        low, high = LIMITS[kind]
+        if not sep or not arg:
+            raise ValueError(
+                f"{kind} needs a parameter, e.g. {kind}:{max(low, 1) * 10 if kind != 'threads' else 4}"
+            )
+        try:
+            amount = int(arg)
+        except ValueError:
+            raise ValueError(f"{kind} parameter must be a whole number, got {arg!r}") from None
+        if not low <= amount <= high:
+            raise ValueError(f"{kind} parameter must be between {low} and {high}, got {amount}")
+        return Workload(kind, amount)
+    if sep and arg and all(part.isidentifier() for part in kind.split(".")):
+        if check_import:
+            resolve_target(text)
+        return Workload("custom", target=text)
+    raise ValueError(f"unknown workload {text!r} (choose from {SYNTAX})")
 
 
 def burn_cpu(seconds: float) -> int:
@@ -36,12 +132,54 @@ def idle(seconds: float) -> int:
     return 0
 
 
-TASK_BODIES: dict[str, Callable[[float], int]] = {"cpu": burn_cpu, "sleep": idle}
+def _burn_forever() -> None:
+    while True:
+        burn_cpu(1.0)
+
+
+def make_body(workload: Workload) -> Callable[[float], object]:
+    """Build, inside the worker, the callable that runs one task of ``seconds``.
+
+    Does the workload's one-time set-up first: ``memory`` allocates and
+    touches its pages, ``threads`` starts its N - 1 busy threads, a custom
+    target is imported (``ValueError`` if it cannot be).
+    """
+    kind = workload.kind
+    if kind == "cpu":
+        return burn_cpu
+    if kind == "sleep":
+        return idle
+    if kind == "duty":
+        busy = DUTY_PERIOD * workload.amount / 100
+
+        def duty(_seconds: float) -> int:
+            n = burn_cpu(busy) if busy > 0 else 0
+            time.sleep(DUTY_PERIOD - busy)
+            return n
+
+        return duty
+    if kind == "memory":
+        block = bytearray(workload.amount * MIB)
+        block[::PAGE] = b"\x01" * len(range(0, len(block), PAGE))  # touch every page
+
+        def hold(seconds: float) -> int:
+            time.sleep(seconds)
+            return len(block)
+
+        return hold
+    if kind == "threads":
+        for i in range(workload.amount - 1):
+            threading.Thread(target=_burn_forever, name=f"busy-{i + 1}", daemon=True).start()
+        return burn_cpu
+    if kind == "custom":
+        func = resolve_target(workload.target)
+        return lambda _seconds: func()
+    raise ValueError(f"unknown workload kind {kind!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One unit of work sent from mptop to the workers: ``seconds`` of ``body``."""
+    """One unit of work sent from mptop to the workers: ``seconds`` of the workload."""
 
     seq: int
     seconds: float
@@ -49,21 +187,21 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """A worker's answer to :class:`Task` ``seq``: who did it and what it counted."""
+    """A worker's answer to :class:`Task` ``seq``: who did it and what the body returned."""
 
     seq: int
     pid: int
-    value: int
+    value: object
 
 
-def consume_tasks(workload: str, tasks: CountedQueue, results: CountedQueue, stop: Any) -> None:
-    """The Pool pattern: take a Task, run it with ``workload``'s body, put a Result back.
+def consume_tasks(
+    body: Callable[[float], object], tasks: CountedQueue, results: CountedQueue, stop: Any
+) -> None:
+    """The Pool pattern: take a Task, run ``body`` on it, put a Result back.
 
     Returns when ``stop`` (a ``multiprocessing.Event``) is set or a ``None``
     task arrives; notices ``stop`` within :data:`POLL_SECONDS` plus one task.
-    Raises ``KeyError`` for an unknown workload.
     """
-    body = TASK_BODIES[workload]
     pid = os.getpid()
     while not stop.is_set():
         try:

@@ -21,6 +21,7 @@ HELP = """\
 | `t` | terminate the selected worker: SIGTERM, what `Process.terminate()` sends |
 | `k` | kill the selected worker: SIGKILL, what `Process.kill()` sends; cannot be caught |
 | `s` | suspend (SIGSTOP) or resume (SIGCONT) the selected worker |
+| `p` | pin the selected worker to the core it is on (CPU affinity), or unpin it (all cores) |
 | `d` | toggle the daemon flag for the next workers added |
 | `↑` `↓` / mouse | select a worker |
 | `?` / `F1` | this help |
@@ -31,7 +32,7 @@ HELP = """\
 - **PID**: the process ID. **Name**: `Process.name`, what `current_process().name` says inside the worker.
 - **State**: running, sleeping (waiting, e.g. on a queue), stopped (SIGSTOP), zombie (dead, not yet reaped), exited.
 - **Daemon**: `Process.daemon`. A daemon worker is terminated when its parent exits, and may not start children.
-- **Core**: the core the worker last ran on (`psutil.Process.cpu_num()`).
+- **Core**: the core the worker last ran on (`psutil.Process.cpu_num()`); `*` = pinned there.
 - **CPU%**: over the last tick; **100 = one full core** (htop's and psutil's convention).
   A pure-Python process holds the GIL, so one worker fills at most one core. "–" means no figure yet.
 - **RSS**: resident memory.

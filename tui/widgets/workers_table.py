@@ -44,7 +44,10 @@ def worker_cells(w: WorkerSample) -> tuple[str | Text, ...]:
         Text(w.state.value, style=_STATE_STYLE.get(w.state, "")),
         exit_cell,
         "yes" if w.daemon else "no",
-        Text(fmt.DASH if w.core is None else str(w.core), justify="right"),
+        Text(
+            (fmt.DASH if w.core is None else str(w.core)) + ("*" if w.pinned is not None else ""),
+            justify="right",
+        ),
         Text(fmt.percent(w.cpu_percent), justify="right"),
         Text(fmt.size(w.rss), justify="right"),
         Text(fmt.count(w.msgs_in_per_s), justify="right"),
