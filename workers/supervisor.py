@@ -26,6 +26,7 @@ import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import multiprocessing.synchronize
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -33,8 +34,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -82,6 +82,47 @@ class WorkerHandle:
     def alive(self) -> bool:
         """True until reaped."""
         return self.exitcode is None
+
+
+class _StarterThread:
+    """One long-lived daemon thread that runs ``Process.start`` calls, one at a time.
+
+    Why: PR_SET_PDEATHSIG (child.py) fires when the *thread* that forked the
+    child ends, so children must be forked by a thread that lives as long as
+    mptop. A plain ``threading.Thread``, not a ``ThreadPoolExecutor``: a child
+    forked from an executor thread runs the executor's atexit hook, which
+    joins its own thread and turns every exit code into 1 (CPython 3.11).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], None], threading.Event, list[BaseException]] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="mptop-starter", daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the starter thread and wait; re-raises what it raised."""
+        done = threading.Event()
+        errors: list[BaseException] = []
+        self._jobs.put((fn, done, errors))
+        done.wait()
+        if errors:
+            raise errors[0]
+
+    def stop(self) -> None:
+        """Let the thread end once queued calls are done."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, done, errors = job
+            try:
+                fn()
+            except BaseException as err:
+                errors.append(err)
+            finally:
+                done.set()
 
 
 class NoSuchWorker(LookupError):
@@ -165,7 +206,7 @@ class Supervisor:
         self.helper_pids: list[int] = []
         # Workers are started from this one long-lived thread: PR_SET_PDEATHSIG
         # in a child fires when the thread that forked it ends (see child.py).
-        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mptop-starter")
+        self._starter = _StarterThread()
         self.counters: Counters
         self.tasks: CountedQueue
         self.results: CountedQueue
@@ -276,7 +317,7 @@ class Supervisor:
             proc: BaseProcess = process_cls(
                 target=child.main, args=(args,), name=name, daemon=daemon
             )
-            self._starter.submit(proc.start).result()
+            self._starter.call(proc.start)
             pid = proc.pid
             assert pid is not None
             try:
@@ -530,7 +571,7 @@ class Supervisor:
             self._wait(pending, TERM_GRACE)
             for q in (self.tasks, self.results):
                 q.abandon()
-            self._starter.shutdown(wait=False)
+            self._starter.stop()
             if self.start_method == "forkserver":
                 self._stop_forkserver()
 
