@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.helpers import alive, kill_all, wait_for
+from tests.terminal import Terminal
 from workers.spec import Scenario, WorkerSpec
 from workers.supervisor import Supervisor
 
@@ -47,3 +48,12 @@ def make_supervisor() -> Iterator[SupervisorFactory]:
         finally:
             kill_all(pids)
             sup.remove_log_dir()
+
+
+@pytest.fixture
+def terminal() -> Iterator[list[Terminal]]:
+    """Terminals a test opens (append them); their tmux servers are killed afterwards."""
+    made: list[Terminal] = []
+    yield made
+    for t in made:
+        t.close()
