@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,12 +31,21 @@ from tui.widgets.cores import CoresPanel
 from tui.widgets.workers_table import WorkerTable
 from workers import __version__
 from workers.dispatcher import Dispatcher
-from workers.sampler import Sampler, SamplingThread
+from workers.sampler import MIN_CPU_WINDOW, Sampler, SamplingThread
 from workers.snapshot import Snapshot
 from workers.supervisor import NoSuchWorker, Supervisor
 
 # After SIGTERM or SIGKILL, how long a key's command waits for the exit before refreshing, seconds.
 EXIT_WAIT = 0.3
+
+
+# After `a`, when to sample again so the new worker's first CPU% shows without waiting
+# for the next tick: just over the sampler's shortest CPU window.
+FIRST_CPU_SECONDS = MIN_CPU_WINDOW + 0.05
+
+
+# Seconds Textual gets to restore the terminal after the workers are stopped.
+EXIT_WATCHDOG = 3.0
 
 
 class SnapshotReady(Message):
@@ -201,7 +212,9 @@ class MptopApp(App[int]):
             self.supervisor.add()
         except RuntimeError:
             return
-        self.sampling.poke()
+        self.sampling.poke()  # the new PID shows at once
+        time.sleep(FIRST_CPU_SECONDS)  # this is a thread: sleeping here blocks nothing
+        self.sampling.poke()  # and its first CPU% as soon as there is a window to measure
 
     def action_terminate(self) -> None:
         """SIGTERM the selected worker."""
@@ -244,6 +257,11 @@ class MptopApp(App[int]):
     def _shutdown_and_exit(self) -> None:
         self.supervisor.shutdown()
         self.dispatcher.stop()
+        # If the terminal is gone (SIGHUP, a closed window), Textual's own exit can
+        # block for ever on a write; the workers are gone already, so do not wait.
+        watchdog = threading.Timer(EXIT_WATCHDOG, os._exit, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
         self.call_from_thread(self.exit, 0)
 
     def stop_threads(self) -> None:

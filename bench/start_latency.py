@@ -1,0 +1,120 @@
+"""Start latency: from pressing `a` to the new PID in the table, and to its first CPU%.
+
+For each start method, mptop runs headless (Textual's ``run_test``) with one
+worker; `a` is pressed ROUNDS times and the time until the new row appears, and
+until its CPU% cell shows a number, is taken. The baseline, measured in the
+same run: a bare ``multiprocessing`` start with the same start method, from
+``Process.start()`` until the child has run its first line (it writes to a
+pipe). Prints median and p95 in milliseconds and the ratio mptop/bare.
+
+    python bench/start_latency.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.app import MptopApp
+
+# mptop's modules are imported inside the functions that use them: under spawn and
+# forkserver every child re-imports this __main__ module, and the bare baseline must
+# not pay for Textual.
+METHODS = ("forkserver", "spawn", "fork")
+
+
+def _hello(conn: Connection) -> None:
+    conn.send_bytes(b"up")
+
+
+def bare_start(method: str, rounds: int) -> list[float]:
+    """Seconds from ``Process.start()`` to the child's first line, ``rounds`` times."""
+    ctx: Any = multiprocessing.get_context(method)
+    out = []
+    for _ in range(rounds + 1):
+        r, w = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_hello, args=(w,))
+        t0 = time.perf_counter()
+        p.start()
+        r.recv_bytes()
+        out.append(time.perf_counter() - t0)
+        p.join()
+    return out[1:]  # the first round starts the forkserver / warms caches
+
+
+def _cell(app: MptopApp, pid: int, column: str) -> str:
+    from tui.widgets.workers_table import WorkerTable
+
+    value = app.query_one(WorkerTable).get_cell(str(pid), column)
+    return str(getattr(value, "plain", value))
+
+
+async def mptop_start(method: str, rounds: int) -> tuple[list[float], list[float]]:
+    """Seconds from `a` to the new row, and to its first CPU% figure, ``rounds`` times."""
+    from tui.app import MptopApp
+    from tui.widgets.workers_table import WorkerTable
+    from workers.spec import Scenario, WorkerSpec
+    from workers.supervisor import Supervisor
+
+    scenario = Scenario(
+        count=1, worker=WorkerSpec(workload="cpu"), start_method=method, interval=1.0
+    )
+    sup = Supervisor(scenario)
+    app = MptopApp(sup)
+    to_row: list[float] = []
+    to_cpu: list[float] = []
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            table = app.query_one(WorkerTable)
+            while table.row_count < 1:
+                await asyncio.sleep(0.005)
+            for _ in range(rounds):
+                before = {str(k.value) for k in table.rows}
+                t0 = time.perf_counter()
+                await pilot.press("a")
+                while table.row_count == len(before):
+                    await asyncio.sleep(0.002)
+                to_row.append(time.perf_counter() - t0)
+                (new,) = {str(k.value) for k in table.rows} - before
+                while _cell(app, int(new), "cpu") == "–":
+                    await asyncio.sleep(0.005)
+                to_cpu.append(time.perf_counter() - t0)
+                sup.kill(int(new))  # keep the machine from filling up with busy workers
+            await pilot.press("q")
+            while app.is_running:
+                await asyncio.sleep(0.01)
+    finally:
+        app.stop_threads()
+        sup.shutdown()
+        sup.remove_log_dir()
+    return to_row, to_cpu
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) > 1 else xs[0]
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    print(f"start latency, {rounds} rounds each, ms (median / p95); ratio = mptop / bare median")
+    print(
+        f"{'method':<11} {'bare start':>14} {'a -> PID row':>14} {'ratio':>6} {'a -> first CPU%':>16}"
+    )
+    for method in METHODS:
+        bare = bare_start(method, rounds)
+        row, cpu = asyncio.run(mptop_start(method, rounds))
+        b, r, c = (statistics.median(x) * 1000 for x in (bare, row, cpu))
+        print(
+            f"{method:<11} {b:6.1f} / {p95(bare) * 1000:5.1f} {r:6.1f} / {p95(row) * 1000:5.1f} "
+            f"{r / b:6.2f} {c:7.1f} / {p95(cpu) * 1000:6.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
