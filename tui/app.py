@@ -44,10 +44,6 @@ EXIT_WAIT = 0.3
 FIRST_CPU_SECONDS = MIN_CPU_WINDOW + 0.05
 
 
-# Seconds Textual gets to restore the terminal after the workers are stopped.
-EXIT_WATCHDOG = 3.0
-
-
 class SnapshotReady(Message):
     """Posted from the sampling thread: one new :class:`Snapshot` to apply."""
 
@@ -83,7 +79,13 @@ class MptopApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, supervisor: Supervisor, *, start_workers: bool = True) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        *,
+        start_workers: bool = True,
+        exit_watchdog: float | None = None,
+    ) -> None:
         super().__init__()
         supervisor.prepare()
         self.supervisor = supervisor
@@ -93,6 +95,10 @@ class MptopApp(App[int]):
         self.snapshot: Snapshot | None = None
         self._start_workers = start_workers
         self._quitting = False
+        # Seconds after the workers are stopped at which the process exits even if
+        # Textual has not finished restoring the terminal; None (tests) = never.
+        self.exit_watchdog = exit_watchdog
+        self._watchdog: threading.Timer | None = None
 
     # -- layout -----------------------------------------------------------------
 
@@ -257,12 +263,18 @@ class MptopApp(App[int]):
     def _shutdown_and_exit(self) -> None:
         self.supervisor.shutdown()
         self.dispatcher.stop()
-        # If the terminal is gone (SIGHUP, a closed window), Textual's own exit can
-        # block for ever on a write; the workers are gone already, so do not wait.
-        watchdog = threading.Timer(EXIT_WATCHDOG, os._exit, args=(0,))
-        watchdog.daemon = True
-        watchdog.start()
+        if self.exit_watchdog is not None:
+            # If the terminal is gone (SIGHUP, a closed window), Textual's own exit can
+            # block for ever on a write; the workers are gone already, so do not wait.
+            self._watchdog = threading.Timer(self.exit_watchdog, os._exit, args=(0,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
         self.call_from_thread(self.exit, 0)
+
+    def cancel_watchdog(self) -> None:
+        """Disarm the exit watchdog (call once ``run()`` has returned)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
     def stop_threads(self) -> None:
         """Stop the sampling and dispatcher threads (idempotent; safe after exit)."""

@@ -26,6 +26,8 @@ from workers.spec import (
 )
 
 EXIT_USAGE = 2
+# Seconds Textual gets to restore the terminal once the workers are stopped.
+EXIT_WATCHDOG = 3.0
 
 
 def usable_cores() -> int:
@@ -153,10 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     supervisor = Supervisor(scenario)
     app: MptopApp | None = None
     try:
-        app = MptopApp(supervisor)
+        app = MptopApp(supervisor, exit_watchdog=EXIT_WATCHDOG)
         app.run()
     finally:
         if app is not None:
+            app.cancel_watchdog()
             app.stop_threads()
         supervisor.shutdown()
         supervisor.remove_log_dir()
