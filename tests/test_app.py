@@ -12,10 +12,24 @@ from textual.pilot import Pilot
 from tests.conftest import SupervisorFactory
 from tests.helpers import alive
 from tui.app import MptopApp
-from tui.screens.help import HELP, HelpScreen
+from tui.screens.help import HelpScreen, help_text
 from tui.widgets.workers_table import WorkerTable
 
 pytestmark = pytest.mark.timeout(60)
+
+KEY_NAMES = {
+    "question_mark": "?",
+    "f1": "F1",
+    "ctrl+c": "Ctrl+C",
+    "enter": "Enter",
+    "plus": "+",
+    "slash": "/",
+    "minus": "-",
+    "equals_sign": "=",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "escape": "Esc",
+}
 
 
 async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
@@ -28,13 +42,11 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: flo
 
 
 def table_pids(app: MptopApp) -> list[int]:
-    table = app.query_one(WorkerTable)
-    return [int(str(k.value)) for k in table.rows]
+    return app.query_one(WorkerTable).order
 
 
 def cell(app: MptopApp, pid: int, column: str) -> str:
-    value = app.query_one(WorkerTable).get_cell(str(pid), column)
-    return str(getattr(value, "plain", value))
+    return app.query_one(WorkerTable).texts(pid)[column].strip()
 
 
 async def test_add_key_adds_a_row_with_a_new_pid(make_supervisor: SupervisorFactory) -> None:
@@ -106,9 +118,9 @@ async def test_help_screen_lists_every_key(make_supervisor: SupervisorFactory) -
         assert isinstance(app.screen, HelpScreen)
         for binding in MptopApp.BINDINGS:
             assert isinstance(binding, Binding)
-            key = binding.key.split(",")[0]
-            shown = {"question_mark": "?", "ctrl+c": "Ctrl+C"}.get(key, key)
-            assert f"`{shown}`" in HELP, shown
+            for key in binding.key.split(","):
+                shown = KEY_NAMES.get(key, key)
+                assert f"`{shown}`" in help_text(), shown
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         app.stop_threads()

@@ -77,8 +77,8 @@ def terminal() -> Iterator[list[Terminal]]:
 
 
 def mptop_cmd(*args: str) -> list[str]:
-    exe = shutil.which("mptop")
-    return [exe, *args] if exe else [sys.executable, "-m", "tui", *args]
+    # The mptop installed next to this interpreter: a `mptop` earlier on PATH may be another checkout's.
+    return [sys.executable, "-m", "tui", *args]
 
 
 def descendants(pid: int) -> set[int]:

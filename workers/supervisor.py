@@ -74,6 +74,7 @@ class WorkerHandle:
     started: float
     exitcode: int | None = None
     suspended: bool = False
+    pinned: int | None = None
     log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
 
     @property
@@ -317,6 +318,37 @@ class Supervisor:
             else:
                 self.suspend(pid)
             return h.suspended
+
+    def toggle_pin(self, pid: int) -> int | None:
+        """Pin worker ``pid`` to one core, or unpin a pinned one; returns the core, or None if unpinned.
+
+        Pinning sets its affinity (psutil ``Process.cpu_affinity``) to the core
+        it last ran on, or the first core mptop may use if that is unknown;
+        unpinning gives it every eligible core again. Raises
+        :class:`NoSuchWorker`, or ``NotImplementedError`` where the platform has
+        no CPU affinity (macOS).
+        """
+        with self._lock:
+            h = self._live(pid)
+            assert h.ps is not None
+            if not hasattr(h.ps, "cpu_affinity"):
+                raise NotImplementedError("CPU affinity is not supported on this platform")
+            try:
+                if h.pinned is None:
+                    allowed = psutil.Process().cpu_affinity() or [0]
+                    core = h.ps.cpu_num() if hasattr(h.ps, "cpu_num") else allowed[0]
+                    if core not in allowed:
+                        core = allowed[0]
+                    h.ps.cpu_affinity([core])
+                    h.pinned = core
+                    self._event(f"pinned {pid} to core {core}", pid)
+                else:
+                    h.ps.cpu_affinity([])  # psutil: an empty list means every eligible core
+                    h.pinned = None
+                    self._event(f"unpinned {pid}: any core", pid)
+            except psutil.NoSuchProcess:
+                raise NoSuchWorker(f"{pid}: no such process") from None
+            return h.pinned
 
     def poll(self) -> list[WorkerHandle]:
         """Reap workers that exited; returns the newly exited ones.
