@@ -178,15 +178,19 @@ def view_only_app() -> MptopApp:
     return MptopApp(None, detail_source=detail, clock=utc_clock)
 
 
-if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    nw = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+def _demo(cores: int, workers: int) -> None:
     app = view_only_app()
+    ticks = iter(range(1, 1 << 30))
 
-    def _tick() -> None:
-        _tick.n += 1  # type: ignore[attr-defined]
-        app.apply(snapshot(n, nw, _tick.n))  # type: ignore[attr-defined]
+    def start() -> None:
+        app.apply(snapshot(cores, workers, 0))
+        app.set_interval(1, lambda: app.apply(snapshot(cores, workers, next(ticks))))
 
-    _tick.n = 0  # type: ignore[attr-defined]
-    app.call_later(lambda: (app.apply(snapshot(n, nw, 0)), app.set_interval(1, _tick)))
+    app.call_later(start)
     app.run()
+
+
+if __name__ == "__main__":
+    _demo(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 2, int(sys.argv[2]) if len(sys.argv) > 2 else 6
+    )
