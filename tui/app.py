@@ -22,13 +22,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Log, Static
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Log
 
 from tui.detail import WorkerDetail, read_detail
 from tui.screens.confirm import ConfirmScreen
@@ -59,6 +61,27 @@ VIEW_ONLY = "disabled: view only, no supervisor"
 def local_clock(t: float) -> str:
     """``time.time()`` seconds -> local ``HH:MM:SS``."""
     return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+class Summary(Widget):
+    """The one-line header; redrawn (never re-laid out) only when its text changes."""
+
+    DEFAULT_CSS = """
+    Summary { height: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = ""
+
+    def show(self, text: str) -> None:
+        """Show ``text`` if it differs from what is shown."""
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return Text(self.text, no_wrap=True, overflow="ellipsis")
 
 
 class SnapshotReady(Message):
@@ -142,14 +165,13 @@ class MptopApp(App[int]):
         self._held: Snapshot | None = None
         self._held_events: list[Event] = []
         self._totals: deque[float] = deque(maxlen=8)
-        self._summary_text = ""
         self._start_workers = start_workers
         self._quitting = False
 
     # -- layout -----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="summary")
+        yield Summary(id="summary")
         yield CoresPanel(id="cores")
         yield WorkerTable(id="workers")
         yield Input(
@@ -265,10 +287,7 @@ class MptopApp(App[int]):
         return " │ ".join(parts)
 
     def _update_summary(self) -> None:
-        text = self.summary()
-        if text != self._summary_text:
-            self._summary_text = text
-            self.query_one("#summary", Static).update(text)
+        self.query_one(Summary).show(self.summary())
 
     def log_line(self, text: str) -> None:
         """Append ``text`` to the event log, stamped with the time now."""

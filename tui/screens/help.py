@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.markdown import Markdown
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
 from tui.widgets.workers_table import COLUMNS
 
@@ -105,7 +106,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_subtitle = "Esc close"
-            yield Markdown(help_text())
+            # Rich's Markdown in a Static: drawn at once (Textual's Markdown widget takes ~1 s here).
+            yield Static(Markdown(help_text()), id="help")
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

@@ -73,8 +73,9 @@ class ChannelTable(Widget):
         """Show ``channels``; a no-op when no figure changed."""
         rows = tuple(channel_texts(c) for c in channels)
         if rows != self._rows:
+            relayout = len(rows) != len(self._rows)
             self._rows = rows
-            self.refresh(layout=len(rows) != len(self._rows))
+            self.refresh(layout=relayout)
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         return 1 + len(self._rows)

@@ -121,6 +121,7 @@ class CoresPanel(Widget):
         super().__init__(id=id)
         self._cores: tuple[CoreSample, ...] = ()
         self._history: list[deque[float]] = []
+        self._styles: dict[str, Style] = {}
 
     @property
     def layout_plan(self) -> Plan:
@@ -145,8 +146,17 @@ class CoresPanel(Widget):
             return 1
         return plan(len(self._cores), width, max_rows_for(viewport.height)).rows
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"cores--{name}", partial=True)
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(
+                f"cores--{name}", partial=True
+            )
+        return style
 
     def _meter(self, out: Text, percent: float, cells: int) -> None:
         out.append("▕", self._style("frame"))

@@ -264,6 +264,7 @@ class WorkerTable(ScrollView, can_focus=True):
         self._cursor_pid: int | None = None
         self._cursor_row = 0
         self._header: Strip | None = None
+        self._styles: dict[str, Style] = {}
 
     # -- public state ---------------------------------------------------------
 
@@ -447,10 +448,18 @@ class WorkerTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._styles.clear()
         self._header = None
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"worker-table--{name}", partial=True)
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
+            else:
+                style = self.get_component_rich_style(f"worker-table--{name}", partial=True)
+            self._styles[name] = style
+        return style
 
     def _header_strip(self) -> Strip:
         if self._header is None:
@@ -474,7 +483,7 @@ class WorkerTable(ScrollView, can_focus=True):
         if cached is not None and cached[0] == texts and cached[1] == selected:
             return cached[2]
         w = self._samples[pid]
-        base = self.rich_style
+        base = self._style("base")
         if not w.alive:
             base = base + self._style("exited")
         cells: list[Style | None] = [None] * len(COLUMNS)
@@ -512,9 +521,9 @@ class WorkerTable(ScrollView, can_focus=True):
             return strip.crop_extend(scroll_x, scroll_x + width, self._style("header"))
         row = round(self.scroll_y) + y - 1
         if row >= len(self._order):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style("base"))
         pid = self._order[row]
         selected = row == self._cursor_row
         strip = self._row_strip(pid, selected)
-        fill = self._style("cursor") if selected else self.rich_style
+        fill = self._style("cursor") if selected else self._style("base")
         return strip.crop_extend(scroll_x, scroll_x + width, fill)
