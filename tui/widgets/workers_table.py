@@ -148,7 +148,7 @@ TOTAL_WIDTH = sum(c.width for c in COLUMNS) + _GAP * (len(COLUMNS) + 1)
 def worker_texts(w: WorkerSample, pinned: int | None = None) -> tuple[str, ...]:
     """The plain text of each cell of ``w``, in :data:`COLUMNS` order (what a row shows)."""
     core = fmt.DASH if w.core is None else str(w.core)
-    if pinned is not None:
+    if pinned is not None and w.alive:
         core = f"{pinned}*"
     return (
         str(w.pid),
