@@ -51,8 +51,7 @@ def bare_start(method: str, rounds: int) -> list[float]:
 def _cell(app: MptopApp, pid: int, column: str) -> str:
     from tui.widgets.workers_table import WorkerTable
 
-    value = app.query_one(WorkerTable).get_cell(str(pid), column)
-    return str(getattr(value, "plain", value))
+    return app.query_one(WorkerTable).texts(pid)[column].strip()
 
 
 async def mptop_start(method: str, rounds: int) -> tuple[list[float], list[float]]:
@@ -72,20 +71,20 @@ async def mptop_start(method: str, rounds: int) -> tuple[list[float], list[float
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             table = app.query_one(WorkerTable)
-            while table.row_count < 1:
+            while len(table.order) < 1:
                 await asyncio.sleep(0.005)
             for _ in range(rounds):
-                before = {str(k.value) for k in table.rows}
+                before = set(table.order)
                 t0 = time.perf_counter()
                 await pilot.press("a")
-                while table.row_count == len(before):
+                while len(table.order) == len(before):
                     await asyncio.sleep(0.002)
                 to_row.append(time.perf_counter() - t0)
-                (new,) = {str(k.value) for k in table.rows} - before
-                while _cell(app, int(new), "cpu") == "–":
+                (new,) = set(table.order) - before
+                while _cell(app, new, "cpu").startswith("–"):
                     await asyncio.sleep(0.005)
                 to_cpu.append(time.perf_counter() - t0)
-                sup.kill(int(new))  # keep the machine from filling up with busy workers
+                sup.kill(new)  # keep the machine from filling up with busy workers
             await pilot.press("q")
             while app.is_running:
                 await asyncio.sleep(0.01)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import psutil
 import pytest
 from textual.binding import Binding
 from textual.pilot import Pilot
@@ -12,10 +13,26 @@ from textual.pilot import Pilot
 from tests.conftest import SupervisorFactory
 from tests.helpers import alive
 from tui.app import MptopApp
-from tui.screens.help import HELP, HelpScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.detail import DetailScreen
+from tui.screens.help import HelpScreen, help_text
 from tui.widgets.workers_table import WorkerTable
 
 pytestmark = pytest.mark.timeout(60)
+
+KEY_NAMES = {
+    "question_mark": "?",
+    "f1": "F1",
+    "ctrl+c": "Ctrl+C",
+    "enter": "Enter",
+    "plus": "+",
+    "slash": "/",
+    "minus": "-",
+    "equals_sign": "=",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "escape": "Esc",
+}
 
 
 async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
@@ -28,13 +45,11 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: flo
 
 
 def table_pids(app: MptopApp) -> list[int]:
-    table = app.query_one(WorkerTable)
-    return [int(str(k.value)) for k in table.rows]
+    return app.query_one(WorkerTable).order
 
 
 def cell(app: MptopApp, pid: int, column: str) -> str:
-    value = app.query_one(WorkerTable).get_cell(str(pid), column)
-    return str(getattr(value, "plain", value))
+    return app.query_one(WorkerTable).texts(pid)[column].strip()
 
 
 async def test_add_key_adds_a_row_with_a_new_pid(make_supervisor: SupervisorFactory) -> None:
@@ -106,9 +121,107 @@ async def test_help_screen_lists_every_key(make_supervisor: SupervisorFactory) -
         assert isinstance(app.screen, HelpScreen)
         for binding in MptopApp.BINDINGS:
             assert isinstance(binding, Binding)
-            key = binding.key.split(",")[0]
-            shown = {"question_mark": "?", "ctrl+c": "Ctrl+C"}.get(key, key)
-            assert f"`{shown}`" in HELP, shown
+            for key in binding.key.split(","):
+                shown = KEY_NAMES.get(key, key)
+                assert f"`{shown}`" in help_text(), shown
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         app.stop_threads()
+
+
+async def test_plus_adds_and_d_flips_the_daemon_flag(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        await pilot.press("d")
+        assert sup.daemon_default is False
+        assert "new: non-daemon" in app.summary()
+        await pilot.press("plus")
+        await until(pilot, lambda: len(table_pids(app)) == 2)
+        new = table_pids(app)[1]
+        assert cell(app, new, "daemon") == "no"
+        await pilot.press("d")
+        assert sup.daemon_default is True
+        app.stop_threads()
+
+
+async def test_s_suspends_and_resumes(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        pid = table_pids(app)[0]
+        await pilot.press("s")
+        await until(pilot, lambda: cell(app, pid, "state") == "stopped")
+        await pilot.press("s")
+        await until(pilot, lambda: cell(app, pid, "state") in ("running", "sleeping"))
+        app.stop_threads()
+
+
+async def test_p_pins_to_one_core_and_unpins(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        pid = table_pids(app)[0]
+        ps = psutil.Process(pid)
+        everything = ps.cpu_affinity()
+        await pilot.press("p")
+        await until(pilot, lambda: cell(app, pid, "core").endswith("*"))
+        core = int(cell(app, pid, "core").rstrip("*"))
+        assert ps.cpu_affinity() == [core]
+        await pilot.press("p")
+        await until(pilot, lambda: not cell(app, pid, "core").endswith("*"))
+        assert ps.cpu_affinity() == everything
+        app.stop_threads()
+
+
+@pytest.mark.parametrize(("key", "code"), [("T", "-15"), ("K", "-9")])
+async def test_all_keys_ask_then_hit_every_worker(
+    make_supervisor: SupervisorFactory, key: str, code: str
+) -> None:
+    sup = make_supervisor(count=2)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 2)
+        pids = table_pids(app)
+        await pilot.press(key)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert sorted(sup.alive_pids()) == sorted(pids)
+        await pilot.press(key, "y")
+        for pid in pids:
+            await until(pilot, lambda pid=pid: cell(app, pid, "exit").startswith(code))
+        assert sup.alive_pids() == []
+        app.stop_threads()
+
+
+async def test_enter_shows_the_detail_of_a_live_worker(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        pid = table_pids(app)[0]
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        await until(pilot, lambda: screen.detail is not None and screen.detail.stdout_tail != "")
+        assert screen.detail is not None
+        assert screen.detail.ppid is not None
+        assert screen.detail.affinity
+        assert f"pid {pid}" in screen.detail.stdout_tail
+        await pilot.press("escape")
+        app.stop_threads()
+
+
+async def test_ctrl_c_quits_and_leaves_no_child(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    app = MptopApp(sup)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        pids = table_pids(app)
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, timeout=5)
+    assert alive(pids) == []

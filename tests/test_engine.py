@@ -93,3 +93,21 @@ def test_worker_output_goes_to_its_log(make_supervisor: SupervisorFactory) -> No
 )
 def test_describe_exitcode(code: int | None, meaning: str) -> None:
     assert describe_exitcode(code) == meaning
+
+
+def test_toggle_pin_sets_and_restores_affinity(make_supervisor: SupervisorFactory) -> None:
+    sup = make_supervisor(count=1)
+    pid = sup.add().pid
+    ps = psutil.Process(pid)
+    everything = ps.cpu_affinity()
+    core = sup.toggle_pin(pid)
+    assert core is not None and ps.cpu_affinity() == [core]
+    assert sup.handle(pid).pinned == core
+    assert sup.toggle_pin(pid) is None
+    assert ps.cpu_affinity() == everything
+    texts = [e.text for e in sup.drain_events()]
+    assert f"pinned {pid} to core {core}" in texts
+    sup.kill(pid)
+    sup.wait_exit(pid, 5)
+    with pytest.raises(NoSuchWorker):
+        sup.toggle_pin(pid)

@@ -4,52 +4,82 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.markdown import Markdown
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
+
+from tui.widgets.workers_table import COLUMNS
 
 HELP = """\
 # mptop help
 
-## Keys
+CPU% of a process: **100 = one full core** (htop's and psutil's convention); a pure-Python
+worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over the last tick.
+
+## Keys: workers
 
 | key | does |
 | --- | --- |
-| `a` | add a worker (daemon flag as shown in the header) |
+| `a` / `+` | add a worker (daemon flag as shown in the header) |
 | `t` | terminate the selected worker: SIGTERM, what `Process.terminate()` sends |
 | `k` | kill the selected worker: SIGKILL, what `Process.kill()` sends; cannot be caught |
 | `s` | suspend (SIGSTOP) or resume (SIGCONT) the selected worker |
-| `p` | pin the selected worker to the core it is on (CPU affinity), or unpin it (all cores) |
+| `p` | pin the selected worker to the core it runs on (CPU affinity), or unpin it |
 | `d` | toggle the daemon flag for the next workers added |
-| `↑` `↓` / mouse | select a worker |
+| `T` | terminate every live worker (asks first) |
+| `K` | kill every live worker (asks first) |
+| `c` | clear the rows of exited workers |
+| `Enter` / double click | detail of the selected worker: command line, affinity, output, traceback |
+
+## Keys: view
+
+| key | does |
+| --- | --- |
+| `↑` `↓` `PgUp` `PgDn` `Home` `End` / click | select a worker; the selection follows its PID |
+| `←` `→` | scroll the table sideways |
+| `<` `>` / click a header | sort by the previous / next column; click the sorted header again to invert |
+| `I` | invert the sort order |
+| `/` | filter by name, PID or state (`Enter` keeps it, `Esc` clears it) |
+| `-` / `=` | slower / faster refresh, 0.1 s to 10 s |
+| `space` | freeze the display; the processes run on (press again to catch up) |
 | `?` / `F1` | this help |
+| `Ctrl+P` | command palette: every action by name |
 | `q` / `Ctrl+C` | quit: daemon workers are terminated, the others asked to finish, then SIGTERM, then SIGKILL |
+
+Without a supervisor (view-only, e.g. a replay) the worker keys are disabled and the footer greys them.
 
 ## Worker columns
 
-- **PID**: the process ID. **Name**: `Process.name`, what `current_process().name` says inside the worker.
-- **State**: running, sleeping (waiting, e.g. on a queue), stopped (SIGSTOP), zombie (dead, not yet reaped), exited.
-- **Daemon**: `Process.daemon`. A daemon worker is terminated when its parent exits, and may not start children.
-- **Core**: the core the worker last ran on (`psutil.Process.cpu_num()`); `*` = pinned there.
-- **CPU%**: over the last tick; **100 = one full core** (htop's and psutil's convention).
-  A pure-Python process holds the GIL, so one worker fills at most one core. "–" means no figure yet.
-- **RSS**: resident memory.
-- **In / Out msg/s, B/s**: messages and pickled bytes per second the worker took from and put into channels.
-- **Exit**: `Process.exitcode`: 0 done, N from `sys.exit(N)`, 1 uncaught exception, −N killed by signal N.
+{columns}
+
+State is always a word: running, sleeping (waiting, e.g. on a queue), stopped (SIGSTOP), zombie
+(dead, not yet reaped), exited. Exited rows stay, dimmed, with their exit code until `c`.
+**Exit**: `Process.exitcode`: 0 done, N from `sys.exit(N)`, 1 uncaught exception, −N killed by
+signal N (−15 SIGTERM, −9 SIGKILL). "–" means no figure yet (a rate needs two samples).
+
+## Cores
+
+Per core: a meter of its system-wide busy percent over the last tick (green under 50%, yellow
+under 85%, red above), its recent history as a sparkline, and badges for the workers that last
+ran there: their PIDs when there is room, else ● and how many. With many cores the panel turns
+into a compact grid, then into one block per core (underlined where a worker runs). The header
+shows the total load (mean of all cores, 0-100%) and the 1, 5 and 15 minute load average.
 
 ## Channels
 
 - **msg/s, B/s**: messages and pickled bytes taken per second over the last tick.
 - **Backlog**: messages put minus messages taken: work waiting in the Queue.
 - **Sent / Taken**: totals since start, counted by the process that put or got each message.
-
-## Cores
-
-One meter per logical core: system-wide busy percent over the last tick, with the PIDs of the
-workers that last ran there. This machine's core count decides how many workers can run at once.
 """
+
+
+def help_text() -> str:
+    """The help page as Markdown, with one line per worker column."""
+    columns = "\n".join(f"- **{c.label}**: {c.help}." for c in COLUMNS)
+    return HELP.format(columns=columns)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -60,9 +90,9 @@ class HelpScreen(ModalScreen[None]):
         align: center middle;
     }
     HelpScreen > VerticalScroll {
-        width: 90%;
+        width: 95%;
         max-width: 110;
-        height: 90%;
+        height: 95%;
         border: round $accent;
         background: $surface;
         padding: 0 1;
@@ -74,8 +104,10 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Markdown(HELP)
+        with VerticalScroll() as box:
+            box.border_subtitle = "Esc close"
+            # Rich's Markdown in a Static: drawn at once (Textual's Markdown widget takes ~1 s here).
+            yield Static(Markdown(help_text()), id="help")
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

@@ -1,89 +1,244 @@
-"""The cores panel: one meter per logical core, marked with the workers that last ran on it."""
+"""The cores panel: per core a load meter, a short history and badges for its workers.
+
+The panel picks the richest layout whose rows fit in a share of the screen,
+so it never pushes the worker table off it:
+
+- ``wide``: ``cpu3 ▕█████▌     ▏ 47% ▁▂▅▇█▇▅▃ 4242 4243`` (PIDs as badges)
+- ``medium``: ``3 ▕████   ▏ 47% ▂▅▇█ ●2`` (● and how many workers)
+- ``compact``: ``3 ▕██▌ ▏●`` (● if any worker runs there)
+- ``micro``: one block per core, its height and colour the load; underlined
+  where a worker runs; each line starts with its first core's number.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
+from rich.style import Style
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 
 from workers.snapshot import CoreSample
 
-# Width of one core's cell (label, bar, percent, worker marks), in columns.
-CELL_WIDTH = 40
-BAR_WIDTH = 16
+Mode = Literal["wide", "medium", "compact", "micro"]
+# Minimum cell width per mode, in columns (the digits of the core number come on top).
+WIDE_MIN = 40
+MEDIUM_MIN = 22
+COMPACT_MIN = 9
+# Samples of history kept per core (a sparkline shows as many as fit).
+HISTORY = 30
+_SPARK = "▁▂▃▄▅▆▇█"
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
-def load_style(percent: float) -> str:
-    """Colour of a meter at ``percent`` (0-100) load, as htop and btop grade it."""
-    if percent >= 85:
-        return "bold red"
-    if percent >= 50:
-        return "yellow"
-    return "green"
+def load_level(percent: float) -> str:
+    """``"low"`` below 50%, ``"mid"`` below 85%, else ``"high"`` (htop's and btop's grading)."""
+    if percent < 50:
+        return "low"
+    return "mid" if percent < 85 else "high"
+
+
+def bar(percent: float, cells: int) -> str:
+    """A meter of ``cells`` cells in eighth blocks for ``percent`` (0-100)."""
+    eighths = round(max(0.0, min(percent, 100.0)) / 100 * cells * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (_EIGHTHS[part] if part else "")).ljust(cells)
+
+
+def spark(values: list[float]) -> str:
+    """One block per value (0-100), ``▁`` to ``█``."""
+    return "".join(_SPARK[min(7, int(max(0.0, v) / 100 * 8))] for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How ``n`` cores are laid out: ``mode``, ``cols`` x ``rows`` cells of ``cell_width`` columns."""
+
+    mode: Mode
+    cols: int
+    rows: int
+    cell_width: int
+
+
+def plan(n: int, width: int, max_rows: int) -> Plan:
+    """The richest layout of ``n`` cores in ``width`` columns and at most ``max_rows`` rows.
+
+    Falls back to ``micro`` (which may exceed ``max_rows`` only beyond
+    ``width * max_rows`` cores).
+    """
+    n = max(1, n)
+    width = max(10, width)
+    digits = len(str(n - 1))
+    for mode, minimum in (("wide", WIDE_MIN), ("medium", MEDIUM_MIN), ("compact", COMPACT_MIN)):
+        cell_min = minimum + digits
+        cols = min(n, max(1, width // cell_min))
+        rows = math.ceil(n / cols)
+        if rows <= max_rows and (width >= cell_min or mode == "compact"):
+            return Plan(mode, cols, rows, width // cols)  # type: ignore[arg-type]
+    per_line = max(1, width - digits - 1)
+    return Plan("micro", per_line, math.ceil(n / per_line), 1)
+
+
+def max_rows_for(screen_height: int) -> int:
+    """Rows the panel may take on a screen ``screen_height`` lines high: a third, leaving 18."""
+    return max(1, min(screen_height // 3, screen_height - 18))
 
 
 class CoresPanel(Widget):
-    """Meters for every core in as many columns as fit; re-renders only when the samples change.
+    """Meters, histories and worker badges for every core; redrawn once per snapshot.
 
-    ``update_cores`` takes the snapshot's ``CoreSample`` tuple; worker marks are
-    the PIDs whose ``cpu_num()`` was that core at the last tick.
+    ``update_cores`` takes a snapshot's ``CoreSample`` tuple (percent 0-100
+    per core, worker PIDs per core).
     """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "cores--label",
+        "cores--low",
+        "cores--mid",
+        "cores--high",
+        "cores--badge",
+        "cores--frame",
+    }
 
     DEFAULT_CSS = """
     CoresPanel {
         height: auto;
-        max-height: 50%;
         padding: 0 1;
+        & > .cores--label { text-style: bold; }
+        & > .cores--low { color: $text-success; }
+        & > .cores--mid { color: $text-warning; }
+        & > .cores--high { color: $text-error; text-style: bold; }
+        & > .cores--badge { color: $text-accent; }
+        & > .cores--frame { color: $text-muted; }
     }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._cores: tuple[CoreSample, ...] = ()
+        self._history: list[deque[float]] = []
+        self._styles: dict[str, Style] = {}
+
+    @property
+    def layout_plan(self) -> Plan:
+        """The layout used at the current size."""
+        return plan(len(self._cores), self.content_size.width, self._max_rows())
+
+    def _max_rows(self) -> int:
+        return max_rows_for(self.app.size.height) if self.is_attached else 8
 
     def update_cores(self, cores: tuple[CoreSample, ...]) -> None:
-        """Show ``cores``; a no-op if nothing changed since the last call."""
-        if cores != self._cores:
-            self._cores = cores
-            self.refresh(layout=True)
+        """Show ``cores`` and append their load to the history."""
+        if len(cores) != len(self._history):
+            self._history = [deque(maxlen=HISTORY) for _ in cores]
+        for h, c in zip(self._history, cores, strict=True):
+            h.append(c.percent)
+        relayout = len(cores) != len(self._cores)
+        self._cores = cores
+        self.refresh(layout=relayout)
 
-    def _columns(self) -> int:
-        width = self.size.width or CELL_WIDTH
-        return max(1, min(len(self._cores) or 1, width // CELL_WIDTH))
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if not self._cores:
+            return 1
+        return plan(len(self._cores), width, max_rows_for(viewport.height)).rows
 
-    def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        cols = max(1, min(len(self._cores) or 1, width // CELL_WIDTH))
-        return max(1, math.ceil(len(self._cores) / cols))
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
 
-    def _cell(self, core: CoreSample, width: int) -> Text:
-        filled = round(core.percent / 100 * BAR_WIDTH)
-        label_w = len(str(len(self._cores) - 1)) + 4
-        cell = Text(f"cpu{core.index}".ljust(label_w), style="bold")
-        cell.append("[")
-        cell.append("|" * filled, style=load_style(core.percent))
-        cell.append(" " * (BAR_WIDTH - filled))
-        cell.append("]")
-        cell.append(f"{core.percent:5.1f}%", style=load_style(core.percent))
-        marks = " ".join(str(p) for p in core.worker_pids)
-        if marks:
-            cell.append(" " + marks, style="cyan")
-        cell.truncate(width, overflow="ellipsis")
-        cell.pad_right(width - cell.cell_len)
-        return cell
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(
+                f"cores--{name}", partial=True
+            )
+        return style
+
+    def _meter(self, out: Text, percent: float, cells: int) -> None:
+        out.append("▕", self._style("frame"))
+        out.append(bar(percent, cells), self._style(load_level(percent)))
+        out.append("▏", self._style("frame"))
+
+    def _spark(self, out: Text, values: list[float]) -> None:
+        for v in values:
+            out.append(spark([v]), self._style(load_level(v)))
+
+    def _cell(self, i: int, p: Plan, digits: int) -> Text:
+        core = self._cores[i]
+        hist = list(self._history[i]) if i < len(self._history) else [core.percent]
+        w = p.cell_width
+        out = Text(no_wrap=True, overflow="crop")
+        pct = f"{core.percent:3.0f}%"
+        pids = core.worker_pids
+        if p.mode == "wide":
+            out.append(f"cpu{i:<{digits}} ", self._style("label"))
+            rest = w - len(out) - 1
+            cells = max(6, min(30, (rest - 6) // 3))
+            self._meter(out, core.percent, cells)
+            out.append(pct, self._style(load_level(core.percent)))
+            out.append(" ")
+            n_spark = max(4, min(HISTORY, (w - len(out) - 1) // 3))
+            self._spark(out, hist[-n_spark:])
+            room = w - len(out) - 1
+            if pids:
+                words = [str(pid) for pid in pids]
+                shown: list[str] = []
+                for k, word in enumerate(words):
+                    left = len(words) - k - 1
+                    need = len(" ".join([*shown, word])) + (len(f" +{left}") if left else 0) + 1
+                    if need > room:
+                        break
+                    shown.append(word)
+                badge = " ".join(shown)
+                if len(shown) < len(words):
+                    badge += f" +{len(words) - len(shown)}"
+                out.append(" " + badge, self._style("badge"))
+        elif p.mode == "medium":
+            out.append(f"{i:>{digits}} ", self._style("label"))
+            self._meter(out, core.percent, 8)
+            out.append(pct, self._style(load_level(core.percent)))
+            out.append(" ")
+            self._spark(out, hist[-max(1, w - len(out) - 5) :][-5:])
+            if pids:
+                out.append(f" ●{len(pids)}", self._style("badge"))
+        else:
+            out.append(f"{i:>{digits}}", self._style("label"))
+            self._meter(out, core.percent, max(2, w - digits - 4))
+            out.append("●" if pids else " ", self._style("badge"))
+        out.truncate(w, pad=True)
+        return out
+
+    def _micro(self, p: Plan, digits: int) -> list[Text]:
+        lines = []
+        for r in range(p.rows):
+            start = r * p.cols
+            line = Text(f"{start:>{digits}} ", self._style("label"), no_wrap=True)
+            for i in range(start, min(start + p.cols, len(self._cores))):
+                core = self._cores[i]
+                style = self._style(load_level(core.percent))
+                if core.worker_pids:
+                    style = style + Style(underline=True)
+                line.append(spark([core.percent]), style)
+            lines.append(line)
+        return lines
 
     def render(self) -> Text:
         if not self._cores:
             return Text("sampling cores…", style="dim")
-        cols = self._columns()
-        rows = math.ceil(len(self._cores) / cols)
-        width = max(CELL_WIDTH, self.size.width // cols)
+        p = self.layout_plan
+        digits = len(str(len(self._cores) - 1))
+        if p.mode == "micro":
+            return Text("\n").join(self._micro(p, digits))
         lines = []
-        for r in range(rows):
-            line = Text()
-            for c in range(cols):
-                i = c * rows + r
+        for r in range(p.rows):
+            line = Text(no_wrap=True, overflow="crop")
+            for c in range(p.cols):
+                i = c * p.rows + r
                 if i < len(self._cores):
-                    line.append_text(self._cell(self._cores[i], width))
+                    line.append_text(self._cell(i, p, digits))
             lines.append(line)
         return Text("\n").join(lines)

@@ -1,106 +1,524 @@
-"""The worker table: one row per worker, keyed by PID, updated cell by cell."""
+"""The worker table: a Line API widget that draws only the visible rows of a sorted list.
+
+htop's way, not a DataTable: the rows live in a plain dict keyed by PID and a
+sorted, filtered list of PIDs; ``render_line(y)`` draws the header on line 0
+and row ``scroll_y + y - 1`` below it, from a per-PID cache of rendered
+strips. A tick re-renders only the rows whose text changed and that are on
+screen, so 1024 workers cost hardly more than 16.
+"""
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from tui import format as fmt
 from workers.snapshot import WorkerSample, WorkerState, describe_exitcode
 
-# (key, label, width in cells) in display order; fixed widths, so no update re-measures a column.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("pid", "PID", 7),
-    ("name", "Name", 10),
-    ("state", "State", 8),
-    ("exit", "Exit", 11),
-    ("daemon", "Daemon", 6),
-    ("core", "Core", 4),
-    ("cpu", "CPU%", 6),
-    ("rss", "RSS", 7),
-    ("in_msgs", "In msg/s", 8),
-    ("in_bytes", "In B/s", 7),
-    ("out_msgs", "Out msg/s", 9),
-    ("out_bytes", "Out B/s", 7),
+Justify = Literal["left", "right"]
+# CPU% bar: this many cells of eighth blocks, full at 100% (one core).
+BAR_CELLS = 5
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def cpu_bar(percent: float | None, cells: int = BAR_CELLS) -> str:
+    """A bar of ``cells`` cells in eighth blocks for ``percent`` (0-100, 100 = one core; clipped)."""
+    if percent is None:
+        return " " * cells
+    eighths = round(max(0.0, min(percent, 100.0)) / 100 * cells * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (_EIGHTHS[part] if part else "")
+    return bar.ljust(cells)
+
+
+def load_level(percent: float | None) -> str:
+    """``"low"`` below 50, ``"mid"`` below 85, else ``"high"`` (percent, 100 = one core)."""
+    if percent is None or percent < 50:
+        return "low"
+    return "mid" if percent < 85 else "high"
+
+
+def _none_last(value: Any) -> tuple[bool, Any]:
+    return (value is None, value if value is not None else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: ``width`` in cells, a sort key over samples, and its help line."""
+
+    key: str
+    label: str
+    width: int
+    justify: Justify
+    sort_key: Callable[[WorkerSample], Any]
+    help: str
+
+
+def _exit_text(w: WorkerSample) -> str:
+    return "" if w.exitcode is None else f"{w.exitcode} {describe_exitcode(w.exitcode)}"
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("pid", "PID", 7, "right", operator.attrgetter("pid"), "process ID"),
+    Column("name", "Name", 10, "left", operator.attrgetter("name"), "Process.name"),
+    Column(
+        "state",
+        "State",
+        8,
+        "left",
+        lambda w: w.state.value,
+        "running, sleeping, stopped (SIGSTOP), zombie, exited",
+    ),
+    Column(
+        "exit",
+        "Exit",
+        12,
+        "left",
+        lambda w: _none_last(w.exitcode),
+        "Process.exitcode and its meaning; -N = killed by signal N",
+    ),
+    Column(
+        "cpu",
+        "CPU%",
+        6 + BAR_CELLS,
+        "right",
+        lambda w: _none_last(w.cpu_percent),
+        "CPU over the last tick, 100 = one full core, with a bar",
+    ),
+    Column(
+        "core",
+        "Core",
+        5,
+        "right",
+        lambda w: _none_last(w.core),
+        "core it last ran on; * = pinned there (affinity)",
+    ),
+    Column("rss", "RSS", 7, "right", lambda w: _none_last(w.rss), "resident memory, bytes"),
+    Column("daemon", "Daemon", 6, "left", operator.attrgetter("daemon"), "Process.daemon"),
+    Column(
+        "in_msgs",
+        "In msg/s",
+        8,
+        "right",
+        lambda w: _none_last(w.msgs_in_per_s),
+        "messages/s taken from channels",
+    ),
+    Column(
+        "in_bytes",
+        "In B/s",
+        7,
+        "right",
+        lambda w: _none_last(w.bytes_in_per_s),
+        "pickled bytes/s taken",
+    ),
+    Column(
+        "out_msgs",
+        "Out msg/s",
+        9,
+        "right",
+        lambda w: _none_last(w.msgs_out_per_s),
+        "messages/s put into channels",
+    ),
+    Column(
+        "out_bytes",
+        "Out B/s",
+        7,
+        "right",
+        lambda w: _none_last(w.bytes_out_per_s),
+        "pickled bytes/s put",
+    ),
 )
-
-_STATE_STYLE = {
-    WorkerState.RUNNING: "green",
-    WorkerState.SLEEPING: "",
-    WorkerState.STOPPED: "bold yellow",
-    WorkerState.ZOMBIE: "bold magenta",
-    WorkerState.EXITED: "dim",
-}
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+_GAP = 1
+TOTAL_WIDTH = sum(c.width for c in COLUMNS) + _GAP * (len(COLUMNS) + 1)
 
 
-def worker_cells(w: WorkerSample) -> tuple[str | Text, ...]:
-    """The row of ``w`` in :data:`COLUMNS` order; exited rows are dimmed."""
-    exit_text = "" if w.exitcode is None else f"{w.exitcode} {describe_exitcode(w.exitcode)}"
-    exit_cell = Text(exit_text, style="bold red" if w.exitcode not in (None, 0) else "")
-    cells: tuple[str | Text, ...] = (
-        Text(str(w.pid), justify="right"),
+def worker_texts(w: WorkerSample) -> tuple[str, ...]:
+    """The plain text of each cell of ``w``, in :data:`COLUMNS` order (what a row shows)."""
+    core = fmt.DASH if w.core is None else str(w.core)
+    if w.pinned is not None and w.alive:
+        core = f"{w.pinned}*"
+    return (
+        str(w.pid),
         w.name,
-        Text(w.state.value, style=_STATE_STYLE.get(w.state, "")),
-        exit_cell,
+        w.state.value,
+        _exit_text(w),
+        f"{fmt.percent(w.cpu_percent):>5} {cpu_bar(w.cpu_percent)}",
+        core,
+        fmt.size(w.rss),
         "yes" if w.daemon else "no",
-        Text(
-            (fmt.DASH if w.core is None else str(w.core)) + ("*" if w.pinned is not None else ""),
-            justify="right",
-        ),
-        Text(fmt.percent(w.cpu_percent), justify="right"),
-        Text(fmt.size(w.rss), justify="right"),
-        Text(fmt.count(w.msgs_in_per_s), justify="right"),
-        Text(fmt.size(w.bytes_in_per_s), justify="right"),
-        Text(fmt.count(w.msgs_out_per_s), justify="right"),
-        Text(fmt.size(w.bytes_out_per_s), justify="right"),
+        fmt.count(w.msgs_in_per_s),
+        fmt.size(w.bytes_in_per_s),
+        fmt.count(w.msgs_out_per_s),
+        fmt.size(w.bytes_out_per_s),
     )
-    if not w.alive:  # dim the row, but keep the exit code readable
-        cells = tuple(c if c is exit_cell else _dim(c) for c in cells)
-    return cells
 
 
-def _dim(cell: str | Text) -> Text:
-    if isinstance(cell, Text):
-        return Text(cell.plain, style="dim", justify=cell.justify)
-    return Text(cell, style="dim")
+def matches(w: WorkerSample, text: str) -> bool:
+    """True if ``text`` (case-insensitive) is in the PID, name or state of ``w``."""
+    t = text.strip().lower()
+    return not t or t in str(w.pid) or t in w.name.lower() or t in w.state.value
 
 
-class WorkerTable(DataTable[str | Text]):
-    """All workers of the run. Rows are keyed by PID; only cells that changed are written."""
+def _fit(text: str, width: int, justify: Justify) -> str:
+    if len(text) > width:
+        return text[: width - 1] + "…"
+    return text.rjust(width) if justify == "right" else text.ljust(width)
+
+
+class WorkerTable(ScrollView, can_focus=True):
+    """All workers of the run, sorted and filtered; the cursor follows a PID, not a row number.
+
+    Feed it with :meth:`update_workers` (a snapshot's workers). ``sort_key``
+    is a column key of :data:`COLUMNS`, ``sort_reverse`` inverts it, ``filter_text``
+    keeps rows whose PID, name or state contain it. Exited rows stay, dimmed,
+    until :meth:`clear_exited`.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "worker-table--header",
+        "worker-table--header-sorted",
+        "worker-table--cursor",
+        "worker-table--exited",
+        "worker-table--running",
+        "worker-table--stopped",
+        "worker-table--zombie",
+        "worker-table--error",
+        "worker-table--low",
+        "worker-table--mid",
+        "worker-table--high",
+    }
 
     DEFAULT_CSS = """
     WorkerTable {
         height: 1fr;
+        background: $surface;
+        color: $foreground;
+        scrollbar-size-horizontal: 0;
+        & > .worker-table--header { text-style: bold; background: $panel; color: $foreground; }
+        & > .worker-table--header-sorted { text-style: bold underline; background: $primary-muted; color: $foreground; }
+        &:ansi > .worker-table--header { background: ansi_bright_blue; color: ansi_default; }
+        & > .worker-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+        }
+        &:focus > .worker-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+        & > .worker-table--exited { color: $text-disabled; }
+        & > .worker-table--running { color: $text-success; }
+        & > .worker-table--stopped { color: $text-warning; text-style: bold; }
+        & > .worker-table--zombie { color: $text-error; text-style: bold; }
+        & > .worker-table--error { color: $text-error; text-style: bold; }
+        & > .worker-table--low { color: $text-success; }
+        & > .worker-table--mid { color: $text-warning; }
+        & > .worker-table--high { color: $text-error; }
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
-        self._rows: dict[int, tuple[str | Text, ...]] = {}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "cursor_to(0)", "First", show=False),
+        Binding("end", "cursor_to(-1)", "Last", show=False),
+        Binding("left", "scroll_left", "Left", show=False),
+        Binding("right", "scroll_right", "Right", show=False),
+    ]
 
-    def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+    sort_key: reactive[str] = reactive("pid", init=False)
+    sort_reverse: reactive[bool] = reactive(False, init=False)
+    filter_text: reactive[str] = reactive("", init=False)
+
+    class Activated(Message):
+        """A row was double-clicked: open the detail of ``pid``."""
+
+        def __init__(self, pid: int) -> None:
+            super().__init__()
+            self.pid = pid
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._samples: dict[int, WorkerSample] = {}
+        self._texts: dict[int, tuple[str, ...]] = {}
+        self._strips: dict[int, tuple[tuple[str, ...], bool, Strip]] = {}
+        self._hidden: set[int] = set()
+        self._order: list[int] = []
+        self._index: dict[int, int] = {}
+        self._cursor_pid: int | None = None
+        self._cursor_row = 0
+        self._header: Strip | None = None
+        self._styles: dict[str, Style] = {}
+
+    # -- public state ---------------------------------------------------------
+
+    @property
+    def order(self) -> list[int]:
+        """The PIDs shown, top to bottom (sorted and filtered)."""
+        return list(self._order)
 
     @property
     def selected_pid(self) -> int | None:
-        """PID of the row under the cursor, or None when the table is empty."""
-        if not self.row_count:
-            return None
-        row_key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
-        return int(row_key.value) if row_key.value is not None else None
+        """PID of the row under the cursor, or None when no row is shown."""
+        return self._cursor_pid
 
-    def update_workers(self, workers: tuple[WorkerSample, ...]) -> None:
-        """Add rows for new PIDs and rewrite only the cells whose text changed."""
+    @property
+    def cursor_row(self) -> int:
+        """Index of the cursor's row in :attr:`order` (0 when empty)."""
+        return self._cursor_row
+
+    def sample(self, pid: int) -> WorkerSample | None:
+        """The latest sample of ``pid``, or None."""
+        return self._samples.get(pid)
+
+    def texts(self, pid: int) -> dict[str, str]:
+        """The cell texts of ``pid``'s row by column key (for tests and the detail screen)."""
+        return dict(zip(COLUMN_KEYS, self._texts[pid], strict=True))
+
+    # -- feeding --------------------------------------------------------------
+
+    def update_workers(self, workers: Iterable[WorkerSample]) -> None:
+        """Take the workers of one snapshot; redraw only visible rows whose text changed.
+
+        A pinned worker's core shows as ``3*``. Workers missing from ``workers``
+        keep their last row.
+        """
+        changed: list[int] = []
         for w in workers:
-            cells = worker_cells(w)
-            old = self._rows.get(w.pid)
-            key = str(w.pid)
-            if old is None:
-                self.add_row(*cells, key=key)
+            if w.pid in self._hidden:
+                continue
+            texts = worker_texts(w)
+            self._samples[w.pid] = w
+            if self._texts.get(w.pid) != texts:
+                self._texts[w.pid] = texts
+                changed.append(w.pid)
+        if not changed:
+            return
+        if not self._reorder():
+            for pid in changed:
+                row = self._index.get(pid)
+                if row is not None:
+                    self._refresh_row(row)
+
+    def clear_exited(self) -> int:
+        """Drop the rows of exited workers (they stay hidden); returns how many went."""
+        gone = [pid for pid, w in self._samples.items() if not w.alive]
+        for pid in gone:
+            self._hidden.add(pid)
+            del self._samples[pid]
+            self._texts.pop(pid, None)
+            self._strips.pop(pid, None)
+        if gone:
+            self._reorder(force=True)
+        return len(gone)
+
+    def select_pid(self, pid: int) -> bool:
+        """Put the cursor on ``pid``'s row; False if it is not shown."""
+        row = self._index.get(pid)
+        if row is None:
+            return False
+        self._move_cursor(row)
+        return True
+
+    def sort_by(self, key: str) -> None:
+        """Sort by column ``key``; the same key again inverts the order (as a header click)."""
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key = key
+
+    # -- ordering -------------------------------------------------------------
+
+    def _reorder(self, force: bool = False) -> bool:
+        """Recompute the shown order; returns True (and refreshes all) if it changed."""
+        column = COLUMNS[COLUMN_KEYS.index(self.sort_key)]
+        key = column.sort_key
+        shown = [w for w in self._samples.values() if matches(w, self.filter_text)]
+        shown.sort(key=lambda w: (key(w), w.pid), reverse=self.sort_reverse)
+        order = [w.pid for w in shown]
+        if order == self._order and not force:
+            return False
+        self._order = order
+        self._index = {pid: i for i, pid in enumerate(order)}
+        self.virtual_size = Size(TOTAL_WIDTH, len(order) + 1)
+        if self._cursor_pid in self._index:
+            self._cursor_row = self._index[self._cursor_pid]
+        elif order:
+            self._cursor_row = min(self._cursor_row, len(order) - 1)
+            self._cursor_pid = order[self._cursor_row]
+        else:
+            self._cursor_row, self._cursor_pid = 0, None
+        self._scroll_cursor_visible()
+        self.refresh()
+        return True
+
+    def watch_sort_key(self) -> None:
+        self._header = None
+        self._reorder(force=True)
+
+    def watch_sort_reverse(self) -> None:
+        self._header = None
+        self._reorder(force=True)
+
+    def watch_filter_text(self) -> None:
+        self._reorder(force=True)
+
+    # -- cursor ---------------------------------------------------------------
+
+    def _move_cursor(self, row: int) -> None:
+        if not self._order:
+            return
+        row = max(0, min(row, len(self._order) - 1))
+        old = self._cursor_row
+        self._cursor_row = row
+        self._cursor_pid = self._order[row]
+        self._refresh_row(old)
+        self._refresh_row(row)
+        self._scroll_cursor_visible()
+
+    def _scroll_cursor_visible(self) -> None:
+        body = max(1, self.size.height - 1)
+        top = round(self.scroll_y)
+        if self._cursor_row < top:
+            self.scroll_to(y=self._cursor_row, animate=False, immediate=True)
+        elif self._cursor_row >= top + body:
+            self.scroll_to(y=self._cursor_row - body + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_cursor(self._cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_cursor(self._cursor_row + direction * max(1, self.size.height - 2))
+
+    def action_cursor_to(self, row: int) -> None:
+        self._move_cursor(row if row >= 0 else len(self._order) - 1)
+
+    def on_resize(self) -> None:
+        self._scroll_cursor_visible()
+
+    def column_at(self, x: int) -> str | None:
+        """The column key under widget column ``x`` (scroll included), or None on a gap."""
+        pos = _GAP + round(self.scroll_x) + x
+        for c in COLUMNS:
+            if pos < c.width + _GAP:
+                return c.key
+            pos -= c.width + _GAP
+        return None
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        if event.y == 0:
+            key = self.column_at(event.x)
+            if key is not None:
+                self.sort_by(key)
+            return
+        row = round(self.scroll_y) + event.y - 1
+        if 0 <= row < len(self._order):
+            self._move_cursor(row)
+            if event.chain >= 2:
+                self.post_message(self.Activated(self._order[row]))
+
+    # -- drawing --------------------------------------------------------------
+
+    def _refresh_row(self, row: int) -> None:
+        y = row - round(self.scroll_y) + 1
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+        self._styles.clear()
+        self._header = None
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
             else:
-                for (col, _, _), new_cell, old_cell in zip(COLUMNS, cells, old, strict=True):
-                    if new_cell != old_cell:
-                        self.update_cell(key, col, new_cell)
-            self._rows[w.pid] = cells
+                style = self.get_component_rich_style(f"worker-table--{name}", partial=True)
+            self._styles[name] = style
+        return style
+
+    def _header_strip(self) -> Strip:
+        if self._header is None:
+            base = self._style("header")
+            sorted_style = self._style("header-sorted")
+            segs = [Segment(" " * _GAP, base)]
+            for c in COLUMNS:
+                label = c.label
+                style = base
+                if c.key == self.sort_key:
+                    label = label + ("▼" if self.sort_reverse else "▲")
+                    style = sorted_style
+                segs.append(Segment(_fit(label, c.width, c.justify), base + style))
+                segs.append(Segment(" " * _GAP, base))
+            self._header = Strip(segs, TOTAL_WIDTH)
+        return self._header
+
+    def _row_strip(self, pid: int, selected: bool) -> Strip:
+        texts = self._texts[pid]
+        cached = self._strips.get(pid)
+        if cached is not None and cached[0] == texts and cached[1] == selected:
+            return cached[2]
+        w = self._samples[pid]
+        base = self._style("base")
+        if not w.alive:
+            base = base + self._style("exited")
+        cells: list[Style | None] = [None] * len(COLUMNS)
+        if w.alive:
+            state = {
+                WorkerState.RUNNING: "running",
+                WorkerState.STOPPED: "stopped",
+                WorkerState.ZOMBIE: "zombie",
+            }.get(w.state)
+            if state:
+                cells[2] = self._style(state)
+        if w.exitcode not in (None, 0):
+            cells[3] = self._style("error")
+        segs: list[Segment] = [Segment(" " * _GAP, base)]
+        for i, (c, text) in enumerate(zip(COLUMNS, texts, strict=True)):
+            style = base if cells[i] is None else base + cells[i]
+            if c.key == "cpu" and w.alive:
+                num, bar = text[:-BAR_CELLS], text[-BAR_CELLS:]
+                segs.append(Segment(_fit(num, c.width - BAR_CELLS, "right"), style))
+                segs.append(Segment(bar, base + self._style(load_level(w.cpu_percent))))
+            else:
+                segs.append(Segment(_fit(text, c.width, c.justify), style))
+            segs.append(Segment(" " * _GAP, base))
+        strip = Strip(segs, TOTAL_WIDTH)
+        if selected:
+            strip = strip.apply_style(self._style("cursor"))
+        self._strips[pid] = (texts, selected, strip)
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x = round(self.scroll_x)
+        if y == 0:
+            strip = self._header_strip()
+            return strip.crop_extend(scroll_x, scroll_x + width, self._style("header"))
+        row = round(self.scroll_y) + y - 1
+        if row >= len(self._order):
+            return Strip.blank(width, self._style("base"))
+        pid = self._order[row]
+        selected = row == self._cursor_row
+        strip = self._row_strip(pid, selected)
+        fill = self._style("cursor") if selected else self._style("base")
+        return strip.crop_extend(scroll_x, scroll_x + width, fill)

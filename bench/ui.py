@@ -1,0 +1,237 @@
+"""UI benchmarks for mptop, each printed with a baseline measured in the same run.
+
+    python -m bench.ui apply    # one snapshot of 16/256/1024 workers: apply + redraw, ms
+    python -m bench.ui keys     # key press -> on screen, ms, while 256 real workers run (tmux)
+    python -m bench.ui cpu      # mptop's own CPU at a 1 s refresh vs htop -d 10, same terminal size
+
+``apply`` compares the worker table with the DataTable it replaced
+(bench/baseline_datatable.py); ``cpu`` compares with htop running at the
+same time in a tmux terminal of the same size. Needs tmux (and htop for
+``cpu``). Results vary with the machine; the README has this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+from textual.app import App, ComposeResult
+
+from bench.baseline_datatable import WorkerTable as OldTable
+from tests.ui import samples
+from tui.app import MptopApp
+from tui.widgets.workers_table import WorkerTable
+from workers.snapshot import Snapshot
+
+SIZE = (160, 48)
+
+
+class _TableApp(App[None]):
+    """One table alone, to compare the widgets."""
+
+    def __init__(self, table: Callable[[], WorkerTable | OldTable]) -> None:
+        super().__init__()
+        self._make = table
+
+    def compose(self) -> ComposeResult:
+        yield self._make()
+
+
+def _snaps(n: int, rounds: int) -> list[Snapshot]:
+    # every running worker's CPU% changes every tick: the worst case for the table
+    return [samples.snapshot(cores=2, workers=n, tick=t) for t in range(1, rounds + 1)]
+
+
+async def _time_applies(
+    app: App[Any], apply: Callable[[Snapshot], None], snaps: list[Snapshot]
+) -> list[float]:
+    times = []
+    async with app.run_test(size=SIZE) as pilot:
+        apply(samples.snapshot(cores=2, workers=len(snaps[0].workers), tick=0))
+        await pilot.pause()
+        idle = []  # what pilot.pause() costs with nothing to draw: subtracted below
+        for _ in range(len(snaps)):
+            t0 = time.perf_counter()
+            await pilot.pause()
+            idle.append((time.perf_counter() - t0) * 1000)
+        overhead = statistics.median(idle)
+        for snap in snaps:
+            t0 = time.perf_counter()
+            apply(snap)
+            await pilot.pause()  # includes the screen update (compositor and render)
+            times.append((time.perf_counter() - t0) * 1000 - overhead)
+    return times
+
+
+def bench_apply(rounds: int) -> None:
+    print(
+        f"apply one snapshot + redraw, {SIZE[0]}x{SIZE[1]}, median of {rounds} ticks, ms "
+        "(an idle pilot.pause(), measured alongside, subtracted)"
+    )
+    print(f"{'workers':>8} {'mptop app':>10} {'table':>8} {'old DataTable':>14} {'old/new':>8}")
+    for n in (16, 256, 1024):
+        snaps = _snaps(n, rounds)
+        full = MptopApp(None)
+        t_full = asyncio.run(_time_applies(full, full.apply, snaps))
+        new = _TableApp(WorkerTable)
+
+        def apply_new(s: Snapshot, a: _TableApp = new) -> None:
+            a.query_one(WorkerTable).update_workers(s.workers)
+
+        t_new = asyncio.run(_time_applies(new, apply_new, snaps))
+        old = _TableApp(OldTable)
+
+        def apply_old(s: Snapshot, a: _TableApp = old) -> None:
+            a.query_one(OldTable).update_workers(s.workers)
+
+        t_old = asyncio.run(_time_applies(old, apply_old, snaps))
+        m_full, m_new, m_old = (statistics.median(t) for t in (t_full, t_new, t_old))
+        print(f"{n:>8} {m_full:>10.1f} {m_new:>8.1f} {m_old:>14.1f} {m_old / m_new:>7.1f}x")
+
+
+def bench_keys(n: int, workload: str, presses: int) -> None:
+    """Real mptop in tmux with ``n`` workers: space until FROZEN shows, space until it is gone."""
+    socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
+    env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
+    cmd = [sys.executable, "-m", "tui", "-n", str(n), "--workload", workload, "--interval", "1"]
+    _tmux(
+        socket,
+        "new-session",
+        "-d",
+        "-s",
+        "mptop",
+        "-x",
+        str(SIZE[0]),
+        "-y",
+        str(SIZE[1]),
+        *env,
+        *cmd,
+    )
+
+    def screen() -> str:
+        return _tmux(socket, "capture-pane", "-p", "-t", "mptop")
+
+    def until(pred: Callable[[str], bool], timeout: float) -> float:
+        t0 = time.perf_counter()
+        while not pred(screen()):
+            if time.perf_counter() - t0 > timeout:
+                raise SystemExit("timed out waiting for the screen")
+            time.sleep(0.002)
+        return (time.perf_counter() - t0) * 1000
+
+    times: list[float] = []
+    try:
+        until(lambda s: f"{n}/{n} alive" in s, 180)
+        time.sleep(2)
+        for _ in range(presses):
+            _tmux(socket, "send-keys", "-t", "mptop", "Space")
+            times.append(until(lambda s: "FROZEN" in s, 5))
+            time.sleep(0.2)
+            _tmux(socket, "send-keys", "-t", "mptop", "Space")
+            times.append(until(lambda s: "FROZEN" not in s, 5))
+            time.sleep(0.23)  # spread the presses over the ticks
+    finally:
+        mptop = _pane_process(socket, "mptop", "tui")
+        _tmux(socket, "send-keys", "-t", "mptop", "q")
+        with contextlib.suppress(Exception):
+            psutil.wait_procs([mptop], timeout=10)
+        _tmux(socket, "kill-server")
+    times.sort()
+    p95 = times[int(len(times) * 0.95) - 1]
+    print(
+        f"key press -> on screen (space freezes, space thaws: FROZEN shows and goes; tmux capture-pane polled every 2 ms), "
+        f"{n} workers ({workload}), {SIZE[0]}x{SIZE[1]}, {len(times)} presses: "
+        f"median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms, max {times[-1]:.0f} ms (goal: 100 ms)"
+    )
+
+
+def _tmux(socket: str, *args: str) -> str:
+    return subprocess.run(
+        ["tmux", "-L", socket, *args], capture_output=True, text=True, check=False
+    ).stdout
+
+
+def _pane_process(socket: str, session: str, name: str) -> psutil.Process:
+    pid = int(_tmux(socket, "list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+    p = psutil.Process(pid)
+    for c in [p, *p.children(recursive=True)]:
+        if name in " ".join(c.cmdline()):
+            return c
+    return p
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
+
+
+def bench_cpu(seconds: float, workers: int) -> None:
+    socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
+    env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
+    w, h = str(SIZE[0]), str(SIZE[1])
+    mptop_cmd = [
+        sys.executable,
+        "-m",
+        "tui",
+        "-n",
+        str(workers),
+        "--workload",
+        "cpu",
+        "--interval",
+        "1",
+    ]
+    _tmux(socket, "new-session", "-d", "-s", "mptop", "-x", w, "-y", h, *env, *mptop_cmd)
+    _tmux(socket, "new-session", "-d", "-s", "htop", "-x", w, "-y", h, *env, "htop", "-d", "10")
+    try:
+        time.sleep(5)  # start-up and first samples
+        mptop = _pane_process(socket, "mptop", "tui")
+        htop = _pane_process(socket, "htop", "htop")
+        m0, h0, t0 = _cpu(mptop), _cpu(htop), time.monotonic()
+        time.sleep(seconds)
+        m1, h1, t1 = _cpu(mptop), _cpu(htop), time.monotonic()
+        pm, ph = (m1 - m0) / (t1 - t0) * 100, (h1 - h0) / (t1 - t0) * 100
+        print(
+            f"own CPU over {t1 - t0:.0f} s, {w}x{h}, {workers} busy workers (--workload cpu, "
+            f"queue topology), 1 s refresh: mptop {pm:.2f}% of one core, htop -d 10 {ph:.2f}%, "
+            f"ratio mptop/htop {pm / ph if ph else float('inf'):.2f}"
+        )
+    finally:
+        _tmux(socket, "send-keys", "-t", "mptop", "q")
+        with contextlib.suppress(Exception):
+            psutil.wait_procs([mptop], timeout=10)
+        _tmux(socket, "kill-server")
+
+
+def main() -> None:
+    """Run the benchmark named on the command line."""
+    p = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("apply")
+    a.add_argument("--rounds", type=int, default=20)
+    k = sub.add_parser("keys")
+    k.add_argument("-n", type=int, default=256)
+    k.add_argument("--workload", default="sleep", choices=("sleep", "cpu"))
+    k.add_argument("--presses", type=int, default=15)
+    c = sub.add_parser("cpu")
+    c.add_argument("--seconds", type=float, default=30)
+    c.add_argument("-n", type=int, default=16)
+    args = p.parse_args()
+    if args.what == "apply":
+        bench_apply(args.rounds)
+    elif args.what == "keys":
+        bench_keys(args.n, args.workload, args.presses)
+    else:
+        bench_cpu(args.seconds, args.n)
+
+
+if __name__ == "__main__":
+    main()

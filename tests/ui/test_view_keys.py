@@ -1,0 +1,272 @@
+"""Every view key and the mouse, on a view-only app fed with deterministic snapshots (no processes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tests.ui import samples
+from tui.app import MptopApp, SnapshotReady
+from tui.screens.detail import DetailScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.cores import CoresPanel, max_rows_for, plan
+from tui.widgets.workers_table import COLUMN_KEYS, WorkerTable
+from workers.snapshot import Snapshot, WorkerState
+
+pytestmark = pytest.mark.timeout(30)
+SIZE = (120, 40)
+PIDS = [samples.FIRST_PID + k for k in range(6)]
+
+
+async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.02)
+
+
+def table(app: MptopApp) -> WorkerTable:
+    return app.query_one(WorkerTable)
+
+
+async def test_sort_keys_and_invert() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        assert table(app).order == PIDS
+        await pilot.press("I")
+        assert table(app).order == PIDS[::-1]
+        await pilot.press("I", "greater_than_sign")
+        assert table(app).sort_key == COLUMN_KEYS[1]
+        await pilot.press("less_than_sign", "less_than_sign")
+        assert table(app).sort_key == COLUMN_KEYS[-1]
+        assert "sort Out B/s" in app.summary()
+
+
+async def test_header_click_sorts_and_second_click_inverts() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        t = table(app)
+        x = 1 + 7 + 1 + 10 + 1 + 8 + 1 + 12 + 1 + 2  # inside the CPU% header
+        await pilot.click(WorkerTable, offset=(x, 0))
+        assert t.sort_key == "cpu"
+        running = [w for w in (t.sample(p) for p in t.order) if w and w.cpu_percent]
+        cpus = [w.cpu_percent for w in running]
+        assert cpus == sorted(cpus)  # type: ignore[type-var]
+        await pilot.click(WorkerTable, offset=(x, 0))
+        assert t.sort_reverse
+        assert t.column_at(1) == "pid"
+
+
+async def test_click_selects_and_selection_follows_the_pid() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app, workers=12, ticks=1)
+        await pilot.pause()
+        await pilot.click(WorkerTable, offset=(3, 3))  # third row
+        t = table(app)
+        target = t.order[2]
+        assert t.selected_pid == target
+        t.sort_by("cpu")
+        t.sort_reverse = True
+        for tick in range(2, 6):  # CPU order changes every tick
+            app.apply(samples.snapshot(2, 12, tick))
+            await pilot.pause()
+            assert t.selected_pid == target
+            assert t.order[t.cursor_row] == target
+        await pilot.press("down")
+        assert t.selected_pid == t.order[t.cursor_row] != target
+
+
+async def test_only_changed_rows_are_redrawn() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        snap = samples.feed(app, ticks=2)
+        await pilot.pause()
+        t = table(app)
+        before = {pid: t._strips[pid][2] for pid in PIDS}
+        w0 = snap.workers[0]
+        changed = dataclasses.replace(w0, cpu_percent=(w0.cpu_percent or 0) + 11)
+        app.apply(dataclasses.replace(snap, workers=(changed, *snap.workers[1:])))
+        await pilot.pause()
+        after = {pid: t._strips[pid][2] for pid in PIDS}
+        assert after[w0.pid] is not before[w0.pid]
+        assert all(after[p] is before[p] for p in PIDS[1:])
+
+
+async def test_filter_by_name_pid_and_state() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        await pilot.press("slash")
+        box = app.query_one("#filter", Input)
+        assert box.has_focus
+        await pilot.press(*"exited")
+        assert table(app).order == PIDS[3:]
+        await pilot.press("enter")
+        assert table(app).has_focus
+        assert table(app).order == PIDS[3:]
+        assert "filter 'exited'" in app.summary()
+        await pilot.press("slash")
+        box.value = str(PIDS[1])
+        await pilot.pause()
+        assert table(app).order == [PIDS[1]]
+        box.value = "WORKER-3"
+        await pilot.pause()
+        assert table(app).order == [PIDS[2]]
+        await pilot.press("escape")
+        assert table(app).order == PIDS
+        assert not box.has_class("-shown")
+
+
+async def test_exited_rows_stay_until_c() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        t = table(app)
+        assert t.texts(PIDS[3])["exit"] == "-9 SIGKILL"
+        assert t.texts(PIDS[3])["state"] == "exited"
+        await pilot.press("c")
+        assert t.order == PIDS[:3]
+        app.apply(samples.snapshot(2, 6, 9))  # the sampler still reports them
+        await pilot.pause()
+        assert t.order == PIDS[:3]
+
+
+async def test_space_freezes_and_catches_up() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app, ticks=1)
+        await pilot.pause()
+        await pilot.press("space")
+        assert app.frozen and "FROZEN" in app.summary()
+        app.post_message(_ready(samples.snapshot(2, 6, 5)))
+        await pilot.pause()
+        assert app.snapshot is not None and app.snapshot.time == samples.T0
+        await pilot.press("space")
+        assert not app.frozen
+        assert app.snapshot is not None and app.snapshot.time == samples.T0 + 5
+
+
+def _ready(snap: Snapshot) -> SnapshotReady:
+    return SnapshotReady(snap)
+
+
+async def test_minus_and_equals_change_the_interval_within_limits() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.interval == 1.0
+        await pilot.press("minus")
+        assert app.interval == 2.0
+        await pilot.press(*["minus"] * 5)
+        assert app.interval == 10.0
+        await pilot.press(*["equals_sign"] * 9)
+        assert app.interval == 0.1
+        assert "every 0.1 s" in app.summary()
+
+
+async def test_enter_and_double_click_open_the_detail() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        table(app).select_pid(PIDS[5])
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        await until(pilot, lambda: screen.detail is not None)
+        assert screen.detail is not None
+        assert "ZeroDivisionError" in screen.detail.traceback
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+        await pilot.click(WorkerTable, offset=(3, 1), times=2)
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.pid == PIDS[0]
+        await pilot.press("q")  # closes the detail, does not quit
+        assert app.is_running and not isinstance(app.screen, DetailScreen)
+
+
+async def test_help_keys() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        for key, close in (("question_mark", "escape"), ("f1", "f1"), ("question_mark", "q")):
+            await pilot.press(key)
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press(close)
+            assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_process_keys_are_disabled_without_a_supervisor() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        for action in ("add", "terminate", "kill", "suspend", "pin", "terminate_all"):
+            assert app.check_action(action, ()) is None
+        await pilot.press("a", "plus", "t", "k", "s", "p", "d", "T", "K")
+        assert app.screen is app.screen_stack[0]  # no confirm screen
+        assert table(app).order == PIDS
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "mptop: Kill all" in titles and "mptop: Freeze" in titles
+
+
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+async def test_quit_keys_view_only(key: str) -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+@pytest.mark.parametrize("cores", [1, 2, 8, 64, 256])
+async def test_cores_panel_never_pushes_the_table_off(size: tuple[int, int], cores: int) -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=size) as pilot:
+        samples.feed(app, cores=cores, workers=20, ticks=3)
+        await pilot.pause()
+        panel = app.query_one(CoresPanel)
+        assert panel.size.height <= max_rows_for(size[1])
+        assert table(app).size.height >= 4
+        p = panel.layout_plan
+        assert p.cols * p.rows >= cores
+        if cores <= 2:
+            assert p.mode == "wide"
+
+
+async def test_resize_redraws() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        samples.feed(app, cores=64, workers=20)
+        await pilot.pause()
+        wide = app.query_one(CoresPanel).layout_plan
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        small = app.query_one(CoresPanel).layout_plan
+        assert (wide.mode, small.mode) == ("medium", "micro")
+        assert table(app).size.height >= 4
+
+
+def test_plan_layouts() -> None:
+    assert plan(1, 78, 6).mode == "wide"
+    assert plan(2, 78, 6) == plan(2, 78, 6)
+    assert plan(64, 158, 16).mode == "medium"
+    assert plan(256, 78, 6).mode == "micro"
+    assert plan(256, 78, 6).rows <= 6
+
+
+def test_states_are_words() -> None:
+    snap = samples.snapshot(2, 6, 1)
+    assert {w.state for w in snap.workers} >= {WorkerState.RUNNING, WorkerState.STOPPED}

@@ -1,0 +1,123 @@
+"""What the detail screen shows about one worker, and how it is read (off the UI loop).
+
+:func:`read_detail` does psutil calls and file reads, so it must run on a
+thread, never on the event loop. A view-only app (no supervisor) gets its
+details from any ``Callable[[int], WorkerDetail | None]``, such as the
+deterministic samples of the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from workers.channels import FIELDS, RECEIVED, RECEIVED_BYTES, SENT, SENT_BYTES
+from workers.snapshot import WorkerSample
+from workers.supervisor import CHANNELS, NoSuchWorker, Supervisor
+
+# How much of the end of a worker's stdout/stderr to show: bytes read, lines kept.
+TAIL_BYTES = 8192
+TAIL_LINES = 12
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCounts:
+    """One channel as one worker used it: messages and pickled bytes, totals since start."""
+
+    name: str
+    kind: str
+    sent: int
+    sent_bytes: int
+    received: int
+    received_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDetail:
+    """Everything the detail screen shows about one worker.
+
+    ``create_time`` is ``time.time()`` seconds (None if unknown); ``affinity``
+    the cores it may run on (None if unknown); ``rss`` bytes; the tails are
+    the last lines of its stdout/stderr files; ``traceback`` is the text of an
+    uncaught exception, or "".
+    """
+
+    sample: WorkerSample
+    ppid: int | None
+    cmdline: tuple[str, ...]
+    start_method: str
+    create_time: float | None
+    affinity: tuple[int, ...] | None
+    threads: int | None
+    channels: tuple[ChannelCounts, ...]
+    stdout_tail: str
+    stderr_tail: str
+    traceback: str
+
+
+def tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> str:
+    """The last ``lines`` lines of ``path`` (reading at most ``max_bytes``); "" if unreadable."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
+    """Read the detail of ``sample``'s worker: psutil, its counters, its log files.
+
+    Blocks (psutil and file reads, about 1 ms): call it on a thread. Raises
+    :class:`NoSuchWorker` if the PID is not a worker of this run.
+    """
+    h = supervisor.handle(sample.pid)
+    ppid: int | None = None
+    cmdline: tuple[str, ...] = ()
+    create: float | None = h.started
+    affinity: tuple[int, ...] | None = None
+    threads: int | None = None
+    if h.alive and h.ps is not None:
+        with contextlib.suppress(psutil.Error), h.ps.oneshot():
+            ppid = h.ps.ppid()
+            cmdline = tuple(h.ps.cmdline())
+            create = h.ps.create_time()
+            threads = h.ps.num_threads()
+            with contextlib.suppress(AttributeError, psutil.Error):
+                affinity = tuple(h.ps.cpu_affinity() or ())
+    counts = h.counters.read()
+    channels = tuple(
+        ChannelCounts(
+            c.name,
+            c.kind,
+            counts[c.index * FIELDS + SENT],
+            counts[c.index * FIELDS + SENT_BYTES],
+            counts[c.index * FIELDS + RECEIVED],
+            counts[c.index * FIELDS + RECEIVED_BYTES],
+        )
+        for c in CHANNELS
+    )
+    out, err, tb = h.log_paths
+    return WorkerDetail(
+        sample=sample,
+        ppid=ppid,
+        cmdline=cmdline,
+        start_method=supervisor.start_method,
+        create_time=create,
+        affinity=affinity,
+        threads=threads,
+        channels=channels,
+        stdout_tail=tail(out) if out.name else "",
+        stderr_tail=tail(err) if err.name else "",
+        traceback=tail(tb, lines=200, max_bytes=65536) if tb.name else "",
+    )
+
+
+__all__ = ["ChannelCounts", "NoSuchWorker", "WorkerDetail", "read_detail", "tail"]

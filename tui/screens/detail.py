@@ -1,0 +1,203 @@
+"""The worker detail screen (Enter): identity, lifecycle, placement, traffic and output of one worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tui import format as fmt
+from tui.detail import WorkerDetail
+from workers.snapshot import WorkerSample, describe_exitcode
+
+DetailSource = Callable[[WorkerSample], WorkerDetail | None]
+
+
+def duration(seconds: float) -> str:
+    """``3725`` -> ``"1h 02m 05s"``; ``65`` -> ``"1m 05s"``; ``4.2`` -> ``"4s"``."""
+    s = max(0, int(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h {m:02d}m {s:02d}s"
+    return f"{m}m {s:02d}s" if m else f"{s}s"
+
+
+def cores_text(cores: tuple[int, ...] | None, total: int | None) -> str:
+    """``(0, 1, 2, 5)`` -> ``"0-2,5"``, with "(all cores)" when it is every core."""
+    if cores is None:
+        return fmt.DASH
+    if not cores:
+        return "none"
+    parts: list[str] = []
+    start = prev = cores[0]
+    for c in (*cores[1:], None):
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if c is not None:
+            start = prev = c
+    text = ",".join(parts)
+    if total is not None and len(cores) == total:
+        text += " (all cores)"
+    elif len(cores) == 1:
+        text += " (pinned)"
+    return text
+
+
+def render_detail(
+    d: WorkerDetail, now: float, total_cores: int | None, time_fmt: Callable[[float], str]
+) -> Table:
+    """The detail of one worker as a two-column grid; ``now`` is the snapshot's ``time.time()``."""
+    w = d.sample
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+
+    def row(label: str, value: str | Text) -> None:
+        grid.add_row(label, value)
+
+    row("PID", str(w.pid))
+    row("PPID", fmt.DASH if d.ppid is None else str(d.ppid))
+    row("Name", w.name)
+    row("Workload", w.workload or fmt.DASH)
+    row("Command line", " ".join(d.cmdline) if d.cmdline else fmt.DASH)
+    row("Start method", d.start_method)
+    row("Daemon", "yes: terminated when mptop exits" if w.daemon else "no: mptop waits for it")
+    if d.create_time is not None:
+        row("Started", time_fmt(d.create_time))
+        if w.alive:
+            row("Uptime", duration(now - d.create_time))
+    row("State", w.state.value)
+    if w.exitcode is not None:
+        row("Exit code", Text(f"{w.exitcode}: {describe_exitcode(w.exitcode)}", style="bold"))
+    row("CPU%", f"{fmt.percent(w.cpu_percent)} (100 = one full core)")
+    row("Core", fmt.DASH if w.core is None else str(w.core))
+    row("Affinity", cores_text(d.affinity, total_cores))
+    row("Threads", fmt.DASH if d.threads is None else str(d.threads))
+    row("RSS", fmt.size(w.rss))
+    for c in d.channels:
+        row(
+            f"{c.name} ({c.kind})",
+            f"sent {c.sent} msgs ({fmt.size(c.sent_bytes)}), "
+            f"took {c.received} msgs ({fmt.size(c.received_bytes)})",
+        )
+    row(
+        "Now",
+        f"in {fmt.count(w.msgs_in_per_s)} msg/s {fmt.size(w.bytes_in_per_s)}/s, "
+        f"out {fmt.count(w.msgs_out_per_s)} msg/s {fmt.size(w.bytes_out_per_s)}/s",
+    )
+    return grid
+
+
+class DetailScreen(ModalScreen[None]):
+    """Everything about one worker; re-read off the loop on every snapshot while open.
+
+    ``source`` reads a :class:`WorkerDetail` (it may block: it runs on a
+    thread); Escape, ``q`` or Enter closes the screen.
+    """
+
+    DEFAULT_CSS = """
+    DetailScreen {
+        align: center middle;
+    }
+    DetailScreen > VerticalScroll {
+        width: 95%;
+        max-width: 120;
+        height: 95%;
+        border: round $accent;
+        border-title-color: $text;
+        background: $surface;
+        padding: 0 1;
+    }
+    DetailScreen .section {
+        margin-top: 1;
+        text-style: bold;
+        color: $text-accent;
+    }
+    DetailScreen .output {
+        color: $text-muted;
+    }
+    DetailScreen #traceback {
+        color: $text-error;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "close", "Close"),
+    ]
+
+    def __init__(
+        self,
+        sample: WorkerSample,
+        source: DetailSource,
+        now: float,
+        total_cores: int | None,
+        time_fmt: Callable[[float], str] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)),
+    ) -> None:
+        super().__init__()
+        self.sample = sample
+        self.pid = sample.pid
+        self._source = source
+        self._now = now
+        self._total_cores = total_cores
+        self._time_fmt = time_fmt
+        self.detail: WorkerDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as box:
+            box.border_title = f"{self.sample.name} (PID {self.pid})"
+            box.border_subtitle = "Esc close"
+            yield Static("reading…", id="facts")
+            yield Static("stdout (last lines)", classes="section")
+            yield Static(fmt.DASH, id="stdout", classes="output")
+            yield Static("stderr (last lines)", classes="section")
+            yield Static(fmt.DASH, id="stderr", classes="output")
+            yield Static("Traceback", classes="section", id="traceback-title")
+            yield Static(fmt.DASH, id="traceback")
+
+    def on_mount(self) -> None:
+        self.reload(self.sample, self._now)
+
+    def reload(self, sample: WorkerSample, now: float) -> None:
+        """Read the detail again (on a thread) for a newer ``sample`` taken at ``now``."""
+        self.sample = sample
+        self._now = now
+        self._read(sample)
+
+    @work(thread=True, exclusive=True, group="detail")
+    def _read(self, sample: WorkerSample) -> None:
+        try:
+            detail = self._source(sample)
+        except LookupError:
+            detail = None
+        self.app.call_from_thread(self._show, detail)
+
+    def _show(self, d: WorkerDetail | None) -> None:
+        if not self.is_attached:
+            return
+        if d is None:
+            self.query_one("#facts", Static).update("no longer a worker of this run")
+            return
+        self.detail = d
+        self.query_one("#facts", Static).update(
+            render_detail(d, self._now, self._total_cores, self._time_fmt)
+        )
+        self.query_one("#stdout", Static).update(Text(d.stdout_tail or "(empty)"))
+        self.query_one("#stderr", Static).update(Text(d.stderr_tail or "(empty)"))
+        self.query_one("#traceback", Static).update(
+            Text(d.traceback or "none: it raised no exception")
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
