@@ -61,9 +61,7 @@ async def mptop_start(method: str, rounds: int) -> tuple[list[float], list[float
     from workers.spec import Scenario, WorkerSpec
     from workers.supervisor import Supervisor
 
-    scenario = Scenario(
-        count=1, worker=WorkerSpec(workload="cpu"), start_method=method, interval=1.0
-    )
+    scenario = Scenario.simple(1, WorkerSpec(workload="cpu"), start_method=method, interval=1.0)
     sup = Supervisor(scenario)
     app = MptopApp(sup)
     to_row: list[float] = []

@@ -28,9 +28,9 @@ def make_supervisor() -> Iterator[SupervisorFactory]:
         daemon: bool = True,
         interval: float = 0.2,
     ) -> Supervisor:
-        scenario = Scenario(
-            count=count,
-            worker=WorkerSpec(workload=workload, daemon=daemon),
+        scenario = Scenario.simple(
+            count,
+            WorkerSpec(workload=workload, daemon=daemon),
             start_method=start_method,
             interval=interval,
         )

@@ -111,3 +111,38 @@ def test_toggle_pin_sets_and_restores_affinity(make_supervisor: SupervisorFactor
     sup.wait_exit(pid, 5)
     with pytest.raises(NoSuchWorker):
         sup.toggle_pin(pid)
+
+
+def test_groups_with_their_own_start_method_and_affinity_share_the_channels() -> None:
+    from workers.sampler import Sampler
+    from workers.spec import Scenario, WorkerSpec
+    from workers.supervisor import Supervisor
+    from workers.workloads import Task
+
+    last = (psutil.cpu_count() or 1) - 1
+    scenario = Scenario(
+        groups=(
+            WorkerSpec(workload="sleep", start_method="fork", name="forked"),
+            WorkerSpec(workload="sleep", start_method="forkserver", name="served"),
+            WorkerSpec(workload="sleep", start_method="spawn", name="spawned", affinity=(last,)),
+        ),
+        start_method="forkserver",
+    )
+    sup = Supervisor(scenario)
+    sup.prepare()
+    try:
+        handles = sup.start()
+        assert [h.name.split("-")[0] for h in handles] == ["forked", "served", "spawned"]
+        assert [h.start_method for h in handles] == ["fork", "forkserver", "spawn"]
+        assert psutil.Process(handles[2].pid).cpu_affinity() == [last]
+        assert handles[2].pinned == last
+        for i in range(30):
+            sup.tasks.put(Task(i, 0.001))
+        results = [sup.results.get(timeout=20) for _ in range(30)]
+        assert {r.pid for r in results} <= {h.pid for h in handles}
+        snap = Sampler(sup).sample()
+        assert [w.start_method for w in snap.workers] == ["fork", "forkserver", "spawn"]
+    finally:
+        sup.shutdown()
+        sup.remove_log_dir()
+    assert alive(h.pid for h in handles) == []

@@ -136,9 +136,9 @@ def parse_scenario(argv: Sequence[str] | None = None) -> Scenario:
         # appended, so it never shadows mptop's own packages
         sys.path.append(os.getcwd())
     try:
-        return Scenario(
-            count=args.workers,
-            worker=WorkerSpec(workload=args.workload, daemon=args.daemon),
+        return Scenario.simple(
+            args.workers,
+            WorkerSpec(workload=args.workload, daemon=args.daemon),
             start_method=args.start_method,
             interval=args.interval,
         )

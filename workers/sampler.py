@@ -120,6 +120,7 @@ class Sampler:
             exitcode=h.exitcode,
             workload=h.workload,
             pinned=h.pinned if h.alive else None,
+            start_method=h.start_method,
         )
 
     def _channels(self, handles: list[WorkerHandle], dt: float | None) -> tuple[ChannelSample, ...]:

@@ -92,6 +92,7 @@ class WorkerSample:
     exitcode: int | None
     workload: str = ""
     pinned: int | None = None
+    start_method: str = ""
 
     @property
     def alive(self) -> bool:

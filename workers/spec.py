@@ -7,9 +7,12 @@ dataclasses; everything downstream trusts them. Invalid input raises
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import sys
 from dataclasses import dataclass, field
+
+import psutil
 
 from workers.workloads import SYNTAX as WORKLOAD_SYNTAX
 from workers.workloads import Workload, parse_workload
@@ -19,6 +22,7 @@ __all__ = ["WORKLOAD_SYNTAX", "ConfigError", "Scenario", "WorkerSpec"]
 START_METHODS: tuple[str, ...] = ("fork", "forkserver", "spawn")
 IPC_TOPOLOGIES: tuple[str, ...] = ("queue",)
 
+MAX_MESSAGE_SIZE = 64 << 20  # bytes
 MIN_INTERVAL = 0.1
 MAX_INTERVAL = 10.0
 
@@ -50,24 +54,40 @@ def default_start_method() -> str:
     return "spawn"
 
 
+def _check_start_method(method: str, where: str) -> None:
+    if method not in START_METHODS:
+        raise ConfigError(
+            where, f"unknown start method {method!r} (choose from {', '.join(START_METHODS)})"
+        )
+    if method not in multiprocessing.get_all_start_methods():
+        raise ConfigError(where, f"{method} is not available on {sys.platform}")
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
-    """How to start one kind of worker.
+    """How to start one group of ``count`` alike workers.
 
     ``workload`` is workload text (``cpu``, ``duty:30``, ``sleep``,
     ``memory:MB``, ``threads:N``, ``package.module:function``; see
     :mod:`workers.workloads`), parsed once into :attr:`parsed`;
     ``task_seconds`` the length of one task in seconds; ``daemon`` sets
-    ``Process.daemon``.
+    ``Process.daemon``; ``start_method`` overrides the scenario's (``None``:
+    the scenario's); ``affinity`` is the cores the workers may run on
+    (``None``: all); ``name`` prefixes the workers' names (``worker-3``).
 
     Raises:
         ConfigError: an unknown workload, a bad parameter, or a custom target
-            that cannot be imported (checked here, before anything starts).
+            that cannot be imported (checked here, before anything starts); a
+            count below 1; an unknown start method; a core that does not exist.
     """
 
     workload: str = "cpu"
     daemon: bool = True
+    count: int = 1
+    start_method: str | None = None
+    affinity: tuple[int, ...] | None = None
     task_seconds: float = 0.05
+    name: str = "worker"
     parsed: Workload = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,43 +95,105 @@ class WorkerSpec:
             object.__setattr__(self, "parsed", parse_workload(self.workload))
         except ValueError as err:
             raise ConfigError("--workload", str(err)) from None
+        if self.count < 1:
+            raise ConfigError("-n/--workers", f"must be at least 1, got {self.count}")
         if not 0 < self.task_seconds <= 60:
             raise ConfigError("task_seconds", f"must be in (0, 60], got {self.task_seconds}")
+        if self.start_method is not None:
+            _check_start_method(self.start_method, "--start-method")
+        if self.affinity is not None:
+            cores = psutil.cpu_count() or 1
+            if not self.affinity:
+                raise ConfigError("affinity", "must name at least one core")
+            bad = [c for c in self.affinity if not 0 <= c < cores]
+            if bad:
+                raise ConfigError(
+                    "affinity",
+                    f"core {bad[0]} does not exist (this machine has cores 0-{cores - 1})",
+                )
+        if not self.name.isidentifier():
+            raise ConfigError("name", f"must be a plain word, got {self.name!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """A whole run: ``count`` workers of ``worker`` kind, how they start, how often to sample.
+    """A whole run: groups of workers, how they start, their IPC, how often to sample.
 
-    ``interval`` is the refresh period in seconds, within
-    [:data:`MIN_INTERVAL`, :data:`MAX_INTERVAL`].
+    ``groups`` holds at least one :class:`WorkerSpec`; the first is the kind
+    that `a` adds. ``interval`` is the refresh period in seconds, within
+    [:data:`MIN_INTERVAL`, :data:`MAX_INTERVAL`]. ``ipc`` is one of
+    :data:`IPC_TOPOLOGIES`; ``message_size`` the bytes of payload padding per
+    task (0: just the task); ``rate`` the tasks per second mptop hands out
+    (``None``: as fast as the workers take them).
 
     Raises:
         ConfigError: a value out of range, naming the command-line option.
     """
 
-    count: int
-    worker: WorkerSpec = field(default_factory=WorkerSpec)
+    groups: tuple[WorkerSpec, ...] = (WorkerSpec(),)
     start_method: str = field(default_factory=default_start_method)
     interval: float = 1.0
     ipc: str = "queue"
+    message_size: int = 0
+    rate: float | None = None
+    name: str = ""
 
     def __post_init__(self) -> None:
-        if self.count < 1:
-            raise ConfigError("-n/--workers", f"must be at least 1, got {self.count}")
-        if self.start_method not in START_METHODS:
-            raise ConfigError(
-                "--start-method",
-                f"unknown start method {self.start_method!r} (choose from {', '.join(START_METHODS)})",
-            )
-        if self.start_method not in multiprocessing.get_all_start_methods():
-            raise ConfigError(
-                "--start-method", f"{self.start_method} is not available on {sys.platform}"
-            )
+        if not self.groups:
+            raise ConfigError("workers", "at least one group of workers is needed")
+        _check_start_method(self.start_method, "--start-method")
         if not MIN_INTERVAL <= self.interval <= MAX_INTERVAL:
             raise ConfigError(
                 "--interval",
-                f"must be between {MIN_INTERVAL} and {MAX_INTERVAL} seconds, got {self.interval:g}",
+                f"must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds, got {self.interval:g}",
             )
         if self.ipc not in IPC_TOPOLOGIES:
-            raise ConfigError("--ipc", f"unknown topology {self.ipc!r}")
+            raise ConfigError(
+                "--ipc", f"unknown topology {self.ipc!r} (choose from {', '.join(IPC_TOPOLOGIES)})"
+            )
+        if not 0 <= self.message_size <= MAX_MESSAGE_SIZE:
+            raise ConfigError(
+                "--message-size",
+                f"must be between 0 and {MAX_MESSAGE_SIZE}, got {self.message_size}",
+            )
+        if self.rate is not None and not 0 < self.rate <= 1e6:
+            raise ConfigError(
+                "--rate", f"must be above 0 and at most 1e6 messages/s, got {self.rate:g}"
+            )
+
+    @classmethod
+    def simple(
+        cls,
+        count: int,
+        worker: WorkerSpec | None = None,
+        *,
+        start_method: str | None = None,
+        interval: float = 1.0,
+        ipc: str = "queue",
+        message_size: int = 0,
+        rate: float | None = None,
+    ) -> Scenario:
+        """One group of ``count`` workers like ``worker`` (default :class:`WorkerSpec`)."""
+        group = dataclasses.replace(worker or WorkerSpec(), count=count)
+        return cls(
+            groups=(group,),
+            start_method=start_method or default_start_method(),
+            interval=interval,
+            ipc=ipc,
+            message_size=message_size,
+            rate=rate,
+        )
+
+    @property
+    def count(self) -> int:
+        """Workers started at launch, over all groups."""
+        return sum(g.count for g in self.groups)
+
+    @property
+    def worker(self) -> WorkerSpec:
+        """The spec of workers added with `a`: the first group's."""
+        return self.groups[0]
+
+    def start_methods(self) -> set[str]:
+        """Every start method this scenario uses."""
+        return {g.start_method or self.start_method for g in self.groups}

@@ -44,7 +44,7 @@ import psutil
 from workers import child
 from workers.channels import ChannelInfo, CountedQueue, Counters
 from workers.snapshot import Event, describe_exitcode
-from workers.spec import Scenario
+from workers.spec import Scenario, WorkerSpec
 
 TASKS = ChannelInfo(0, "tasks", "Queue", "mptop", "workers")
 RESULTS = ChannelInfo(1, "results", "Queue", "workers", "mptop")
@@ -62,7 +62,8 @@ class WorkerHandle:
 
     ``ps`` is the identity anchor (``psutil.Process`` remembers the create
     time); ``None`` if the worker died before it could be looked at.
-    ``exitcode`` is set once, by :meth:`Supervisor.poll`.
+    ``exitcode`` is set once, by :meth:`Supervisor.poll`. ``start_seconds``
+    is how long ``Process.start()`` took, in seconds (start methods differ).
     """
 
     name: str
@@ -76,6 +77,8 @@ class WorkerHandle:
     exitcode: int | None = None
     suspended: bool = False
     pinned: int | None = None
+    start_method: str = ""
+    start_seconds: float = 0.0
     log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
 
     @property
@@ -193,7 +196,14 @@ class Supervisor:
     def __init__(self, scenario: Scenario, log_dir: str | None = None) -> None:
         self.scenario = scenario
         self.start_method = scenario.start_method
-        self.ctx = multiprocessing.get_context(self.start_method)
+        methods = scenario.start_methods()
+        # Channels come from a context whose locks can be handed to any child:
+        # fork's semaphores are unlinked at once and cannot travel to a spawned one.
+        self.ctx = multiprocessing.get_context(
+            "fork"
+            if methods == {"fork"}
+            else ("forkserver" if "forkserver" in methods else "spawn")
+        )
         self.daemon_default = scenario.worker.daemon
         self._own_log_dir = log_dir is None
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="mptop-")
@@ -223,16 +233,17 @@ class Supervisor:
         """
         if self._prepared:
             return
+        methods = self.scenario.start_methods()
         with _stdio_to(Path(self.log_dir) / "multiprocessing.log"):
-            if self.start_method == "forkserver":
-                self.ctx.set_forkserver_preload(
+            if "forkserver" in methods:
+                multiprocessing.get_context("forkserver").set_forkserver_preload(
                     ["workers.child", "workers.workloads", "workers.channels"]
                 )
                 multiprocessing.forkserver.ensure_running()
                 pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
                 if pid:
                     self.helper_pids.append(pid)
-            if self.start_method != "fork":
+            if methods != {"fork"}:
                 multiprocessing.resource_tracker.ensure_running()
                 pid = getattr(multiprocessing.resource_tracker._resource_tracker, "_pid", None)
                 if pid:
@@ -242,7 +253,7 @@ class Supervisor:
             self.results = CountedQueue(self.ctx, RESULTS).bind(self.counters)
             self.stop_event = self.ctx.Event()
         self._prepared = True
-        if self.start_method == "fork":
+        if "fork" in methods:
             self._event(
                 f"fork: mptop has {threading.active_count()}+ threads (the UI, feeders, sampler); a forked "
                 "child inherits their locks in whatever state they were in",
@@ -250,8 +261,8 @@ class Supervisor:
             )
 
     def start(self) -> list[WorkerHandle]:
-        """Start ``scenario.count`` workers; returns their handles."""
-        return [self.add() for _ in range(self.scenario.count)]
+        """Start every group's workers (``scenario.count`` in all); returns their handles."""
+        return [self.add(group) for group in self.scenario.groups for _ in range(group.count)]
 
     # -- events ---------------------------------------------------------------
 
@@ -287,11 +298,13 @@ class Supervisor:
 
     # -- lifecycle ------------------------------------------------------------
 
-    def add(self, daemon: bool | None = None) -> WorkerHandle:
-        """Start one more worker; ``daemon`` defaults to :attr:`daemon_default`.
+    def add(self, spec: WorkerSpec | None = None, daemon: bool | None = None) -> WorkerHandle:
+        """Start one more worker like ``spec`` (default: the first group, as `a` does).
 
-        Blocks for the start (a fork under forkserver, about 1-20 ms here; a
-        fresh interpreter under spawn, about 50-150 ms). Raises
+        ``daemon`` defaults to the spec's flag, or to :attr:`daemon_default`
+        when ``spec`` is not given. Blocks for the start (a fork under
+        forkserver, about 1-20 ms here; under spawn, the call returns in a few
+        ms and the new interpreter takes about 50-150 ms more to run). Raises
         ``RuntimeError`` after :meth:`shutdown`.
         """
         if not self._prepared:
@@ -299,25 +312,32 @@ class Supervisor:
         with self._lock:
             if self._closed:
                 raise RuntimeError("supervisor is shut down")
-            daemon = self.daemon_default if daemon is None else daemon
-            name = f"worker-{next(self._names)}"
+            if spec is None:
+                spec = self.scenario.worker
+                daemon = self.daemon_default if daemon is None else daemon
+            daemon = spec.daemon if daemon is None else daemon
+            method = spec.start_method or self.start_method
+            ctx = multiprocessing.get_context(method)
+            name = f"{spec.name}-{next(self._names)}"
             counters = Counters(self.ctx, len(CHANNELS))
             args = child.ChildArgs(
                 name=name,
-                workload=self.scenario.worker.parsed,
+                workload=spec.parsed,
                 log_dir=self.log_dir,
-                start_method=self.start_method,
-                expected_ppid=self._expected_ppid(),
+                start_method=method,
+                expected_ppid=self._expected_ppid(method),
                 tasks=self.tasks,
                 results=self.results,
                 counters=counters,
                 stop=self.stop_event,
             )
-            process_cls = self.ctx.Process  # type: ignore[attr-defined]
+            process_cls = ctx.Process  # type: ignore[attr-defined]
             proc: BaseProcess = process_cls(
                 target=child.main, args=(args,), name=name, daemon=daemon
             )
+            t0 = time.perf_counter()
             self._starter.call(proc.start)
+            start_seconds = time.perf_counter() - t0
             pid = proc.pid
             assert pid is not None
             try:
@@ -330,23 +350,31 @@ class Supervisor:
                 pid=pid,
                 ps=ps,
                 daemon=daemon,
-                workload=str(self.scenario.worker.parsed),
+                workload=str(spec.parsed),
                 counters=counters,
                 started=time.time(),
+                start_method=method,
+                start_seconds=start_seconds,
                 log_paths=child.log_paths(self.log_dir, name),
             )
             self._handles[pid] = handle
             kind = "daemon" if daemon else "non-daemon"
-            self._event(f"started {pid} ({kind}, {self.start_method})", pid)
+            self._event(f"started {pid} ({kind}, {method})", pid)
+            if spec.affinity is not None and ps is not None:
+                with contextlib.suppress(psutil.Error, AttributeError):
+                    ps.cpu_affinity(list(spec.affinity))
+                    if len(spec.affinity) == 1:
+                        handle.pinned = spec.affinity[0]
             return handle
 
-    def _expected_ppid(self) -> int:
+    @staticmethod
+    def _expected_ppid(method: str) -> int:
         """The PID a new worker's parent will have: the forkserver's, or mptop's own.
 
         Never restarts the forkserver here: that would swap fds 1 and 2 under a
         running UI, which writes to them.
         """
-        if self.start_method == "forkserver":
+        if method == "forkserver":
             pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
             if pid:
                 return int(pid)
@@ -572,7 +600,7 @@ class Supervisor:
             for q in (self.tasks, self.results):
                 q.abandon()
             self._starter.stop()
-            if self.start_method == "forkserver":
+            if "forkserver" in self.scenario.start_methods():
                 self._stop_forkserver()
 
     @staticmethod
