@@ -15,7 +15,9 @@ from typing import NoReturn
 
 from workers import __version__
 from workers.spec import (
+    IPC_TOPOLOGIES,
     MAX_INTERVAL,
+    MAX_MESSAGE_SIZE,
     MIN_INTERVAL,
     START_METHODS,
     WORKLOAD_SYNTAX,
@@ -64,6 +66,35 @@ def _interval(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds, got {text}"
         )
+    return value
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in ("K", "M") else ""
+    try:
+        value = int(float(t[: len(t) - len(unit)]) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a size in bytes like 4096 or 1M, got {text!r}"
+        ) from None
+    if not 0 <= value <= MAX_MESSAGE_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {MAX_MESSAGE_SIZE} bytes, got {text}"
+        )
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of messages per second, got {text!r}"
+        ) from None
+    if not 0 < value <= 1e6:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1e6, got {text}")
     return value
 
 
@@ -117,6 +148,31 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how multiprocessing starts workers (default here: {default_start_method()})",
     )
     p.add_argument(
+        "--ipc",
+        choices=IPC_TOPOLOGIES,
+        default="queue",
+        help=(
+            "channel topology: queue = a task Queue to the workers and a result Queue back "
+            "(the Pool pattern); pipe = one duplex Pipe per worker, requests out and echoes "
+            "back; pipeline = stage-1 workers feed a Queue that stage-2 workers drain; "
+            "none = no messages (default: queue)"
+        ),
+    )
+    p.add_argument(
+        "--message-size",
+        type=_size,
+        default=0,
+        metavar="BYTES",
+        help="payload bytes added to every task, e.g. 4096 or 1M (default: 0, a small task)",
+    )
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        default=None,
+        metavar="MESSAGES_PER_S",
+        help="tasks per second that mptop hands out (default: as fast as the workers go)",
+    )
+    p.add_argument(
         "--interval",
         type=_interval,
         default=1.0,
@@ -141,6 +197,9 @@ def parse_scenario(argv: Sequence[str] | None = None) -> Scenario:
             WorkerSpec(workload=args.workload, daemon=args.daemon),
             start_method=args.start_method,
             interval=args.interval,
+            ipc=args.ipc,
+            message_size=args.message_size,
+            rate=args.rate,
         )
     except ConfigError as err:
         parser.error(str(err))

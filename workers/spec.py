@@ -20,7 +20,7 @@ from workers.workloads import Workload, parse_workload
 __all__ = ["WORKLOAD_SYNTAX", "ConfigError", "Scenario", "WorkerSpec"]
 
 START_METHODS: tuple[str, ...] = ("fork", "forkserver", "spawn")
-IPC_TOPOLOGIES: tuple[str, ...] = ("queue",)
+IPC_TOPOLOGIES: tuple[str, ...] = ("queue", "pipe", "pipeline", "none")
 
 MAX_MESSAGE_SIZE = 64 << 20  # bytes
 MIN_INTERVAL = 0.1
