@@ -185,7 +185,8 @@ def test_shutdown_is_bounded_whatever_the_workers_do(make_supervisor: Supervisor
     suspended = stuck[-1].handles()[0]
     stuck[-1].suspend(suspended.pid)
     # let the big results fill the pipe and the SIGTERM handler be set
-    wait_for(lambda: stuck[2].handles()[0].counters.read()[4] >= 2, timeout=10)
+    big = stuck[2].handles()[0]
+    wait_for(lambda: sum(b.read()[0] for _, b in big.blocks) >= 2, timeout=10)
     wait_for(lambda: ignores_sigterm(stuck[0].handles()[0].pid), timeout=10)
     for sup in stuck:
         pids = [h.pid for h in sup.handles()]

@@ -39,9 +39,13 @@ def test_k_tasks_out_k_results_in_with_exact_bytes(
     assert (res.name, res.sent, res.received, res.backlog) == ("results", k, k, 0)
     assert res.sent_bytes == res.received_bytes == result_bytes
     # every task was taken by one of the workers, and each answered what it took
-    per_worker = [h.counters.read() for h in sup.handles()]
-    assert sum(c[2] for c in per_worker) == k  # tasks received
-    assert sum(c[4] for c in per_worker) == k  # results sent
+    tasks_taken = sum(
+        b.read()[2] for h in sup.handles() for c, b in h.blocks if c.info.name == "tasks"
+    )
+    results_sent = sum(
+        b.read()[0] for h in sup.handles() for c, b in h.blocks if c.info.name == "results"
+    )
+    assert tasks_taken == k and results_sent == k
     assert {r.pid for r in results} <= {h.pid for h in sup.handles()}
 
 

@@ -159,10 +159,13 @@ class MptopApp(App[int]):
         self.dispatcher: Dispatcher | None = None
         if supervisor is not None:
             supervisor.prepare()
-            self.sampler = Sampler(supervisor)
+            scenario = supervisor.scenario
+            self.dispatcher = Dispatcher(
+                supervisor, scenario.worker.task_seconds, scenario.message_size, scenario.rate
+            )
+            self.sampler = Sampler(supervisor, self.dispatcher.delivered)
             self.interval = supervisor.scenario.interval if interval is None else interval
             self.sampling = SamplingThread(self.sampler, self.interval, self._deliver)
-            self.dispatcher = Dispatcher(supervisor, supervisor.scenario.worker.task_seconds)
         else:
             self.interval = 1.0 if interval is None else interval
         self.snapshot: Snapshot | None = None

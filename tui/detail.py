@@ -14,9 +14,8 @@ from pathlib import Path
 
 import psutil
 
-from workers.channels import FIELDS, RECEIVED, RECEIVED_BYTES, SENT, SENT_BYTES
 from workers.snapshot import WorkerSample
-from workers.supervisor import CHANNELS, NoSuchWorker, Supervisor
+from workers.supervisor import NoSuchWorker, Supervisor
 
 # How much of the end of a worker's stdout/stderr to show: bytes read, lines kept.
 TAIL_BYTES = 8192
@@ -92,24 +91,16 @@ def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
             threads = h.ps.num_threads()
             with contextlib.suppress(AttributeError, psutil.Error):
                 affinity = tuple(h.ps.cpu_affinity() or ())
-    counts = h.counters.read()
     channels = tuple(
-        ChannelCounts(
-            c.name,
-            c.kind,
-            counts[c.index * FIELDS + SENT],
-            counts[c.index * FIELDS + SENT_BYTES],
-            counts[c.index * FIELDS + RECEIVED],
-            counts[c.index * FIELDS + RECEIVED_BYTES],
-        )
-        for c in CHANNELS
+        ChannelCounts(channel.info.name, channel.info.kind, *block.read())
+        for channel, block in h.blocks
     )
     out, err, tb = h.log_paths
     return WorkerDetail(
         sample=sample,
         ppid=ppid,
         cmdline=cmdline,
-        start_method=supervisor.start_method,
+        start_method=h.start_method or supervisor.start_method,
         create_time=create,
         affinity=affinity,
         threads=threads,

@@ -1,76 +1,104 @@
-"""Counted IPC channels and the shared traffic counters.
+"""Counted IPC channels and their shared traffic counters.
 
-Every process that touches a channel owns a :class:`Counters` block in shared
-memory and is its only writer, so the hot path takes no lock: a put adds to
-the putter's ``sent`` slots, a get to the getter's ``received`` slots. The
-sampler in mptop reads all blocks and sums them per channel.
+Every process that touches a channel owns one :class:`Counters` block for it
+in shared memory and is that block's only writer, so the hot path takes no
+lock: a put adds to the putter's ``sent`` slots, a get to the getter's
+``received`` slots. mptop's sampler reads every block and sums them per
+channel (:class:`Channel` keeps the list).
 
-Bytes are the pickled payload length: ``len(pickle.dumps(obj, HIGHEST_PROTOCOL))``,
+Bytes are the pickled payload length, ``len(pickle.dumps(obj, HIGHEST_PROTOCOL))``:
 the message as it crosses the pipe, without multiprocessing's 4-byte frame
-header.
+header (and, for a Queue, without the few bytes of the bytes object's own
+pickle frame).
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+import queue
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any
 
-# Slot offsets inside one channel's block of a Counters array.
+# Slots of one Counters block.
 SENT, SENT_BYTES, RECEIVED, RECEIVED_BYTES = range(4)
 FIELDS = 4
 
 
 class Counters:
-    """One process's traffic counters: ``n_channels`` blocks of four uint64.
+    """One process's traffic on one channel: four uint64 in shared memory.
 
-    Layout: ``array[channel * 4 + field]`` with field one of ``SENT``,
-    ``SENT_BYTES``, ``RECEIVED``, ``RECEIVED_BYTES`` (messages and bytes).
-    Lives in shared memory (``RawArray``, no lock): exactly one process writes
-    it, any process may read it. Pass it to a child only as a ``Process``
-    argument (multiprocessing shares it while spawning).
+    ``array[SENT]`` and ``array[RECEIVED]`` are messages, ``array[SENT_BYTES]``
+    and ``array[RECEIVED_BYTES]`` pickled bytes. Exactly one process writes
+    a block; any may read it (each aligned uint64 is read atomically). Pass it
+    to a child only as a ``Process`` argument (multiprocessing shares it while
+    spawning).
     """
 
-    def __init__(self, ctx: BaseContext, n_channels: int) -> None:
-        self.n_channels = n_channels
-        self.array: Any = ctx.RawArray("Q", n_channels * FIELDS)
+    def __init__(self, ctx: BaseContext) -> None:
+        self.array: Any = ctx.RawArray("Q", FIELDS)
 
-    def count_sent(self, channel: int, nbytes: int) -> None:
-        """Add one message of ``nbytes`` bytes to ``channel``'s sent totals."""
+    def count_sent(self, nbytes: int) -> None:
+        """Add one message of ``nbytes`` bytes to the sent totals."""
         a = self.array
-        i = channel * FIELDS
-        a[i + SENT] += 1
-        a[i + SENT_BYTES] += nbytes
+        a[SENT] += 1
+        a[SENT_BYTES] += nbytes
 
-    def count_received(self, channel: int, nbytes: int) -> None:
-        """Add one message of ``nbytes`` bytes to ``channel``'s received totals."""
+    def count_received(self, nbytes: int) -> None:
+        """Add one message of ``nbytes`` bytes to the received totals."""
         a = self.array
-        i = channel * FIELDS
-        a[i + RECEIVED] += 1
-        a[i + RECEIVED_BYTES] += nbytes
+        a[RECEIVED] += 1
+        a[RECEIVED_BYTES] += nbytes
 
-    def read(self) -> tuple[int, ...]:
-        """A consistent-enough copy of all slots (each uint64 is read atomically)."""
-        return tuple(self.array[:])
+    def read(self) -> tuple[int, int, int, int]:
+        """``(sent, sent_bytes, received, received_bytes)`` now."""
+        a = self.array
+        return a[SENT], a[SENT_BYTES], a[RECEIVED], a[RECEIVED_BYTES]
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelInfo:
     """What a channel connects, for display: ``kind`` is ``Queue`` or ``Pipe``."""
 
-    index: int
     name: str
     kind: str
     producer: str
     consumer: str
 
 
+@dataclass(eq=False)
+class Channel:
+    """mptop's record of one channel: its ends and every process's counter block on it.
+
+    ``blocks`` maps an owner (a worker PID, or 0 for mptop) to its block;
+    ``consumers`` holds the PIDs that take from it (0 = mptop).
+    ``endpoint`` is the object mptop uses, or ``None`` where only workers do.
+    """
+
+    info: ChannelInfo
+    endpoint: CountedQueue | CountedPipeEnd | None = None
+    blocks: dict[int, Counters] = field(default_factory=dict)
+    consumers: set[int] = field(default_factory=set)
+    producers: set[int] = field(default_factory=set)
+
+    def totals(self) -> tuple[int, int, int, int]:
+        """``(sent, sent_bytes, received, received_bytes)`` over every block."""
+        s = sb = r = rb = 0
+        for b in list(self.blocks.values()):
+            a, ab, c, cb = b.read()
+            s += a
+            sb += ab
+            r += c
+            rb += cb
+        return s, sb, r, rb
+
+
 class CountedQueue:
     """A ``multiprocessing.Queue`` whose puts and gets are counted.
 
-    Each process calls :meth:`bind` with its own :class:`Counters` before use.
-    Pickling (to hand the queue to a child) drops the binding.
+    Each process calls :meth:`bind` with its own :class:`Counters` block
+    before use; pickling (to hand the queue to a child) drops the binding.
     """
 
     def __init__(self, ctx: BaseContext, info: ChannelInfo) -> None:
@@ -91,36 +119,114 @@ class CountedQueue:
         self._counters = counters
         return self
 
+    def _bound(self) -> Counters:
+        if self._counters is None:
+            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
+        return self._counters
+
     def put(self, obj: object) -> int:
         """Pickle ``obj``, count it as sent, enqueue it. Returns the pickled size in bytes.
 
-        Raises ``RuntimeError`` if :meth:`bind` was not called.
+        Never blocks: the Queue's feeder thread does the writing. Raises
+        ``RuntimeError`` if :meth:`bind` was not called.
         """
-        if self._counters is None:
-            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
         data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
-        self._counters.count_sent(self.info.index, len(data))
+        self._bound().count_sent(len(data))
         self.queue.put(data)
         return len(data)
 
     def get(self, timeout: float | None = None) -> Any:
         """Take one message, count it as received, unpickle it.
 
-        Raises ``queue.Empty`` after ``timeout`` seconds without a message, and
+        Raises ``queue.Empty`` after ``timeout`` seconds without a message
+        (also while another process holds the Queue's read lock), and
         ``RuntimeError`` if :meth:`bind` was not called.
         """
-        if self._counters is None:
-            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
+        counters = self._bound()
         data: bytes = self.queue.get(timeout=timeout)
-        self._counters.count_received(self.info.index, len(data))
+        counters.count_received(len(data))
         return pickle.loads(data)
+
+    def waitable(self) -> Connection:
+        """The Queue's read end, for ``multiprocessing.connection.wait`` (single reader only)."""
+        reader: Connection = self.queue._reader
+        return reader
 
     def abandon(self) -> None:
         """Let this process exit without flushing what is still buffered.
 
         ``Queue.cancel_join_thread`` plus ``close``: a queue whose reader is gone
-        must not block the exit of its writer (multiprocessing's docs warn that
-        joining a process that has put items can deadlock).
+        (or stuck) must not block the exit of its writer; multiprocessing's docs
+        warn that joining a process that has put items can deadlock.
         """
         self.queue.cancel_join_thread()
         self.queue.close()
+
+
+class CountedPipeEnd:
+    """One end of a duplex ``multiprocessing.Pipe`` whose sends and receives are counted.
+
+    Same interface as :class:`CountedQueue` (``bind``, ``put``, ``get``), so a
+    worker body does not care which it has. A send blocks while the pipe's
+    buffer is full (no feeder thread), as ``Connection.send`` does.
+    """
+
+    def __init__(self, conn: Connection, info: ChannelInfo) -> None:
+        self.info = info
+        self.conn = conn
+        self._counters: Counters | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"info": self.info, "conn": self.conn}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.info = state["info"]
+        self.conn = state["conn"]
+        self._counters = None
+
+    def bind(self, counters: Counters) -> CountedPipeEnd:
+        """Count this process's traffic into ``counters``; returns self."""
+        self._counters = counters
+        return self
+
+    def _bound(self) -> Counters:
+        if self._counters is None:
+            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
+        return self._counters
+
+    def put(self, obj: object) -> int:
+        """Pickle ``obj``, send it, count it. Returns the pickled size in bytes.
+
+        Raises ``OSError``/``EOFError`` if the other end is gone.
+        """
+        counters = self._bound()
+        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        counters.count_sent(len(data))  # before the send, so a fast reply never outruns it
+        try:
+            self.conn.send_bytes(data)
+        except BaseException:
+            counters.array[SENT] -= 1
+            counters.array[SENT_BYTES] -= len(data)
+            raise
+        return len(data)
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Receive one message, count it, unpickle it.
+
+        Raises ``queue.Empty`` after ``timeout`` seconds without a message and
+        ``EOFError`` if the other end is closed.
+        """
+        counters = self._bound()
+        if timeout is not None and not self.conn.poll(timeout):
+            raise queue.Empty
+        data = self.conn.recv_bytes()
+        counters.count_received(len(data))
+        return pickle.loads(data)
+
+    def waitable(self) -> Connection:
+        """The connection, for ``multiprocessing.connection.wait``."""
+        return self.conn
+
+    def abandon(self) -> None:
+        """Close this end."""
+        self.conn.close()

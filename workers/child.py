@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workers.channels import CountedQueue, Counters
 from workers.snapshot import EXIT_PARENT_GONE
-from workers.workloads import Workload, consume_tasks, make_body
+from workers.topology import Role
+from workers.workloads import Workload, make_body, serve
 
 GUARD_SECONDS = 0.25
 _PR_SET_PDEATHSIG = 1
@@ -40,9 +40,7 @@ class ChildArgs:
     log_dir: str
     start_method: str
     expected_ppid: int
-    tasks: CountedQueue
-    results: CountedQueue
-    counters: Counters
+    role: Role
     stop: Any
 
 
@@ -133,11 +131,14 @@ def main(args: ChildArgs) -> None:
         f"{me.name} pid {os.getpid()} daemon={me.daemon} "
         f"start method {args.start_method} workload {args.workload}"
     )
-    tasks = args.tasks.bind(args.counters)
-    results = args.results.bind(args.counters)
+    role = args.role
+    if role.inbox is not None and role.in_counters is not None:
+        role.inbox.bind(role.in_counters)
+    if role.outbox is not None and role.out_counters is not None and role.outbox is not role.inbox:
+        role.outbox.bind(role.out_counters)
     try:
         body = make_body(args.workload)
-        consume_tasks(body, tasks, results, args.stop)
+        serve(role, body, args.stop)
     except Exception:
         tb_path.write_text(traceback.format_exc())
         raise

@@ -1,41 +1,78 @@
-"""mptop's own end of the task and result channels, on a thread of its own.
+"""mptop's own end of the channels, on a thread of its own (never the UI loop).
 
-The :class:`Dispatcher` keeps the task Queue topped up (so every live worker
-has work waiting) and drains the result Queue, counting both in mptop's
-counters. It never runs on a UI loop, and none of its calls can block for
-long: puts go to the Queue's feeder thread, gets time out.
+The :class:`Dispatcher` hands Tasks out and takes Results (or echoes) back:
+
+- ``queue`` and ``pipeline``: it keeps the ``tasks`` Queue topped up, at most
+  :data:`BACKLOG_PER_WORKER` waiting per live, running consumer (or, with a
+  rate, one Task every ``1/rate`` s, however full the Queue gets, up to
+  :data:`MAX_BACKLOG`), and drains ``results``.
+- ``pipe``: it keeps at most a window of requests outstanding on each
+  worker's Pipe (2, or 1 for payloads over the pipe buffer, so a send never
+  waits on a busy worker) and takes the echoes.
+- ``none``: nothing.
+
+It blocks in ``multiprocessing.connection.wait`` on the channels it reads, so
+an idle run costs no polling; puts go to the Queue's feeder thread. For
+each channel it reads, it tallies messages per sending PID
+(:attr:`Dispatcher.delivered`), which lets the sampler say how many of a dead
+worker's messages never arrived.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+import time
+from collections import defaultdict
+from multiprocessing.connection import wait
 
-from workers.channels import RECEIVED
-from workers.supervisor import TASKS, Supervisor
-from workers.workloads import Task
+from workers.channels import RECEIVED, SENT, Channel, CountedPipeEnd
+from workers.supervisor import Supervisor
+from workers.topology import MPTOP, Topology
+from workers.workloads import Result, Task
 
-# How many tasks may wait in the queue per live worker.
+# Tasks that may wait in the tasks Queue per live, running consumer.
 BACKLOG_PER_WORKER = 2
-# Longest a result get blocks before the loop looks at its stop flag, seconds.
-GET_SECONDS = 0.02
-# Results taken per loop at most, so the feeding side is not starved.
-DRAIN_BATCH = 512
+# With a rate, the most messages mptop lets pile up in a channel.
+MAX_BACKLOG = 10_000
+# Longest the thread sleeps in wait() before it looks at its stop flag and new workers, seconds.
+IDLE_SECONDS = 0.1
+# Messages taken from one ready channel before the others get a turn.
+DRAIN_BATCH = 256
+# Above this payload, a Pipe gets one request at a time (its buffer is 64 KiB on Linux).
+PIPE_BUFFER = 32 * 1024
 
 
 class Dispatcher:
-    """Feeds Tasks of ``task_seconds`` to the workers and collects their Results.
+    """Feeds Tasks of ``task_seconds`` with ``message_size`` payload bytes; takes the answers.
 
-    ``results_received`` counts results taken (also in the supervisor's
-    counters). Start with :meth:`start`; :meth:`stop` joins the thread within
-    about :data:`GET_SECONDS`.
+    ``rate`` is Tasks per second over all channels, or ``None`` for as fast
+    as the workers take them. ``results_received`` counts answers taken;
+    ``delivered[channel][pid]`` the answers taken from each sender. Start
+    with :meth:`start`; :meth:`stop` joins the thread (within about
+    :data:`IDLE_SECONDS`, unless a send to a Pipe is stuck; the thread is
+    a daemon either way).
     """
 
-    def __init__(self, supervisor: Supervisor, task_seconds: float) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        task_seconds: float,
+        message_size: int = 0,
+        rate: float | None = None,
+    ) -> None:
         self.supervisor = supervisor
         self.task_seconds = task_seconds
+        self.payload = b"\x00" * message_size
+        self.rate = rate
+        self.window = 1 if message_size > PIPE_BUFFER else 2
         self.results_received = 0
+        self.delivered: dict[Channel, defaultdict[int, int]] = defaultdict(lambda: defaultdict(int))
         self._seq = 0
+        self._tokens = 0.0
+        self._last = time.monotonic()
+        self._broken: set[Channel] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mptop-dispatcher", daemon=True)
 
@@ -46,44 +83,122 @@ class Dispatcher:
     def stop(self) -> None:
         """Stop and join the thread (idempotent)."""
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
 
-    def backlog(self) -> int:
-        """Tasks put by mptop minus tasks taken by any worker, living or dead."""
-        sup = self.supervisor
-        taken = sum(h.counters.array[TASKS.index * 4 + RECEIVED] for h in sup.handles())
-        sent = int(sup.counters.array[TASKS.index * 4])
-        return sent - int(taken)
+    # -- sending ----------------------------------------------------------------
 
-    def _top_up(self) -> None:
+    def _task(self) -> Task:
+        self._seq += 1
+        return Task(self._seq, self.task_seconds, self.payload)
+
+    def _budget(self) -> float:
+        """How many Tasks the rate allows now (infinite without a rate)."""
+        if self.rate is None:
+            return float("inf")
+        now = time.monotonic()
+        self._tokens = min(self._tokens + (now - self._last) * self.rate, max(1.0, self.rate))
+        self._last = now
+        return self._tokens
+
+    def _spend(self, n: int) -> None:
+        if self.rate is not None:
+            self._tokens -= n
+
+    def _running(self, pids: set[int]) -> int:
         sup = self.supervisor
-        if sup.stop_event.is_set():
+        n = 0
+        for pid in list(pids):  # a copy: the supervisor may add to it meanwhile
+            if pid == MPTOP:
+                continue
+            with contextlib.suppress(LookupError):
+                h = sup.handle(pid)
+                n += h.alive and not h.suspended
+        return n
+
+    def _send_queue(self, top: Topology) -> None:
+        tasks = top.sends
+        if tasks is None or tasks.endpoint is None:
             return
-        live = sum(1 for h in sup.handles() if h.alive and not h.suspended)
-        want = BACKLOG_PER_WORKER * live - self.backlog()
+        sent, _, taken, _ = tasks.totals()
+        backlog = sent - taken
+        if self.rate is None:
+            want = BACKLOG_PER_WORKER * self._running(tasks.consumers) - backlog
+        else:
+            want = min(int(self._budget()), MAX_BACKLOG - backlog)
         for _ in range(max(0, want)):
-            self._seq += 1
-            sup.tasks.put(Task(self._seq, self.task_seconds))
+            tasks.endpoint.put(self._task())
+        self._spend(max(0, want))
 
-    def _drain(self) -> None:
-        results = self.supervisor.results
-        try:
-            results.get(timeout=GET_SECONDS)
-        except queue.Empty:
-            return
-        self.results_received += 1
+    def _send_pipes(self, top: Topology) -> None:
+        budget = self._budget()
+        for channel in top.receives():
+            if budget < 1:
+                return
+            end = channel.endpoint
+            if channel in self._broken or not isinstance(end, CountedPipeEnd):
+                continue
+            (pid,) = [p for p in list(channel.consumers) if p != MPTOP] or [0]
+            if not self._running({pid}):
+                continue
+            mine = channel.blocks[MPTOP].array
+            outstanding = mine[SENT] - mine[RECEIVED]
+            for _ in range(max(0, self.window - outstanding)):
+                if budget < 1:
+                    break
+                try:
+                    end.put(self._task())
+                except (OSError, EOFError):
+                    self._broken.add(channel)  # the worker is gone
+                    break
+                budget -= 1
+                self._spend(1)
+
+    # -- receiving --------------------------------------------------------------
+
+    def _take(self, channel: Channel) -> None:
+        end = channel.endpoint
+        assert end is not None
+        tally = self.delivered[channel]
         for _ in range(DRAIN_BATCH):
             try:
-                results.get(timeout=0)
+                msg = end.get(timeout=0)
             except queue.Empty:
                 return
+            except (EOFError, OSError):
+                self._broken.add(channel)
+                return
+            if isinstance(msg, Result):
+                tally[msg.pid] += 1
             self.results_received += 1
 
+    def _receive(self, top: Topology, timeout: float) -> None:
+        channels = [c for c in top.receives() if c not in self._broken]
+        if not channels:
+            self._stop.wait(timeout)
+            return
+        by_end = {c.endpoint.waitable(): c for c in channels if c.endpoint is not None}
+        for ready in wait(list(by_end), timeout):
+            self._take(by_end[ready])  # type: ignore[index]
+
     def _run(self) -> None:
+        sup = self.supervisor
         while not self._stop.is_set():
+            top = sup.topology
             try:
-                self._top_up()
-                self._drain()
+                if top.kind == "none":
+                    self._stop.wait(IDLE_SECONDS * 5)
+                    continue
+                if not sup.stop_event.is_set():
+                    if top.kind == "pipe":
+                        self._send_pipes(top)
+                    else:
+                        self._send_queue(top)
+                timeout = IDLE_SECONDS
+                if self.rate is not None:
+                    timeout = min(timeout, max(0.001, (1 - self._tokens) / self.rate))
+                self._receive(top, timeout)
             except (ValueError, OSError):
-                return  # the supervisor closed the channels: nothing left to dispatch
+                if sup.topology is top:
+                    return  # the supervisor closed the channels: nothing left to dispatch
+                # else: rebuilt under us; go on with the new channels

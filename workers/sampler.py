@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import psutil
 
-from workers.channels import FIELDS, RECEIVED, RECEIVED_BYTES, SENT, SENT_BYTES
+from workers.channels import Channel
 from workers.snapshot import ChannelSample, CoreSample, Snapshot, WorkerSample, WorkerState
-from workers.supervisor import CHANNELS, Supervisor, WorkerHandle
+from workers.supervisor import Supervisor, WorkerHandle
+from workers.topology import MPTOP
 
 # Below this many seconds since the last full sample (a poke after a key),
 # CPU figures are carried over: /proc/stat ticks every 10 ms, so a shorter
@@ -44,6 +47,23 @@ def _load_avg() -> tuple[float, float, float] | None:
         return None
 
 
+# A channel with a backlog, live consumers and nothing taken for this many ticks is stalled.
+STALL_TICKS = 3
+# Ticks of messages/s history kept per channel.
+HISTORY = 30
+
+
+@dataclass(eq=False)
+class _Flow:
+    """What the sampler remembers of one channel between ticks."""
+
+    received: int | None = None
+    received_bytes: int = 0
+    idle_ticks: int = 0
+    stalled: bool = False
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
 class Sampler:
     """Builds one :class:`Snapshot` per call from a :class:`Supervisor`.
 
@@ -56,22 +76,31 @@ class Sampler:
     Not thread-safe: call :meth:`sample` from one thread only.
     """
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        delivered: Mapping[Channel, Mapping[int, int]] | None = None,
+    ) -> None:
         self.supervisor = supervisor
+        # Messages mptop took per channel and sending PID (the Dispatcher's tally):
+        # what a dead worker sent minus this is what it never delivered.
+        self.delivered = delivered if delivered is not None else {}
+        self._flow: dict[Channel, _Flow] = {}
         self._last: float | None = None
         self._last_cpu: float | None = None
         self._cores: list[float] = []
         self._cpu_base: dict[int, tuple[float, float]] = {}
         self._cpu_pct: dict[int, float] = {}
         self._counts: dict[int, tuple[int, ...]] = {}
-        self._chan_received: dict[int, tuple[int, int]] = {}
 
     def _worker(self, h: WorkerHandle, now: float, dt: float | None, full: bool) -> WorkerSample:
-        counts = h.counters.read()
-        m_in = sum(counts[c.index * FIELDS + RECEIVED] for c in CHANNELS)
-        b_in = sum(counts[c.index * FIELDS + RECEIVED_BYTES] for c in CHANNELS)
-        m_out = sum(counts[c.index * FIELDS + SENT] for c in CHANNELS)
-        b_out = sum(counts[c.index * FIELDS + SENT_BYTES] for c in CHANNELS)
+        m_in = b_in = m_out = b_out = 0
+        for _, block in h.blocks:
+            sent, sent_bytes, received, received_bytes = block.read()
+            m_in += received
+            b_in += received_bytes
+            m_out += sent
+            b_out += sent_bytes
         prev = self._counts.get(h.pid)
         self._counts[h.pid] = (m_in, b_in, m_out, b_out)
         rates: list[float | None] = [None] * 4
@@ -123,33 +152,82 @@ class Sampler:
             start_method=h.start_method,
         )
 
-    def _channels(self, handles: list[WorkerHandle], dt: float | None) -> tuple[ChannelSample, ...]:
-        blocks = [self.supervisor.counters.read()] + [h.counters.read() for h in handles]
+    def _lost(self, c: Channel, alive: set[int]) -> tuple[int, int]:
+        """``(lost_taken, lost_unsent)`` of channel ``c`` through workers that died.
+
+        lost_taken: messages a dead consumer took and never answered (its
+        takes on ``c`` minus its sends on its outbox). lost_unsent: messages a
+        dead producer counted as sent that never reached mptop (measured only
+        where mptop is the reader), plus, for a dead worker's Pipe, the
+        requests it never took.
+        """
+        top = self.supervisor.topology
+        taken_lost = unsent_lost = 0
+        tally = self.delivered.get(c, {})
+        consumers = list(c.consumers)
+        for pid, block in list(c.blocks.items()):
+            if pid == MPTOP or pid in alive:
+                continue
+            att = top.attached.get(pid)
+            sent, _, received, _ = block.read()
+            if att is not None and att.inbox is c:
+                out = att.outbox.blocks.get(pid) if att.outbox is not None else None
+                answered = out.read()[0] if out is not None else 0
+                taken_lost += max(0, received - answered)
+            if pid in c.producers and MPTOP in consumers:
+                unsent_lost += max(0, sent - tally.get(pid, 0))
+            if c.info.kind == "Pipe":
+                mptop_sent = c.blocks[MPTOP].read()[0]
+                unsent_lost += max(0, mptop_sent - received)
+        return taken_lost, unsent_lost
+
+    def _channels(self, dt: float | None) -> tuple[ChannelSample, ...]:
+        sup = self.supervisor
+        alive = set(sup.alive_pids())
         out = []
-        for c in CHANNELS:
-            i = c.index * FIELDS
-            sent = sum(b[i + SENT] for b in blocks)
-            sent_bytes = sum(b[i + SENT_BYTES] for b in blocks)
-            received = sum(b[i + RECEIVED] for b in blocks)
-            received_bytes = sum(b[i + RECEIVED_BYTES] for b in blocks)
-            prev = self._chan_received.get(c.index)
-            self._chan_received[c.index] = (received, received_bytes)
+        for c in list(sup.topology.channels):
+            sent, sent_bytes, received, received_bytes = c.totals()
+            lost_taken, lost_unsent = self._lost(c, alive)
+            flow = self._flow.setdefault(c, _Flow())
             mps = bps = None
-            if prev is not None and dt:
-                mps = (received - prev[0]) / dt
-                bps = (received_bytes - prev[1]) / dt
+            if flow.received is not None and dt:
+                mps = (received - flow.received) / dt
+                bps = (received_bytes - flow.received_bytes) / dt
+                flow.history.append(mps)
+            still = flow.received == received
+            flow.idle_ticks = flow.idle_ticks + 1 if still else 0
+            flow.received, flow.received_bytes = received, received_bytes
+            backlog = sent - received - lost_unsent
+            consumers = list(c.consumers)  # a copy: the supervisor may add to it meanwhile
+            consumers_alive = MPTOP in consumers or any(p in alive for p in consumers)
+            stalled = backlog > 0 and consumers_alive and flow.idle_ticks >= STALL_TICKS
+            if stalled != flow.stalled:
+                flow.stalled = stalled
+                if stalled:
+                    sup.note(
+                        f"channel {c.info.name} stalled: {backlog} waiting, nothing taken for "
+                        f"{flow.idle_ticks} ticks",
+                        level="warning",
+                    )
+                else:
+                    sup.note(f"channel {c.info.name} flows again")
             out.append(
                 ChannelSample(
-                    name=c.name,
-                    kind=c.kind,
-                    producer=c.producer,
-                    consumer=c.consumer,
+                    name=c.info.name,
+                    kind=c.info.kind,
+                    producer=c.info.producer,
+                    consumer=c.info.consumer,
                     sent=sent,
                     sent_bytes=sent_bytes,
                     received=received,
                     received_bytes=received_bytes,
                     msgs_per_s=mps,
                     bytes_per_s=bps,
+                    lost_taken=lost_taken,
+                    lost_unsent=lost_unsent,
+                    stalled=stalled,
+                    history=tuple(flow.history),
+                    generation=sup.topology.generation,
                 )
             )
         return tuple(out)
@@ -163,7 +241,6 @@ class Sampler:
         """
         sup = self.supervisor
         sup.poll()
-        events = tuple(sup.drain_events())
         now = time.monotonic()
         dt = None if self._last is None else now - self._last
         self._last = now
@@ -181,13 +258,15 @@ class Sampler:
             CoreSample(i, pct, tuple(sorted(on_core.get(i, ()))))
             for i, pct in enumerate(self._cores)
         )
+        channels = self._channels(dt)
+        events = tuple(sup.drain_events())
         return Snapshot(
             time=time.time(),
             interval=dt or 0.0,
             start_method=sup.start_method,
             cores=cores,
             workers=workers,
-            channels=self._channels(handles, dt),
+            channels=channels,
             events=events,
             load_avg=_load_avg(),
         )

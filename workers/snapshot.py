@@ -104,10 +104,20 @@ class WorkerSample:
 class ChannelSample:
     """One IPC channel (a Queue or a Pipe) at one tick.
 
-    Counts are totals since start; ``sent``/``received`` are messages, the
-    ``*_bytes`` fields pickled payload bytes. Rates are per second over the last
-    tick, measured on the receiving side. ``backlog`` = messages put - messages
-    taken, which works where ``Queue.qsize()`` does not (macOS).
+    Counts are totals since the channel was built; ``sent`` (counted by the
+    putters) and ``received`` (counted by the takers) are messages, the
+    ``*_bytes`` fields pickled payload bytes. Rates are per second over the
+    last tick, measured on the taking side; ``history`` holds the last ticks'
+    messages/s, oldest first.
+
+    Lost messages, through workers that died: ``lost_taken`` were taken and
+    never answered; ``lost_unsent`` were counted as sent by a dead worker and
+    never arrived (or, on a dead worker's Pipe, never taken). Then
+    ``backlog`` = sent - received - lost_unsent (what waits in the channel,
+    without ``Queue.qsize()``, which macOS lacks), ``delivered`` = received -
+    lost_taken, and sent = delivered + backlog + lost always.
+    ``stalled``: backlog above 0, live consumers, and nothing taken for
+    several ticks. ``generation`` counts rebuilds (1 = the original channels).
     """
 
     name: str
@@ -120,11 +130,26 @@ class ChannelSample:
     received_bytes: int
     msgs_per_s: float | None
     bytes_per_s: float | None
+    lost_taken: int = 0
+    lost_unsent: int = 0
+    stalled: bool = False
+    history: tuple[float, ...] = ()
+    generation: int = 1
 
     @property
     def backlog(self) -> int:
-        """Messages put but not yet taken."""
-        return self.sent - self.received
+        """Messages put and still waiting in the channel."""
+        return self.sent - self.received - self.lost_unsent
+
+    @property
+    def lost(self) -> int:
+        """Messages lost through workers that died."""
+        return self.lost_taken + self.lost_unsent
+
+    @property
+    def delivered(self) -> int:
+        """Messages taken by a consumer that handled them (or still may)."""
+        return self.received - self.lost_taken
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,13 +42,10 @@ from pathlib import Path
 import psutil
 
 from workers import child
-from workers.channels import ChannelInfo, CountedQueue, Counters
+from workers.channels import Channel, CountedQueue, Counters
 from workers.snapshot import Event, describe_exitcode
 from workers.spec import Scenario, WorkerSpec
-
-TASKS = ChannelInfo(0, "tasks", "Queue", "mptop", "workers")
-RESULTS = ChannelInfo(1, "results", "Queue", "workers", "mptop")
-CHANNELS: tuple[ChannelInfo, ...] = (TASKS, RESULTS)
+from workers.topology import Topology
 
 # Shutdown budget, seconds: how long non-daemon workers get to finish by
 # themselves, then how long SIGTERM gets before SIGKILL.
@@ -72,7 +69,8 @@ class WorkerHandle:
     ps: psutil.Process | None
     daemon: bool
     workload: str
-    counters: Counters
+    spec: WorkerSpec
+    blocks: list[tuple[Channel, Counters]]
     started: float
     exitcode: int | None = None
     suspended: bool = False
@@ -217,9 +215,8 @@ class Supervisor:
         # Workers are started from this one long-lived thread: PR_SET_PDEATHSIG
         # in a child fires when the thread that forked it ends (see child.py).
         self._starter = _StarterThread()
-        self.counters: Counters
-        self.tasks: CountedQueue
-        self.results: CountedQueue
+        self.topology: Topology
+        self.retired: list[Topology] = []
         self.stop_event: multiprocessing.synchronize.Event
 
     # -- set-up ---------------------------------------------------------------
@@ -248,9 +245,7 @@ class Supervisor:
                 pid = getattr(multiprocessing.resource_tracker._resource_tracker, "_pid", None)
                 if pid:
                     self.helper_pids.append(pid)
-            self.counters = Counters(self.ctx, len(CHANNELS))
-            self.tasks = CountedQueue(self.ctx, TASKS).bind(self.counters)
-            self.results = CountedQueue(self.ctx, RESULTS).bind(self.counters)
+            self.topology = Topology(self.ctx, self.scenario.ipc)
             self.stop_event = self.ctx.Event()
         self._prepared = True
         if "fork" in methods:
@@ -264,10 +259,36 @@ class Supervisor:
         """Start every group's workers (``scenario.count`` in all); returns their handles."""
         return [self.add(group) for group in self.scenario.groups for _ in range(group.count)]
 
+    @property
+    def tasks(self) -> CountedQueue:
+        """mptop's end of the current ``tasks`` Queue (queue and pipeline topologies).
+
+        Raises ``RuntimeError`` for a topology without one.
+        """
+        end = self.topology.sends.endpoint if self.topology.sends is not None else None
+        if not isinstance(end, CountedQueue):
+            raise RuntimeError(f"the {self.topology.kind} topology has no tasks Queue")
+        return end
+
+    @property
+    def results(self) -> CountedQueue:
+        """mptop's end of the current ``results`` Queue (queue and pipeline topologies).
+
+        Raises ``RuntimeError`` for a topology without one.
+        """
+        end = self.topology.results.endpoint if self.topology.results is not None else None
+        if not isinstance(end, CountedQueue):
+            raise RuntimeError(f"the {self.topology.kind} topology has no results Queue")
+        return end
+
     # -- events ---------------------------------------------------------------
 
     def _event(self, text: str, pid: int | None = None, level: str = "info") -> None:
         self._events.append(Event(time.time(), text, pid, level))
+
+    def note(self, text: str, pid: int | None = None, level: str = "info") -> None:
+        """Add an event from outside the supervisor (the sampler's stall marks)."""
+        self._event(text, pid, level)
 
     def drain_events(self) -> list[Event]:
         """Events since the last call, oldest first (single consumer: the sampler)."""
@@ -319,16 +340,14 @@ class Supervisor:
             method = spec.start_method or self.start_method
             ctx = multiprocessing.get_context(method)
             name = f"{spec.name}-{next(self._names)}"
-            counters = Counters(self.ctx, len(CHANNELS))
+            role, register = self.topology.attach(name, set(self.alive_pids()))
             args = child.ChildArgs(
                 name=name,
                 workload=spec.parsed,
                 log_dir=self.log_dir,
                 start_method=method,
                 expected_ppid=self._expected_ppid(method),
-                tasks=self.tasks,
-                results=self.results,
-                counters=counters,
+                role=role,
                 stop=self.stop_event,
             )
             process_cls = ctx.Process  # type: ignore[attr-defined]
@@ -340,6 +359,7 @@ class Supervisor:
             start_seconds = time.perf_counter() - t0
             pid = proc.pid
             assert pid is not None
+            register(pid)
             try:
                 ps: psutil.Process | None = psutil.Process(pid)
             except psutil.Error:
@@ -351,7 +371,8 @@ class Supervisor:
                 ps=ps,
                 daemon=daemon,
                 workload=str(spec.parsed),
-                counters=counters,
+                spec=spec,
+                blocks=[(c, c.blocks[pid]) for c in self.topology.channels if pid in c.blocks],
                 started=time.time(),
                 start_method=method,
                 start_seconds=start_seconds,
@@ -549,6 +570,41 @@ class Supervisor:
             self.poll()
         return h.exitcode
 
+    def rebuild_channels(self) -> list[WorkerHandle]:
+        """Replace every channel, and every live worker with a fresh one on the new channels.
+
+        The cure for a stalled channel: a Queue whose lock died with its holder
+        (``terminate()`` in the middle of a put or get) can never be used
+        again, and neither can the processes blocked on it. Old workers get
+        SIGTERM, then SIGKILL after :data:`TERM_GRACE`; the new ones have the
+        same specs and daemon flags. The old channels are kept, closed, in
+        :attr:`retired` (their counts stay readable). Returns the new handles.
+        Takes up to about ``2 * TERM_GRACE`` seconds plus the starts. Raises
+        ``RuntimeError`` after :meth:`shutdown`.
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("supervisor is shut down")
+            old = self.topology
+            live = [h for h in self._handles.values() if h.alive]
+            for h in live:
+                with contextlib.suppress(NoSuchWorker, psutil.Error):
+                    self.terminate(h.pid)
+            pending = self._wait(live, TERM_GRACE)
+            for h in pending:
+                with contextlib.suppress(NoSuchWorker, psutil.Error):
+                    self.kill(h.pid)
+            self._wait(pending, TERM_GRACE)
+            old.close()
+            self.retired.append(old)
+            self.topology = Topology(self.ctx, self.scenario.ipc, old.generation + 1)
+            self._event(
+                f"rebuilt the channels (generation {self.topology.generation}); "
+                f"replacing {len(live)} worker(s)",
+                level="warning",
+            )
+            return [self.add(h.spec, h.daemon) for h in live]
+
     def _wait(self, handles: list[WorkerHandle], seconds: float) -> list[WorkerHandle]:
         """Wait up to ``seconds`` for ``handles`` to exit; returns those still alive."""
         deadline = time.monotonic() + seconds
@@ -597,8 +653,8 @@ class Supervisor:
                     self.kill(h.pid)
                     self._event(f"{h.pid} ignored SIGTERM: SIGKILL", h.pid, "warning")
             self._wait(pending, TERM_GRACE)
-            for q in (self.tasks, self.results):
-                q.abandon()
+            for topology in (*self.retired, self.topology):
+                topology.close()
             self._starter.stop()
             if "forkserver" in self.scenario.start_methods():
                 self._stop_forkserver()

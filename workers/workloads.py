@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from workers.channels import CountedQueue
-
 # How long a blocked get waits before it looks at the stop flag again, seconds.
 POLL_SECONDS = 0.2
 # Period of the duty-cycle workload, seconds.
@@ -179,35 +177,56 @@ def make_body(workload: Workload) -> Callable[[float], object]:
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One unit of work sent from mptop to the workers: ``seconds`` of the workload."""
+    """One unit of work from mptop: ``seconds`` of the workload, plus ``payload`` bytes of data."""
 
     seq: int
     seconds: float
+    payload: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """A worker's answer to :class:`Task` ``seq``: who did it and what the body returned."""
+    """A worker's answer to :class:`Task` ``seq``: who did it, what the body returned.
+
+    ``payload`` is the request's payload for an echo (Pipe), else empty.
+    """
 
     seq: int
     pid: int
     value: object
+    payload: bytes = b""
 
 
-def consume_tasks(
-    body: Callable[[float], object], tasks: CountedQueue, results: CountedQueue, stop: Any
-) -> None:
-    """The Pool pattern: take a Task, run ``body`` on it, put a Result back.
+def serve(role: Any, body: Callable[[float], object], stop: Any) -> None:
+    """A worker's loop for its :class:`~workers.topology.Role` (inbox/outbox already bound).
 
-    Returns when ``stop`` (a ``multiprocessing.Event``) is set or a ``None``
-    task arrives; notices ``stop`` within :data:`POLL_SECONDS` plus one task.
+    ``consume``: take a Task, run ``body``, put a Result; ``forward``: take a
+    Task, run ``body``, pass the Task on (pipeline stage 1); ``echo``: the
+    same over a Pipe, the Result carrying the request's payload back;
+    ``spin``: run ``body`` over and over with no messages. Returns when
+    ``stop`` (a ``multiprocessing.Event``) is set, notices it within
+    :data:`POLL_SECONDS` plus one task, or when a ``None`` message or EOF
+    arrives.
     """
     pid = os.getpid()
+    if role.kind == "spin":
+        while not stop.is_set():
+            body(0.05)
+        return
+    inbox, outbox = role.inbox, role.outbox
+    forward = role.kind == "forward"
+    echo = role.kind == "echo"
     while not stop.is_set():
         try:
-            task = tasks.get(timeout=POLL_SECONDS)
+            task = inbox.get(timeout=POLL_SECONDS)
         except queue.Empty:
             continue
+        except EOFError:
+            return  # mptop closed the Pipe
         if task is None:
             return
-        results.put(Result(task.seq, pid, body(task.seconds)))
+        value = body(task.seconds)
+        if forward:
+            outbox.put(task)
+        else:
+            outbox.put(Result(task.seq, pid, value, task.payload if echo else b""))
