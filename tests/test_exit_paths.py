@@ -46,7 +46,9 @@ def start(terminal: list[Terminal], crash: bool = False) -> tuple[Terminal, int,
     return term, mptop.pid, started
 
 
-@pytest.mark.parametrize("how", ["q", "ctrl+c", "SIGTERM", "SIGHUP", "exception", "SIGKILL"])
+@pytest.mark.parametrize(
+    "how", ["q", "ctrl+c", "SIGTERM", "SIGHUP", "window-closed", "exception", "SIGKILL"]
+)
 def test_nothing_left_after(terminal: list[Terminal], how: str) -> None:
     term, mptop, started = start(terminal, crash=how == "exception")
     try:
@@ -56,6 +58,8 @@ def test_nothing_left_after(terminal: list[Terminal], how: str) -> None:
             term.keys("C-c")
         elif how == "exception":
             term.keys("a")
+        elif how == "window-closed":
+            term.close()  # the pty goes away: SIGHUP, and every write to it fails
         else:
             os.kill(mptop, getattr(signal, how))
         wait_for(
@@ -64,7 +68,7 @@ def test_nothing_left_after(terminal: list[Terminal], how: str) -> None:
         t0 = time.monotonic()
         wait_for(lambda: not alive(started), timeout=2)
         assert time.monotonic() - t0 < 2
-        if how != "SIGKILL":
+        if how not in ("SIGKILL", "window-closed"):
             screen = term.wait("mptop-exited-")
             code = screen.split("mptop-exited-")[1].split()[0]
             assert code == ("1" if how == "exception" else "0"), screen

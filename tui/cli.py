@@ -29,7 +29,7 @@ from workers.spec import (
 
 EXIT_USAGE = 2
 # Seconds Textual gets to restore the terminal once the workers are stopped.
-EXIT_WATCHDOG = 3.0
+EXIT_WATCHDOG = 1.0
 
 
 def usable_cores() -> int:

@@ -122,6 +122,9 @@ class Dispatcher:
             return
         sent, _, taken, _ = tasks.totals()
         backlog = sent - taken
+        if top.stage is not None:  # pipeline: back-pressure from the slower stage
+            staged, _, unstaged, _ = top.stage.totals()
+            backlog += staged - unstaged
         if self.rate is None:
             want = BACKLOG_PER_WORKER * self._running(tasks.consumers) - backlog
         else:
