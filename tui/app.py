@@ -55,7 +55,17 @@ EXIT_WAIT = 0.3
 INTERVALS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 # Actions that act on processes: disabled (greyed in the footer) without a supervisor.
 PROCESS_ACTIONS = frozenset(
-    {"add", "terminate", "kill", "suspend", "pin", "toggle_daemon", "terminate_all", "kill_all"}
+    {
+        "add",
+        "terminate",
+        "kill",
+        "suspend",
+        "pin",
+        "toggle_daemon",
+        "terminate_all",
+        "kill_all",
+        "rebuild",
+    }
 )
 VIEW_ONLY = "disabled: view only, no supervisor"
 
@@ -133,6 +143,7 @@ class MptopApp(App[int]):
         Binding("T", "terminate_all", "Term all", show=False),
         Binding("K", "kill_all", "Kill all", show=False),
         Binding("c", "clear_exited", "Clear exited", show=False),
+        Binding("r", "rebuild", "Rebuild channels", show=False),
         Binding("minus", "slower", "Slower", key_display="-", show=False),
         Binding("equals_sign", "faster", "Faster", key_display="=", show=False),
         Binding("space", "freeze", "Freeze", show=False),
@@ -399,6 +410,18 @@ class MptopApp(App[int]):
         """Pin the selected worker to its current core, or unpin it."""
         if self.supervisor is not None:
             self._on_selected(self.supervisor.toggle_pin)
+
+    @work(thread=True, group="commands")
+    def action_rebuild(self) -> None:
+        """New channels, and new workers on them: the cure for a stalled Queue (takes ~1-2 s)."""
+        if self._quitting or self.supervisor is None:
+            return
+        self.call_from_thread(self.notify, "rebuilding the channels: replacing the workers…")
+        try:
+            self.supervisor.rebuild_channels()
+        except RuntimeError:
+            return
+        self._poke()
 
     def action_toggle_daemon(self) -> None:
         """Flip the daemon flag used for the next workers added."""

@@ -14,11 +14,18 @@ pickle frame).
 
 from __future__ import annotations
 
+import errno
+import multiprocessing.queues
+import multiprocessing.util as mp_util
 import pickle
 import queue
+import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 # Slots of one Counters block.
@@ -37,7 +44,15 @@ class Counters:
     """
 
     def __init__(self, ctx: BaseContext) -> None:
-        self.array: Any = ctx.RawArray("Q", FIELDS)
+        self.raw: Any = ctx.RawArray("Q", FIELDS)
+        self.array = _slots(self.raw)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"raw": self.raw}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.raw = state["raw"]
+        self.array = _slots(self.raw)
 
     def count_sent(self, nbytes: int) -> None:
         """Add one message of ``nbytes`` bytes to the sent totals."""
@@ -55,6 +70,30 @@ class Counters:
         """``(sent, sent_bytes, received, received_bytes)`` now."""
         a = self.array
         return a[SENT], a[SENT_BYTES], a[RECEIVED], a[RECEIVED_BYTES]
+
+
+def _slots(raw: Any) -> memoryview:
+    """A uint64 view of a RawArray: indexing it is several times cheaper than the ctypes array."""
+    return memoryview(raw).cast("B").cast("Q")
+
+
+# Above this many payload bytes, pickle into a BytesIO (one copy) rather than a bytes object.
+BIG = 64 * 1024
+
+
+def _dumps(obj: object) -> bytes | memoryview:
+    """Pickle ``obj``; the length always equals ``len(pickle.dumps(obj, HIGHEST_PROTOCOL))``.
+
+    Small messages: ``pickle.dumps``, the fastest way for them. Messages with a
+    large bytes payload (``obj`` itself, or its ``payload`` attribute, as
+    :class:`~workers.workloads.Task` has): multiprocessing's ``ForkingPickler``
+    into a BytesIO, whose buffer is sent as is; ``pickle.dumps`` would copy
+    the payload once more into the bytes object it returns.
+    """
+    payload = obj if isinstance(obj, bytes) else getattr(obj, "payload", None)
+    if isinstance(payload, bytes) and len(payload) > BIG:
+        return ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +133,122 @@ class Channel:
         return s, sb, r, rb
 
 
+_MP_QUEUE: Any = multiprocessing.queues.Queue  # its private finalizers are reused below
+
+
+class BytesQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
+    """A ``multiprocessing.Queue`` that carries messages already pickled.
+
+    Everything is multiprocessing's Queue (pipe, locks, semaphore, feeder
+    thread, the same danger when a holder of its lock dies) except that the
+    feeder thread sends the bytes it is given instead of pickling them again,
+    and :meth:`get_bytes` returns the bytes unpickled. So a counted put costs
+    one pickle, as a raw ``Queue.put`` does. ``_start_thread`` and ``_feed``
+    follow CPython 3.11-3.13's ``multiprocessing/queues.py``.
+    """
+
+    def get_bytes(self, timeout: float | None = None) -> bytes:
+        """Take one message's bytes; ``queue.Empty`` after ``timeout`` seconds."""
+        q: Any = self  # the attributes are multiprocessing's, not in the type stubs
+        if q._closed:
+            raise ValueError(f"Queue {q!r} is closed")
+        if timeout is None:
+            with q._rlock:
+                res: bytes = q._recv_bytes()
+            q._sem.release()
+            return res
+        deadline = time.monotonic() + timeout
+        if not q._rlock.acquire(True, timeout):
+            raise queue.Empty
+        try:
+            if not q._poll(max(0.0, deadline - time.monotonic())):
+                raise queue.Empty
+            res = q._recv_bytes()
+            q._sem.release()
+        finally:
+            q._rlock.release()
+        return res
+
+    def _start_thread(self) -> None:
+        q: Any = self
+        q._buffer.clear()
+        q._thread = threading.Thread(
+            target=BytesQueue._feed_bytes,
+            args=(
+                q._buffer,
+                q._notempty,
+                q._send_bytes,
+                q._wlock,
+                q._reader.close,
+                q._writer.close,
+                q._ignore_epipe,
+                q._sem,
+            ),
+            name="QueueFeederThread",
+            daemon=True,
+        )
+        q._thread.start()
+        if not q._joincancelled:
+            q._jointhread = mp_util.Finalize(
+                q._thread,
+                _MP_QUEUE._finalize_join,
+                [weakref.ref(q._thread)],
+                exitpriority=-5,
+            )
+        q._close = mp_util.Finalize(
+            q,
+            _MP_QUEUE._finalize_close,
+            [q._buffer, q._notempty],
+            exitpriority=10,
+        )
+
+    @staticmethod
+    def _feed_bytes(
+        buffer: Any,
+        notempty: threading.Condition,
+        send_bytes: Any,
+        writelock: Any,
+        reader_close: Any,
+        writer_close: Any,
+        ignore_epipe: bool,
+        queue_sem: Any,
+    ) -> None:
+        sentinel = multiprocessing.queues._sentinel  # type: ignore[attr-defined]
+        while True:
+            try:
+                with notempty:
+                    if not buffer:
+                        notempty.wait()
+                try:
+                    while True:
+                        data = buffer.popleft()
+                        if data is sentinel:
+                            reader_close()
+                            writer_close()
+                            return
+                        with writelock:
+                            send_bytes(data)
+                except IndexError:
+                    pass
+            except Exception as e:
+                if ignore_epipe and getattr(e, "errno", 0) == errno.EPIPE:
+                    return
+                if mp_util.is_exiting():
+                    return
+                queue_sem.release()
+
+
 class CountedQueue:
     """A ``multiprocessing.Queue`` whose puts and gets are counted.
 
-    Each process calls :meth:`bind` with its own :class:`Counters` block
+    ``maxsize`` bounds it as ``Queue(maxsize)`` does (0: unbounded; a put
+    then blocks while it is full). Each process calls :meth:`bind` with its own :class:`Counters` block
     before use; pickling (to hand the queue to a child) drops the binding.
     """
 
-    def __init__(self, ctx: BaseContext, info: ChannelInfo) -> None:
+    def __init__(self, ctx: BaseContext, info: ChannelInfo, maxsize: int = 0) -> None:
         self.info = info
-        self.queue: Any = ctx.Queue()
+        self.queue = BytesQueue(maxsize, ctx=ctx)
         self._counters: Counters | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -130,8 +275,13 @@ class CountedQueue:
         Never blocks: the Queue's feeder thread does the writing. Raises
         ``RuntimeError`` if :meth:`bind` was not called.
         """
-        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
-        self._bound().count_sent(len(data))
+        counters = self._counters
+        if counters is None:
+            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
+        data = _dumps(obj)
+        a = counters.array
+        a[SENT] += 1
+        a[SENT_BYTES] += len(data)
         self.queue.put(data)
         return len(data)
 
@@ -142,14 +292,19 @@ class CountedQueue:
         (also while another process holds the Queue's read lock), and
         ``RuntimeError`` if :meth:`bind` was not called.
         """
-        counters = self._bound()
-        data: bytes = self.queue.get(timeout=timeout)
-        counters.count_received(len(data))
+        counters = self._counters
+        if counters is None:
+            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
+        data = self.queue.get_bytes(timeout)
+        a = counters.array
+        a[RECEIVED] += 1
+        a[RECEIVED_BYTES] += len(data)
         return pickle.loads(data)
 
     def waitable(self) -> Connection:
         """The Queue's read end, for ``multiprocessing.connection.wait`` (single reader only)."""
-        reader: Connection = self.queue._reader
+        q: Any = self.queue
+        reader: Connection = q._reader
         return reader
 
     def abandon(self) -> None:
@@ -200,13 +355,13 @@ class CountedPipeEnd:
         Raises ``OSError``/``EOFError`` if the other end is gone.
         """
         counters = self._bound()
-        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        data = _dumps(obj)
         counters.count_sent(len(data))  # before the send, so a fast reply never outruns it
         try:
             self.conn.send_bytes(data)
         except BaseException:
             counters.array[SENT] -= 1
-            counters.array[SENT_BYTES] -= len(data)
+            counters.array[SENT_BYTES] -= len(data)  # not sent after all
             raise
         return len(data)
 

@@ -597,10 +597,11 @@ class Supervisor:
             self._wait(pending, TERM_GRACE)
             old.close()
             self.retired.append(old)
+            abandoned = sum(max(0, s - r) for s, _, r, _ in (c.totals() for c in old.channels))
             self.topology = Topology(self.ctx, self.scenario.ipc, old.generation + 1)
             self._event(
-                f"rebuilt the channels (generation {self.topology.generation}); "
-                f"replacing {len(live)} worker(s)",
+                f"rebuilt the channels (generation {self.topology.generation}): "
+                f"{abandoned} message(s) left behind in the old ones; replacing {len(live)} worker(s)",
                 level="warning",
             )
             return [self.add(h.spec, h.daemon) for h in live]

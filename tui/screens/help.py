@@ -32,6 +32,7 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 | `T` | terminate every live worker (asks first) |
 | `K` | kill every live worker (asks first) |
 | `c` | clear the rows of exited workers |
+| `r` | rebuild the channels: new Queues/Pipes, and every live worker replaced by a fresh one on them (the cure for a STALLED channel) |
 | `Enter` / double click | detail of the selected worker: command line, affinity, output, traceback |
 
 ## Keys: view
@@ -70,9 +71,20 @@ shows the total load (mean of all cores, 0-100%) and the 1, 5 and 15 minute load
 
 ## Channels
 
-- **msg/s, B/s**: messages and pickled bytes taken per second over the last tick.
-- **Backlog**: messages put minus messages taken: work waiting in the Queue.
-- **Sent / Taken**: totals since start, counted by the process that put or got each message.
+The first line is the path a message takes: `mptop ─tasks→ workers ─results→ mptop` (`--ipc queue`,
+the Pool pattern), the pipeline's stages (`--ipc pipeline`), or one duplex Pipe per worker (`--ipc pipe`).
+
+- **State**: flowing (taken this tick), idle, **STALLED** (a backlog, live consumers, and nothing taken
+  for 3 ticks: a suspended consumer, or a Queue whose lock died with a process killed in the middle of a
+  put or get, the danger `terminate()` carries; press `r`), closed (a dead worker's Pipe).
+- **msg/s, B/s**: messages and pickled bytes taken per second over the last tick; the history shows
+  the last 30 ticks of msg/s.
+- **Backlog**: messages put minus messages taken (and minus those a dead worker never delivered):
+  work waiting in the channel. Counted, not asked of `Queue.qsize()`, which macOS lacks.
+- **Lost**: messages lost through workers that died: taken and never answered, or sent and never
+  delivered. Sent = taken-and-handled + backlog + lost, always.
+- **Sent / Taken**: totals since the channel was built, each counted by the process that put or took
+  the message, in its own slot of shared memory (no lock on the hot path).
 """
 
 

@@ -1,7 +1,11 @@
-"""The IPC panel: one line per channel with its flow, traffic and backlog.
+"""The IPC panel: the topology as a flow, then one line per channel.
 
-A handful of lines, so it is drawn as one text block, and only when a
-channel's figures changed since the last snapshot.
+The first line draws the path a message takes (``mptop ─tasks→ workers
+─results→ mptop``, or the pipeline's stages, or one Pipe per worker); then
+each channel's state in words (flowing, idle, STALLED, closed),
+messages/s and bytes/s over the last tick, backlog, messages lost through
+dead workers, a short history of messages/s, and the totals. A handful of
+lines, so it is drawn as one text block, and only when something changed.
 """
 
 from __future__ import annotations
@@ -19,12 +23,54 @@ from workers.snapshot import ChannelSample
 COLUMNS: tuple[tuple[str, int, bool], ...] = (
     ("Channel", 16, False),
     ("Flow", 17, False),
+    ("State", 7, False),
     ("msg/s", 6, True),
     ("B/s", 7, True),
     ("Backlog", 7, True),
+    ("Lost", 5, True),
+    ("msg/s history", 14, False),
     ("Sent", 9, True),
     ("Taken", 9, True),
 )
+STATE, BACKLOG, LOST = 2, 5, 6
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def history_spark(values: tuple[float, ...], width: int) -> str:
+    """The last ``width`` messages/s values as blocks, scaled to their own maximum."""
+    values = values[-width:]
+    top = max(values, default=0.0)
+    if top <= 0:
+        return "▁" * len(values)
+    return "".join(_SPARK[min(7, int(v / top * 7.999))] for v in values)
+
+
+def channel_state(c: ChannelSample) -> str:
+    """``STALLED``, ``flowing`` (taken this tick), ``idle`` or ``closed`` (a dead worker's Pipe)."""
+    if c.stalled:
+        return "STALLED"
+    if c.msgs_per_s:
+        return "flowing"
+    if c.kind == "Pipe" and c.lost and not c.backlog:
+        return "closed"
+    return "idle"
+
+
+def flow_line(channels: tuple[ChannelSample, ...]) -> str:
+    """The topology as the path a message takes, from the channels' ends."""
+    if not channels:
+        return "no channels: the workers only run their workload (--ipc none)"
+    pipes = [c for c in channels if c.kind == "Pipe"]
+    if pipes:
+        return f"mptop ⇄ each worker over its own Pipe ({len(pipes)}): request out, echo back"
+    by_producer = {c.producer: c for c in channels}
+    out, at, seen = "mptop", "mptop", set()
+    while at in by_producer and at not in seen:
+        seen.add(at)
+        c = by_producer[at]
+        out += f" ─{c.name}→ {c.consumer}"
+        at = c.consumer
+    return out
 
 
 def channel_texts(c: ChannelSample) -> tuple[str, ...]:
@@ -32,9 +78,12 @@ def channel_texts(c: ChannelSample) -> tuple[str, ...]:
     return (
         f"{c.name} ({c.kind})",
         f"{c.producer} → {c.consumer}",
+        channel_state(c),
         fmt.count(c.msgs_per_s),
         fmt.size(c.bytes_per_s),
         str(c.backlog),
+        str(c.lost),
+        history_spark(c.history, COLUMNS[7][1]),
         str(c.sent),
         str(c.received),
     )
@@ -63,6 +112,7 @@ class ChannelTable(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._rows: tuple[tuple[str, ...], ...] = ()
+        self._flow = ""
 
     @property
     def rows(self) -> tuple[tuple[str, ...], ...]:
@@ -72,23 +122,31 @@ class ChannelTable(Widget):
     def update_channels(self, channels: tuple[ChannelSample, ...]) -> None:
         """Show ``channels``; a no-op when no figure changed."""
         rows = tuple(channel_texts(c) for c in channels)
-        if rows != self._rows:
+        flow = flow_line(channels)
+        if rows != self._rows or flow != self._flow:
             relayout = len(rows) != len(self._rows)
             self._rows = rows
+            self._flow = flow
             self.refresh(layout=relayout)
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        return 1 + len(self._rows)
+        return 2 + len(self._rows)
 
     def render(self) -> Text:
-        head = " ".join(_cell(label, w, right) for label, w, right in COLUMNS)
-        out = Text(head, style=self.get_component_rich_style("channels--header", partial=True))
+        muted = self.get_component_rich_style("channels--header", partial=True)
+        out = Text(self._flow or flow_line(()), style=muted)
+        out.append("\n")
+        out.append(" ".join(_cell(label, w, right) for label, w, right in COLUMNS), muted)
         warn = self.get_component_rich_style("channels--backlog", partial=True)
         for row in self._rows:
             out.append("\n")
             for i, ((_, w, right), text) in enumerate(zip(COLUMNS, row, strict=True)):
-                style = warn if i == 4 and text != "0" else Style()
-                out.append(_cell(text, w, right), style)
+                alarming = (
+                    (i == BACKLOG and text != "0")
+                    or (i == LOST and text != "0")
+                    or (i == STATE and text == "STALLED")
+                )
+                out.append(_cell(text, w, right), warn if alarming else Style())
                 out.append(" ")
         out.no_wrap = True
         out.overflow = "crop"
