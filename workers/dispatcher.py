@@ -69,6 +69,7 @@ class Dispatcher:
         self.window = 1 if message_size > PIPE_BUFFER else 2
         self.results_received = 0
         self.delivered: dict[Channel, defaultdict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.sending = True  # False: take answers, hand out nothing (drain)
         self._seq = 0
         self._tokens = 0.0
         self._last = time.monotonic()
@@ -192,7 +193,7 @@ class Dispatcher:
                 if top.kind == "none":
                     self._stop.wait(IDLE_SECONDS * 5)
                     continue
-                if not sup.stop_event.is_set():
+                if self.sending and not sup.stop_event.is_set():
                     if top.kind == "pipe":
                         self._send_pipes(top)
                     else:
