@@ -121,6 +121,7 @@ class Sampler:
             workload=h.workload,
             pinned=h.pinned if h.alive else None,
             start_method=h.start_method,
+            start_seconds=h.start_seconds,
         )
 
     def _channels(self, handles: list[WorkerHandle], dt: float | None) -> tuple[ChannelSample, ...]:
