@@ -229,6 +229,12 @@ def _group(r: _Reader, raw: object, i: int) -> WorkerSpec:
     prefix = f"workers[{i}]."
     if not isinstance(raw, dict):
         raise r.error(f"workers[{i}]", f"must be a table, got {_show(raw)}")
+    for key in raw:
+        if key not in GROUP_KEYS and key in TOP_KEYS:
+            raise r.error(
+                prefix + key,
+                "is a scenario key, not a group key: move it above the first [[workers]]",
+            )
     r.check_keys(raw, GROUP_KEYS, prefix)
     kwargs: dict[str, Any] = {}
     name = r.string(raw, "name", prefix + "name", "worker")
