@@ -353,7 +353,9 @@ def parse_recording(data: bytes, source: str = "<recording>") -> Recording:
                 try:
                     obj = json.loads(text, parse_constant=_reject_constant)
                 except (ValueError, RecursionError) as err:
-                    raise ValueError(f"not valid JSON: {err}") from None
+                    raise ValueError(
+                        f"not an mptop recording: line 1 must be the header (not JSON: {err})"
+                    ) from None
                 header = _header(obj)
                 continue
             snap = parse_snapshot_line(text)
