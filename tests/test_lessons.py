@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from tests.helpers import alive, kill_all, wait_for
+from tui.widgets.lesson import group_of
 from workers.channels import RECEIVED
 from workers.dispatcher import Dispatcher
 from workers.headless import open_output, run_headless
@@ -22,7 +23,6 @@ from workers.sampler import Sampler
 from workers.scenario_file import load_bundled
 from workers.snapshot import Snapshot
 from workers.supervisor import TASKS, Supervisor
-from tui.widgets.lesson import group_of
 
 pytestmark = pytest.mark.timeout(60)
 
