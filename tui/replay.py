@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
 
@@ -24,12 +25,19 @@ from workers.record import Recording
 MAX_GAP = 10.0
 
 
-class ReplayApp(MptopApp):
+class ReplayApp(MptopApp, inherit_bindings=False):
     """Plays ``recording`` back; ``autoplay=False`` starts paused on the first snapshot (tests)."""
 
+    # The replay keys first, so the footer shows them before the (greyed) process keys.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "pause", "Pause/Play"),
         Binding("full_stop,n", "step", "Step", key_display="."),
+        *App.BINDINGS,
+        *(
+            b
+            for b in MptopApp.BINDINGS
+            if not (isinstance(b, Binding) and b.action in ("freeze", "pin", "suspend"))
+        ),
     ]
 
     def __init__(
@@ -101,10 +109,6 @@ class ReplayApp(MptopApp):
         self.paused = True
         self.show_next()
         self._schedule()
-
-    def action_freeze(self) -> None:
-        """In a replay, freezing is pausing."""
-        self.action_pause()
 
     def summary(self) -> str:
         state = (
