@@ -41,6 +41,7 @@ from tui.screens.help import HelpScreen
 from tui.widgets import cores as cores_mod
 from tui.widgets.channels_table import ChannelTable
 from tui.widgets.cores import CoresPanel
+from tui.widgets.lesson import LessonPanel
 from tui.widgets.workers_table import COLUMN_KEYS, COLUMNS, WorkerTable
 from workers import __version__
 from workers.dispatcher import Dispatcher
@@ -138,6 +139,7 @@ class MptopApp(App[int]):
         Binding("enter", "detail", "Detail"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("L", "lesson", "Lesson"),
         Binding("q", "quit", "Quit"),
         Binding("d", "toggle_daemon", "Daemon", show=False),
         Binding("T", "terminate_all", "Term all", show=False),
@@ -163,6 +165,8 @@ class MptopApp(App[int]):
         detail_source: Callable[[WorkerSample], WorkerDetail | None] | None = None,
         clock: Callable[[float], str] = local_clock,
         exit_watchdog: float | None = None,
+        lesson: str = "",
+        lesson_title: str = "Lesson",
     ) -> None:
         super().__init__()
         self.supervisor = supervisor
@@ -192,6 +196,9 @@ class MptopApp(App[int]):
         # Textual has not finished restoring the terminal; None (tests) = never.
         self.exit_watchdog = exit_watchdog
         self._watchdog: threading.Timer | None = None
+        # The scenario's explanation, shown in a panel that L toggles ("" = no panel, no key).
+        self.lesson = lesson.strip()
+        self.lesson_title = lesson_title
 
     # -- layout -----------------------------------------------------------------
 
@@ -199,6 +206,8 @@ class MptopApp(App[int]):
         yield Summary(id="summary")
         yield CoresPanel(id="cores")
         yield WorkerTable(id="workers")
+        if self.lesson:
+            yield LessonPanel(self.lesson, title=self.lesson_title, id="lesson")
         yield Input(
             placeholder="filter by name, PID or state; Enter keeps it, Esc clears", id="filter"
         )
@@ -268,6 +277,8 @@ class MptopApp(App[int]):
             self.query_one(CoresPanel).update_cores(snap.cores)
             self.query_one(WorkerTable).update_workers(snap.workers)
             self.query_one(ChannelTable).update_channels(snap.channels)
+            if self.lesson:
+                self.query_one(LessonPanel).update_figures(snap.workers)
             if snap.events:
                 self.query_one(Log).write_lines(
                     (f"{self.clock(e.time)} {e.text}" for e in snap.events), scroll_end=True
@@ -324,7 +335,8 @@ class MptopApp(App[int]):
         """Process actions are shown but disabled (greyed) without a supervisor."""
         if action in PROCESS_ACTIONS and self.supervisor is None:
             return None
-        return True
+        # no lesson: no L in the footer
+        return not (action == "lesson" and not self.lesson)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every mptop action, by name, for the command palette (Ctrl+P)."""
@@ -332,6 +344,8 @@ class MptopApp(App[int]):
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             if binding.action in ("quit", "close_filter"):
+                continue
+            if binding.action == "lesson" and not self.lesson:
                 continue
             name = binding.action.partition("(")[0]
             keys = binding.key_display or binding.key
@@ -503,6 +517,12 @@ class MptopApp(App[int]):
 
     def on_worker_table_activated(self, message: WorkerTable.Activated) -> None:
         self.action_detail(message.pid)
+
+    def action_lesson(self) -> None:
+        """Show or hide the scenario's lesson panel."""
+        if self.lesson:
+            panel = self.query_one(LessonPanel)
+            panel.display = not panel.display
 
     def action_help(self) -> None:
         """Show every key and what the numbers mean."""

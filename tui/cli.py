@@ -1,19 +1,28 @@
-"""The ``mptop`` command: argparse -> :class:`Scenario` -> :class:`MptopApp`.
+"""The ``mptop`` command: argparse (+ a scenario file) -> :class:`Scenario` -> the app.
 
-Bad input gets one line on stderr naming the option, exit status 2, no
-traceback, and no process started: everything is validated before the
-supervisor exists.
+Four modes: the live TUI (default), ``--headless`` recording, ``--replay`` of
+a recording, and ``--list-scenarios``. Bad input gets one line on stderr
+naming the option, or the file, line and key, exit status 2, no traceback,
+and no process started: everything is validated before the supervisor exists.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 from workers import __version__
+from workers.record import OUTPUT_SUFFIXES
+from workers.scenario_file import ScenarioFile, bundled_names, load_bundled, load_scenario
 from workers.spec import (
     IPC_TOPOLOGIES,
     MAX_INTERVAL,
@@ -23,7 +32,6 @@ from workers.spec import (
     WORKLOAD_SYNTAX,
     ConfigError,
     Scenario,
-    WorkerSpec,
     default_start_method,
 )
 
@@ -98,8 +106,22 @@ def _rate(text: str) -> float:
     return value
 
 
+def _duration(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value <= 7 * 86400:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most a week, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``mptop`` argument parser."""
+    """The ``mptop`` argument parser.
+
+    Options that a scenario file also sets default to ``None`` here, so that
+    only the ones given on the command line override the file.
+    """
     cores = usable_cores()
     p = _Parser(
         prog="mptop",
@@ -107,25 +129,45 @@ def build_parser() -> argparse.ArgumentParser:
             "Start worker processes with Python's multiprocessing and watch them live: "
             "PIDs, states, exit codes, the load of every core, and the messages flowing "
             "through their Queues. Keys add, terminate (SIGTERM), kill (SIGKILL) and "
-            "suspend workers; press ? inside for help."
+            "suspend workers; press ? inside for help, L for the scenario's lesson."
         ),
         epilog=(
             "CPU% is per process with 100 = one full core, as in htop. "
             f"This machine has {cores} usable core(s): with the cpu workload, more "
-            "workers than cores only share them."
+            "workers than cores only share them. Options given here override the scenario "
+            "file's keys; -n, --workload and --daemon apply to every group of workers. "
+            "Examples: mptop --list-scenarios; mptop --scenario processes-vs-threads; "
+            "mptop my.toml -n 8; mptop --scenario pool --headless --duration 10 --output "
+            "run.jsonl; mptop --replay run.jsonl."
         ),
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE.toml",
+        help="a scenario file to run (see README: Scenario files)",
+    )
+    p.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help="run a bundled scenario (--list-scenarios shows them)",
+    )
+    p.add_argument(
+        "--list-scenarios",
+        action="store_true",
+        help="list the bundled scenarios, one line each, and exit",
     )
     p.add_argument(
         "-n",
         "--workers",
         type=_positive_int,
-        default=cores,
+        default=None,
         metavar="N",
-        help=f"workers to start (default: one per core, here {cores})",
+        help=f"workers to start, per group (default: one per core, here {cores})",
     )
     p.add_argument(
         "--workload",
-        default="cpu",
+        default=None,
         metavar="WORKLOAD",
         help=(
             f"what each task costs a worker: {WORKLOAD_SYNTAX}. cpu burns a core in pure "
@@ -138,19 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--daemon",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=None,
         help="start workers as daemon processes, which die with mptop (default: --daemon)",
     )
     p.add_argument(
         "--start-method",
         choices=START_METHODS,
-        default=default_start_method(),
+        default=None,
         help=f"how multiprocessing starts workers (default here: {default_start_method()})",
     )
     p.add_argument(
         "--ipc",
         choices=IPC_TOPOLOGIES,
-        default="queue",
+        default=None,
         help=(
             "channel topology: queue = a task Queue to the workers and a result Queue back "
             "(the Pool pattern); pipe = one duplex Pipe per worker, requests out and echoes "
@@ -161,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--message-size",
         type=_size,
-        default=0,
+        default=None,
         metavar="BYTES",
         help="payload bytes added to every task, e.g. 4096 or 1M (default: 0, a small task)",
     )
@@ -175,46 +217,224 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--interval",
         type=_interval,
-        default=1.0,
+        default=None,
         metavar="SECONDS",
         help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
+    )
+    rec = p.add_argument_group("recording and replay")
+    rec.add_argument(
+        "--headless",
+        action="store_true",
+        help="run without the TUI and record one snapshot per tick to --output",
+    )
+    rec.add_argument(
+        "--duration",
+        type=_duration,
+        default=None,
+        metavar="SECONDS",
+        help="with --headless: stop after this many seconds (default: at Ctrl+C)",
+    )
+    rec.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="with --headless: the recording, FILE.jsonl (JSON Lines) or FILE.csv (flat CSV)",
+    )
+    rec.add_argument(
+        "--replay",
+        metavar="FILE.jsonl",
+        help="play a recording back in the TUI at its real pace (space pauses, . steps)",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
 
-def parse_scenario(argv: Sequence[str] | None = None) -> Scenario:
-    """Parse ``argv`` into a Scenario. Exits with status 2 and one line on bad input."""
+# Options that make a new run; --replay conflicts with every one of them.
+_RUN_OPTIONS = (
+    ("file", "FILE.toml"),
+    ("scenario", "--scenario"),
+    ("headless", "--headless"),
+    ("workers", "--workers"),
+    ("workload", "--workload"),
+    ("daemon", "--daemon"),
+    ("start_method", "--start-method"),
+    ("ipc", "--ipc"),
+    ("message_size", "--message-size"),
+    ("rate", "--rate"),
+    ("interval", "--interval"),
+    ("duration", "--duration"),
+    ("output", "--output"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What the command line asked for, validated.
+
+    ``mode`` is ``tui``, ``headless``, ``replay`` or ``list``; ``loaded`` the
+    scenario with its words (``None`` for replay and list); ``output`` and
+    ``duration`` (seconds, ``None`` = until Ctrl+C) for headless; ``replay``
+    the recording path.
+    """
+
+    mode: str
+    loaded: ScenarioFile | None = None
+    output: Path | None = None
+    duration: float | None = None
+    replay: Path | None = None
+
+
+def _check_conflicts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.replay is not None:
+        for attr, option in _RUN_OPTIONS:
+            value = getattr(args, attr)
+            if value not in (None, False):
+                parser.error(f"--replay: conflicts with {option} (a replay starts no process)")
+    if args.file is not None and args.scenario is not None:
+        parser.error(f"--scenario: conflicts with the scenario file {args.file} (give one)")
+    if args.headless and args.output is None:
+        parser.error("--headless: needs --output FILE.jsonl or --output FILE.csv")
+    if not args.headless:
+        for attr, option in (("output", "--output"), ("duration", "--duration")):
+            if getattr(args, attr) is not None:
+                parser.error(f"{option}: only with --headless")
+    if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
+        parser.error(f"--output: must end in .jsonl or .csv, got {args.output!r}")
+
+
+def _overridden(loaded: ScenarioFile, args: argparse.Namespace) -> Scenario:
+    """The file's scenario with the options given on the command line applied."""
+    scenario = loaded.scenario
+    group_changes: dict[str, object] = {}
+    if args.workers is not None:
+        group_changes["count"] = args.workers
+    if args.workload is not None:
+        group_changes["workload"] = args.workload
+    if args.daemon is not None:
+        group_changes["daemon"] = args.daemon
+    if args.start_method is not None:
+        group_changes["start_method"] = None  # the scenario's, set below
+    if group_changes:
+        groups = tuple(dataclasses.replace(g, **group_changes) for g in scenario.groups)  # type: ignore[arg-type]
+        scenario = dataclasses.replace(scenario, groups=groups)
+    changes: dict[str, object] = {}
+    for attr in ("start_method", "ipc", "message_size", "rate", "interval"):
+        value = getattr(args, attr)
+        if value is not None:
+            changes[attr] = value
+    if changes:
+        scenario = dataclasses.replace(scenario, **changes)  # type: ignore[arg-type]
+    return scenario
+
+
+def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
+    """Parse and validate ``argv`` completely. Exits with status 2 and one line on bad input.
+
+    Reads the scenario file (or the bundled scenario) and imports a custom
+    workload, but starts no process.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if ":" in args.workload and os.getcwd() not in sys.path:
+    if args.list_scenarios:
+        return Invocation("list")
+    _check_conflicts(parser, args)
+    if args.replay is not None:
+        return Invocation("replay", replay=Path(args.replay))
+    if args.workload is not None and ":" in args.workload and os.getcwd() not in sys.path:
         # a custom workload may live in the current directory, as with python -m;
         # appended, so it never shadows mptop's own packages
         sys.path.append(os.getcwd())
     try:
-        return Scenario.simple(
-            args.workers,
-            WorkerSpec(workload=args.workload, daemon=args.daemon),
-            start_method=args.start_method,
-            interval=args.interval,
-            ipc=args.ipc,
-            message_size=args.message_size,
-            rate=args.rate,
-        )
+        if args.file is not None:
+            try:
+                loaded = load_scenario(args.file)
+            except ConfigError as err:
+                stem = Path(args.file).stem
+                if err.message == "no such file" and stem in bundled_names():
+                    raise ConfigError(
+                        "", f"no such file (did you mean --scenario {stem}?)", err.source
+                    ) from None
+                raise
+        elif args.scenario is not None:
+            loaded = load_bundled(args.scenario)
+        else:
+            loaded = ScenarioFile(Scenario.simple(usable_cores()))
+        scenario = _overridden(loaded, args)
     except ConfigError as err:
         parser.error(str(err))
+    loaded = dataclasses.replace(loaded, scenario=scenario)
+    if args.headless:
+        return Invocation("headless", loaded, output=Path(args.output), duration=args.duration)
+    return Invocation("tui", loaded)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run mptop; returns the process exit status."""
-    scenario = parse_scenario(argv)
+def parse_scenario(argv: Sequence[str] | None = None) -> Scenario:
+    """Parse ``argv`` into a Scenario. Exits with status 2 and one line on bad input."""
+    loaded = parse_invocation(argv).loaded
+    if loaded is None:
+        build_parser().error("no scenario to run here")
+    return loaded.scenario
+
+
+def list_scenarios() -> str:
+    """The bundled scenarios, one line each: name and description."""
+    rows = [(name, load_bundled(name).description) for name in bundled_names()]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {text}" for name, text in rows]
+    lines.append("")
+    lines.append("run one: mptop --scenario NAME   (press L inside for its lesson)")
+    return "\n".join(lines)
+
+
+def _usage_error(text: str) -> int:
+    print(f"mptop: error: {text}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_headless_cli(inv: Invocation) -> int:
+    """``--headless``: record until ``--duration`` or Ctrl+C/SIGTERM/SIGHUP; returns 0."""
+    from workers.headless import open_output, run_headless
+
+    assert inv.loaded is not None and inv.output is not None
+    loaded = inv.loaded
+    try:
+        writer = open_output(inv.output, loaded.scenario, loaded.description, loaded.lesson)
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return _usage_error(f"--output: cannot create {inv.output}: {reason}")
+    stop = threading.Event()
+    got: list[str] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        got.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {
+        sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        result = run_headless(loaded.scenario, writer, inv.duration, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    how = f"stopped by {got[0]}" if got else "done"
+    print(
+        f"mptop: {how}: {result.snapshots} snapshots in {result.seconds:.1f} s written to {result.path}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_tui(inv: Invocation) -> int:
+    """The live TUI on a new supervisor; returns the exit status."""
     from tui.app import MptopApp
     from workers.supervisor import Supervisor
 
-    supervisor = Supervisor(scenario)
+    assert inv.loaded is not None
+    supervisor = Supervisor(inv.loaded.scenario)
     app: MptopApp | None = None
     try:
-        app = MptopApp(supervisor, exit_watchdog=EXIT_WATCHDOG)
+        app = MptopApp(supervisor, exit_watchdog=EXIT_WATCHDOG, lesson=inv.loaded.lesson)
         app.run()
     finally:
         if app is not None:
@@ -223,6 +443,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         supervisor.shutdown()
         supervisor.remove_log_dir()
     return app.return_code or 0 if app is not None else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run mptop; returns the process exit status."""
+    inv = parse_invocation(argv)
+    if inv.mode == "list":
+        print(list_scenarios())
+        return 0
+    if inv.mode == "replay":
+        from tui.replay import run_replay
+        from workers.record import RecordingError, read_recording
+
+        assert inv.replay is not None
+        try:
+            recording = read_recording(inv.replay)
+        except RecordingError as err:
+            return _usage_error(f"--replay: {err}")
+        return run_replay(recording)
+    if inv.mode == "headless":
+        return run_headless_cli(inv)
+    return run_tui(inv)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ class Sampler:
             workload=h.workload,
             pinned=h.pinned if h.alive else None,
             start_method=h.start_method,
+            start_seconds=h.start_seconds,
         )
 
     def _lost(self, c: Channel, alive: set[int]) -> tuple[int, int]:

@@ -76,6 +76,7 @@ class WorkerSample:
     ``None`` when unknown. Rates are per second over the last tick; "in" is
     what the worker received, "out" what it sent. ``exitcode`` follows
     ``multiprocessing.Process.exitcode`` (negative = killed by that signal).
+    ``start_seconds`` is how long ``Process.start()`` took for it, in seconds.
     """
 
     pid: int
@@ -93,6 +94,7 @@ class WorkerSample:
     workload: str = ""
     pinned: int | None = None
     start_method: str = ""
+    start_seconds: float | None = None
 
     @property
     def alive(self) -> bool:

@@ -30,16 +30,27 @@ MAX_INTERVAL = 10.0
 class ConfigError(ValueError):
     """A bad option or key. ``str(err)`` is one line that names where and what.
 
-    ``where`` is the option (``--interval``) or key (``workers.count``);
-    ``source`` the file, if the value came from one.
+    ``where`` is the option (``--interval``) or key (``workers[1].count``);
+    ``source`` the file, if the value came from one; ``line`` its 1-based line
+    there, where known. ``str()`` is ``FILE:LINE: KEY: message`` (the parts
+    that are known).
     """
 
-    def __init__(self, where: str, message: str, source: str | None = None) -> None:
+    def __init__(
+        self, where: str, message: str, source: str | None = None, line: int | None = None
+    ) -> None:
         self.where = where
         self.message = message
         self.source = source
-        prefix = f"{source}: " if source else ""
-        super().__init__(f"{prefix}{where}: {message}")
+        self.line = line
+        prefix = ""
+        if source:
+            prefix = f"{source}:{line}: " if line is not None else f"{source}: "
+        head = f"{where}: " if where else ""
+        super().__init__(" ".join(f"{prefix}{head}{message}".split()))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ConfigError, (self.where, self.message, self.source, self.line))
 
 
 def default_start_method() -> str:

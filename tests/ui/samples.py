@@ -142,6 +142,21 @@ def feed(app: MptopApp, cores: int = 2, workers: int = 6, ticks: int = 8) -> Sna
     return snap
 
 
+def feed_recording(app: MptopApp, cores: int) -> Snapshot:
+    """Apply every snapshot of the committed recording for ``cores`` cores; returns the last.
+
+    The recordings (``tests/ui/recordings/*.jsonl``, made by ``python -m
+    tests.ui.make_recordings``) are read back with the replay's own reader.
+    """
+    from tests.ui.make_recordings import path
+    from workers.record import read_recording
+
+    rec = read_recording(path(cores))
+    for snap in rec.snapshots:
+        app.apply(snap)
+    return rec.snapshots[-1]
+
+
 def detail(sample: WorkerSample) -> WorkerDetail:
     """A fixed detail for ``sample``'s worker (a traceback for the one that exited with 1)."""
     failed = sample.exitcode == 1

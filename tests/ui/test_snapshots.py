@@ -1,7 +1,8 @@
 """SVG snapshots of the main, detail and help screens at 80x24 and 160x48, with 2 and 64 cores.
 
-Fed by the deterministic samples (fixed PIDs, times, loads; a UTC clock), never
-by live psutil data. Update the baselines after a deliberate change with
+Fed by small committed recordings (``tests/ui/recordings/*.jsonl``: the
+deterministic samples, fixed PIDs, times and loads, read back by the replay's
+reader) and a UTC clock, never by live psutil data. Update the baselines after a deliberate change with
 ``pytest tests/ui/test_snapshots.py --snapshot-update`` and review the SVGs.
 """
 
@@ -27,7 +28,7 @@ def prepare(
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app
         assert isinstance(app, MptopApp)
-        samples.feed(app, cores=cores, workers=20 if cores > 2 else 6)
+        samples.feed_recording(app, cores)
         await pilot.pause()
         if select is not None:
             assert app.query_one(WorkerTable).select_pid(select)

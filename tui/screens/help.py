@@ -46,11 +46,13 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 | `/` | filter by name, PID or state (`Enter` keeps it, `Esc` clears it) |
 | `-` / `=` | slower / faster refresh, 0.1 s to 10 s |
 | `space` | freeze the display; the processes run on (press again to catch up) |
+| `L` | show or hide the scenario's lesson: what to look at, with live figures per group |
 | `?` / `F1` | this help |
 | `Ctrl+P` | command palette: every action by name |
 | `q` / `Ctrl+C` | quit: daemon workers are terminated, the others asked to finish, then SIGTERM, then SIGKILL |
 
 Without a supervisor (view-only, e.g. a replay) the worker keys are disabled and the footer greys them.
+In a replay (`mptop --replay run.jsonl`), `space` pauses and resumes, `.` or `n` steps one snapshot.
 
 ## Worker columns
 

@@ -1,0 +1,68 @@
+"""The replay app: real pace, pause and step, process keys disabled, lesson panel, and a snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.ui import samples
+from tests.ui.make_recordings import path
+from tui.replay import ReplayApp
+from tui.widgets.lesson import LessonPanel
+from workers.record import read_recording
+
+
+def app(autoplay: bool = False) -> ReplayApp:
+    return ReplayApp(read_recording(path(2)), autoplay=autoplay, clock=samples.utc_clock)
+
+
+async def test_pause_and_step() -> None:
+    replay = app(autoplay=False)
+    async with replay.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        assert replay.position == 0 and replay.paused
+        assert "REPLAY samples-2 1/8 paused" in replay.summary()
+        await pilot.press("full_stop")
+        await pilot.press("n")
+        assert replay.position == 2 and replay.paused
+        assert replay.snapshot is replay.recording.snapshots[2]
+        for _ in range(10):
+            await pilot.press("n")
+        assert replay.at_end and "8/8 end" in replay.summary()
+
+
+async def test_plays_at_recorded_pace() -> None:
+    # The samples are 1 s apart: after ~1.3 s of play, the second snapshot shows, not the third.
+    replay = app(autoplay=True)
+    async with replay.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(1.3)
+        assert replay.position == 1
+        await pilot.press("space")  # pause
+        assert replay.paused
+        await pilot.pause(1.2)
+        assert replay.position == 1
+
+
+async def test_process_keys_disabled_and_lesson_shown() -> None:
+    replay = app()
+    async with replay.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        for action in ("add", "terminate", "kill", "suspend", "pin"):
+            assert replay.check_action(action, ()) is None  # greyed in the footer
+        workers_before = replay.snapshot
+        await pilot.press("k", "t", "a")
+        assert replay.snapshot is workers_before
+        panel = replay.query_one(LessonPanel)
+        assert panel.display and "A short lesson" in panel.lesson
+        await pilot.press("L")
+        assert not panel.display
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_replay_screen(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await pilot.press("n", "n", "n")
+        await pilot.pause()
+
+    assert snap_compare(app(), terminal_size=size, run_before=run_before)

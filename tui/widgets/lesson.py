@@ -1,0 +1,83 @@
+"""The lesson panel (``L``): a scenario's explanation and live figures per group of workers.
+
+The figures line sums each group (workers named ``GROUP-N``) from the last
+snapshot: workers alive, CPU% (100 = one core), messages per second taken
+in, and the median time ``Process.start()`` took, so the lesson's claim can
+be read off in numbers next to its words.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui import format as fmt
+from workers.snapshot import WorkerSample
+
+
+def group_of(name: str) -> str:
+    """``procs-3`` -> ``procs``: the group part of a worker name."""
+    head, sep, tail = name.rpartition("-")
+    return head if sep and tail.isdigit() else name
+
+
+def group_figures(workers: tuple[WorkerSample, ...] | list[WorkerSample]) -> list[str]:
+    """One short text per group, in first-seen order.
+
+    E.g. ``"procs: 4/4 alive, CPU 196%, in 12 msg/s, start 2.1 ms"``; CPU and
+    rates are sums over the group's live workers (a dash before the first rate).
+    """
+    groups: dict[str, list[WorkerSample]] = {}
+    for w in workers:
+        groups.setdefault(group_of(w.name), []).append(w)
+    out = []
+    for name, ws in groups.items():
+        live = [w for w in ws if w.alive]
+        cpus = [w.cpu_percent for w in live if w.cpu_percent is not None]
+        rates = [w.msgs_in_per_s for w in live if w.msgs_in_per_s is not None]
+        starts = [w.start_seconds for w in ws if w.start_seconds is not None]
+        parts = [f"{len(live)}/{len(ws)} alive"]
+        parts.append(f"CPU {sum(cpus):.0f}%" if cpus else "CPU –")
+        parts.append(f"in {fmt.count(sum(rates))} msg/s" if rates else "in – msg/s")
+        if starts:
+            parts.append(f"start {statistics.median(starts) * 1000:.1f} ms")
+        out.append(f"{name}: " + ", ".join(parts))
+    return out
+
+
+class LessonPanel(Static):
+    """The scenario's lesson text, with a live line of figures per group under it."""
+
+    DEFAULT_CSS = """
+    LessonPanel {
+        height: auto;
+        max-height: 45%;
+        padding: 0 1;
+        border-top: solid $primary-darken-2;
+        border-title-color: $text-accent;
+        overflow-y: auto;
+    }
+    """
+
+    def __init__(self, lesson: str, *, title: str = "Lesson", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.lesson = lesson.strip()
+        self.border_title = f"{title} (L hides)"
+        self._figures: list[str] = []
+        self._render_text()
+
+    def update_figures(self, workers: tuple[WorkerSample, ...]) -> None:
+        """Recompute the figures from a snapshot's workers; redraws only if they changed."""
+        figures = group_figures(workers)
+        if figures != self._figures:
+            self._figures = figures
+            self._render_text()
+
+    def _render_text(self) -> None:
+        text = Text(self.lesson)
+        if self._figures:
+            text.append("\n\nnow: ", style="bold")
+            text.append(" │ ".join(self._figures), style="bold")
+        self.update(text)

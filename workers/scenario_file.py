@@ -1,0 +1,434 @@
+"""Scenario files: TOML text -> :class:`ScenarioFile` (a validated :class:`Scenario` plus its lesson).
+
+A scenario file (read with the standard library's :mod:`tomllib`) looks like::
+
+    name = "pool"                        # shown in the header and --list-scenarios
+    description = "one line for --list-scenarios"
+    lesson = "what to look at, shown in the app on L"
+    interval = 1.0                       # refresh, seconds, 0.1 to 10
+    start_method = "forkserver"          # fork, forkserver or spawn
+    ipc = "queue"                        # queue, pipe, pipeline or none
+    message_size = 0                     # payload bytes per task: 4096, "4K", "1M"
+    rate = 100.0                         # tasks/s mptop hands out; absent = as fast as taken
+
+    [[workers]]                          # one table per group, at least one
+    name = "worker"                      # prefix of the workers' names
+    count = 2                            # workers started at launch, at least 1
+    workload = "cpu"                     # cpu, duty:P, sleep, memory:MB, threads:N, pkg.mod:func
+    daemon = true                        # Process.daemon
+    start_method = "spawn"               # overrides the scenario's for this group
+    affinity = [0, 1]                    # cores the group may run on (absent: all)
+    task_seconds = 0.05                  # length of one task, seconds, (0, 60]
+
+Every error is a :class:`ConfigError` whose ``str()`` is one line,
+``FILE:LINE: KEY: message``; nothing here starts a process (a custom
+``module:function`` workload is imported, as validation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from workers.spec import MAX_MESSAGE_SIZE, ConfigError, Scenario, WorkerSpec
+
+__all__ = [
+    "GROUP_KEYS",
+    "TOP_KEYS",
+    "ScenarioFile",
+    "bundled_names",
+    "load_bundled",
+    "load_scenario",
+    "parse_scenario_text",
+    "scenario_from_dict",
+]
+
+# Valid keys and the TOML types they take, as words for messages.
+TOP_KEYS: dict[str, str] = {
+    "name": "a string",
+    "description": "a string",
+    "lesson": "a string",
+    "interval": "a number of seconds",
+    "start_method": "a string",
+    "ipc": "a string",
+    "message_size": "a whole number of bytes or a size string like '4K'",
+    "rate": "a number of messages per second",
+    "workers": "an array of tables ([[workers]])",
+}
+GROUP_KEYS: dict[str, str] = {
+    "name": "a string",
+    "count": "a whole number",
+    "workload": "a string",
+    "daemon": "true or false",
+    "start_method": "a string",
+    "affinity": "an array of core numbers",
+    "task_seconds": "a number of seconds",
+}
+# Most workers one group may start: a typo like count = 10000 should not fork-bomb the machine.
+MAX_COUNT = 1024
+MAX_NAME = 60
+
+# spec.py names command-line options; from a file, name the key instead.
+_OPTION_TO_KEY = {
+    "--workload": "workload",
+    "-n/--workers": "count",
+    "--start-method": "start_method",
+    "--interval": "interval",
+    "--ipc": "ipc",
+    "--message-size": "message_size",
+    "--rate": "rate",
+}
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*([A-Za-z0-9_-]+|"[^"]*"|'[^']*')\s*(?:\.\s*[A-Za-z0-9_"'-]+\s*)*=""")
+_TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_EOF = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioFile:
+    """A scenario as read from a file: the run, and the words that explain it.
+
+    ``description`` is one line (``--list-scenarios``); ``lesson`` the
+    explanation the app shows (several lines, may be empty); ``source`` the
+    file as named in errors.
+    """
+
+    scenario: Scenario
+    description: str = ""
+    lesson: str = ""
+    source: str = ""
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Map key paths (``interval``, ``workers[1].count``, ``workers[1]``) to 1-based lines.
+
+    A light scan, not a parser: good for the files people write (one key per
+    line, ``[[workers]]`` headers); keys it cannot place are simply missing.
+    """
+    lines: dict[str, int] = {}
+    table = ""
+    counts: dict[str, int] = {}
+    in_string: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if in_string is not None:
+            if raw.count(in_string) % 2 == 1:
+                in_string = None
+            continue
+        if m := _HEADER.match(raw):
+            name = m.group(2).strip().strip("\"'")
+            if m.group(1) == "[[":
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                table = f"{name}[{index}]"
+            else:
+                table = name
+            lines.setdefault(table, number)
+            continue
+        if m := _KEY.match(raw):
+            key = m.group(1).strip("\"'")
+            lines.setdefault(f"{table}.{key}" if table else key, number)
+            rest = raw[m.end() :]
+            for quote in ('"""', "'''"):
+                if rest.count(quote) % 2 == 1:
+                    in_string = quote
+    return lines
+
+
+def _suggest(key: str, valid: Mapping[str, str]) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {key!r} (did you mean {close[0]!r}?)"
+    return f"unknown key {key!r} (valid keys: {', '.join(valid)})"
+
+
+def parse_size(value: object) -> int:
+    """A message size: a whole number of bytes, or text like ``4096``, ``4K``, ``1M``, ``1MiB``.
+
+    Raises ``ValueError`` with a one-line reason; does not check the range.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"must be {TOP_KEYS['message_size']}, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"must be {TOP_KEYS['message_size']}, got {type(value).__name__}")
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20}
+    t = value.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in ("K", "M") else ""
+    try:
+        number = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise ValueError(f"must be a size in bytes like 4096 or '1M', got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"must be a size in bytes like 4096 or '1M', got {value!r}")
+    return int(number * units[unit])
+
+
+class _Reader:
+    """Type-checks one table of a scenario file, raising ConfigError with file and line."""
+
+    def __init__(self, source: str, lines: Mapping[str, int]) -> None:
+        self.source = source
+        self.lines = lines
+
+    def error(self, path: str, message: str) -> ConfigError:
+        line = self.lines.get(path)
+        if line is None and "." in path:  # a key we could not place: its table's line
+            line = self.lines.get(path.rsplit(".", 1)[0])
+        return ConfigError(path, message, self.source, line)
+
+    def check_keys(self, table: Mapping[str, Any], valid: Mapping[str, str], prefix: str) -> None:
+        for key in table:
+            if key not in valid:
+                raise self.error(prefix + key, _suggest(key, valid))
+
+    def string(self, table: Mapping[str, Any], key: str, path: str, default: str) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str):
+            raise self.error(path, f"must be a string, got {_show(value)}")
+        return value
+
+    def number(self, table: Mapping[str, Any], key: str, path: str) -> float | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(path, f"must be a number, got {_show(value)}")
+        if not math.isfinite(value):
+            raise self.error(path, f"must be a finite number, got {value}")
+        return float(value)
+
+
+def _show(value: object) -> str:
+    """A value's TOML type and a short repr, for messages: ``string 'abc'``."""
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
+    text = repr(value)
+    if len(text) > 30:
+        text = text[:27] + "..."
+    return f"{kind} {text}"
+
+
+def _group(r: _Reader, raw: object, i: int) -> WorkerSpec:
+    prefix = f"workers[{i}]."
+    if not isinstance(raw, dict):
+        raise r.error(f"workers[{i}]", f"must be a table, got {_show(raw)}")
+    for key in raw:
+        if key not in GROUP_KEYS and key in TOP_KEYS:
+            raise r.error(
+                prefix + key,
+                "is a scenario key, not a group key: move it above the first [[workers]]",
+            )
+    r.check_keys(raw, GROUP_KEYS, prefix)
+    kwargs: dict[str, Any] = {}
+    name = r.string(raw, "name", prefix + "name", "worker")
+    if not name.isidentifier() or len(name) > MAX_NAME:
+        raise r.error(
+            prefix + "name", f"must be a plain word of at most {MAX_NAME} letters, got {name!r}"
+        )
+    kwargs["name"] = name
+    count = raw.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise r.error(prefix + "count", f"must be a whole number, got {_show(count)}")
+    if count < 1:
+        raise r.error(prefix + "count", f"must be at least 1, got {count}")
+    if count > MAX_COUNT:
+        raise r.error(prefix + "count", f"must be at most {MAX_COUNT}, got {count}")
+    kwargs["count"] = count
+    kwargs["workload"] = r.string(raw, "workload", prefix + "workload", "cpu")
+    daemon = raw.get("daemon", True)
+    if not isinstance(daemon, bool):
+        raise r.error(prefix + "daemon", f"must be true or false, got {_show(daemon)}")
+    kwargs["daemon"] = daemon
+    if "start_method" in raw:
+        kwargs["start_method"] = r.string(raw, "start_method", prefix + "start_method", "")
+    if "affinity" in raw:
+        affinity = raw["affinity"]
+        if isinstance(affinity, int) and not isinstance(affinity, bool):
+            affinity = [affinity]
+        if not isinstance(affinity, list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in affinity
+        ):
+            raise r.error(
+                prefix + "affinity", f"must be an array of core numbers, got {_show(affinity)}"
+            )
+        if len(set(affinity)) != len(affinity):
+            raise r.error(prefix + "affinity", f"names a core twice: {affinity}")
+        kwargs["affinity"] = tuple(affinity)
+    task_seconds = r.number(raw, "task_seconds", prefix + "task_seconds")
+    if task_seconds is not None:
+        kwargs["task_seconds"] = task_seconds
+    try:
+        return WorkerSpec(**kwargs)
+    except ConfigError as err:
+        key = _OPTION_TO_KEY.get(err.where, err.where)
+        raise r.error(prefix + key, err.message) from None
+
+
+def scenario_from_dict(
+    data: Mapping[str, Any], source: str = "<scenario>", lines: Mapping[str, int] | None = None
+) -> ScenarioFile:
+    """Validate parsed TOML ``data`` into a :class:`ScenarioFile`.
+
+    ``source`` names the file in errors; ``lines`` maps key paths to lines
+    (:func:`key_lines`). Raises :class:`ConfigError` for anything wrong:
+    unknown keys (with the nearest valid one), wrong types, counts below 1,
+    unknown workloads or start methods, a custom target that cannot be
+    imported, a core that does not exist, and options that conflict.
+    Never raises anything else for any mapping of TOML values.
+    """
+    r = _Reader(source, lines or {})
+    if not isinstance(data, Mapping):
+        raise r.error("", f"must be a table of keys, got {_show(data)}")
+    r.check_keys(data, TOP_KEYS, "")
+    name = r.string(data, "name", "name", Path(source).stem if source[:1] != "<" else "")
+    if "\n" in name or len(name) > MAX_NAME:
+        raise r.error("name", f"must be one line of at most {MAX_NAME} characters")
+    description = r.string(data, "description", "description", "")
+    if "\n" in description.strip():
+        raise r.error("description", "must be one line (use lesson for more)")
+    lesson = r.string(data, "lesson", "lesson", "")
+    kwargs: dict[str, Any] = {"name": name}
+    if "start_method" in data:
+        kwargs["start_method"] = r.string(data, "start_method", "start_method", "")
+    if "ipc" in data:
+        kwargs["ipc"] = r.string(data, "ipc", "ipc", "queue")
+    interval = r.number(data, "interval", "interval")
+    if interval is not None:
+        kwargs["interval"] = interval
+    rate = r.number(data, "rate", "rate")
+    if rate is not None:
+        kwargs["rate"] = rate
+    if "message_size" in data:
+        try:
+            size = parse_size(data["message_size"])
+        except ValueError as err:
+            raise r.error("message_size", str(err)) from None
+        if not 0 <= size <= MAX_MESSAGE_SIZE:
+            raise r.error(
+                "message_size", f"must be between 0 and {MAX_MESSAGE_SIZE} bytes, got {size}"
+            )
+        kwargs["message_size"] = size
+    if kwargs.get("ipc") == "none":
+        for key in ("message_size", "rate"):
+            if key in data:
+                raise r.error(key, 'conflicts with ipc = "none" (no messages are sent)')
+    if "workers" not in data:
+        raise r.error("workers", "missing: add at least one [[workers]] table")
+    groups_raw = data["workers"]
+    if isinstance(groups_raw, dict):
+        raise r.error("workers", "must be an array of tables: write [[workers]], not [workers]")
+    if not isinstance(groups_raw, list):
+        raise r.error(
+            "workers", f"must be an array of tables ([[workers]]), got {_show(groups_raw)}"
+        )
+    if not groups_raw:
+        raise r.error("workers", "must hold at least one [[workers]] table")
+    groups = tuple(_group(r, g, i) for i, g in enumerate(groups_raw))
+    seen: dict[str, int] = {}
+    for i, g in enumerate(groups):
+        if g.name in seen:
+            raise r.error(
+                f"workers[{i}].name",
+                f"{g.name!r} conflicts with workers[{seen[g.name]}].name (group names must differ)",
+            )
+        seen[g.name] = i
+    try:
+        scenario = Scenario(groups=groups, **kwargs)
+    except ConfigError as err:
+        key = _OPTION_TO_KEY.get(err.where, err.where)
+        raise r.error(key, err.message) from None
+    return ScenarioFile(scenario, description.strip(), lesson.strip(), source)
+
+
+def parse_scenario_text(text: str, source: str = "<scenario>") -> ScenarioFile:
+    """Parse TOML ``text`` into a :class:`ScenarioFile`. Raises :class:`ConfigError` only."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        message = str(err)
+        line: int | None = None
+        if m := _TOML_POS.search(message):
+            line = int(m.group(1))
+            message = f"{message[: m.start()]} (column {m.group(2)})"
+        elif m := _TOML_EOF.search(message):
+            line = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+            message = f"{message[: m.start()]} (at end of file)"
+        raise ConfigError("TOML syntax", message, source, line) from None
+    except (ValueError, RecursionError) as err:  # e.g. embedded NUL, absurd nesting
+        raise ConfigError("TOML syntax", str(err) or type(err).__name__, source) from None
+    return scenario_from_dict(data, source, key_lines(text))
+
+
+def load_scenario(path: str | Path) -> ScenarioFile:
+    """Read and validate the scenario file at ``path``. Raises :class:`ConfigError` only.
+
+    The file's directory is appended to ``sys.path`` (never prepended, so it
+    cannot shadow mptop) so that a custom ``module:function`` workload can
+    live next to the scenario.
+    """
+    source = str(path)
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("", "no such file", source) from None
+    except IsADirectoryError:
+        raise ConfigError("", "is a directory, not a scenario file", source) from None
+    except OSError as err:
+        raise ConfigError("", f"cannot read: {err.strerror or err}", source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError("", "not UTF-8 text (TOML files are UTF-8)", source, line) from None
+    folder = str(p.resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    return parse_scenario_text(text, source)
+
+
+def _scenarios_dir() -> Any:
+    return resources.files("workers.scenarios")
+
+
+def bundled_names() -> list[str]:
+    """Names of the scenarios shipped with mptop, sorted (``pool``, ``daemons``, ...)."""
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in _scenarios_dir().iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+def load_bundled(name: str) -> ScenarioFile:
+    """The bundled scenario ``name``. Raises :class:`ConfigError` naming ``--scenario``."""
+    names = bundled_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names)}"
+        raise ConfigError("--scenario", f"no bundled scenario {name!r} ({hint})")
+    entry = _scenarios_dir().joinpath(f"{name}.toml")
+    return parse_scenario_text(entry.read_text(encoding="utf-8"), f"{name}.toml")
+
+
+def replace_groups(scenario: Scenario, **changes: Any) -> Scenario:
+    """``scenario`` with ``changes`` applied to every group (command-line overrides)."""
+    groups = tuple(dataclasses.replace(g, **changes) for g in scenario.groups)
+    return dataclasses.replace(scenario, groups=groups)

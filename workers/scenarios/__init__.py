@@ -1,0 +1,1 @@
+"""Scenario files bundled with mptop (``mptop --list-scenarios``)."""
