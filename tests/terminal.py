@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -63,8 +64,14 @@ class Terminal:
 
 
 def mptop_cmd(*args: str) -> list[str]:
-    exe = shutil.which("mptop")
-    return [exe, *args] if exe else [sys.executable, "-m", "tui", *args]
+    """The real ``mptop`` console script of the environment running the tests.
+
+    Taken next to ``sys.executable`` (a venv's or pyenv's bin/), not the first
+    ``mptop`` on PATH, which may be another install; ``python -m tui`` if the
+    script is missing (an install without scripts).
+    """
+    exe = Path(sys.executable).parent / "mptop"
+    return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "tui", *args]
 
 
 def descendants(pid: int) -> set[int]:
