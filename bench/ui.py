@@ -186,6 +186,8 @@ def bench_cpu(seconds: float, workers: int) -> None:
         str(workers),
         "--workload",
         "cpu",
+        "--ipc",
+        "none",
         "--interval",
         "1",
     ]
@@ -201,7 +203,7 @@ def bench_cpu(seconds: float, workers: int) -> None:
         pm, ph = (m1 - m0) / (t1 - t0) * 100, (h1 - h0) / (t1 - t0) * 100
         print(
             f"own CPU over {t1 - t0:.0f} s, {w}x{h}, {workers} busy workers (--workload cpu, "
-            f"queue topology), 1 s refresh: mptop {pm:.2f}% of one core, htop -d 10 {ph:.2f}%, "
+            f"--ipc none), 1 s refresh: mptop {pm:.2f}% of one core, htop -d 10 {ph:.2f}%, "
             f"ratio mptop/htop {pm / ph if ph else float('inf'):.2f}"
         )
     finally:
