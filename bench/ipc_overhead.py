@@ -24,9 +24,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 PAYLOADS = ((8, 20_000), (64, 20_000), (4096, 10_000), (1 << 20, 300))
-# Both Queues are bounded, as mptop keeps its backlog bounded: an unbounded one would let
-# the producer run ahead and measure memory allocation instead of the channel.
-MAXSIZE = 64
+# Both Queues are bounded, as mptop keeps its backlog bounded (2 per worker): an unbounded
+# one would let the producer run ahead and measure memory allocation instead of the channel.
+MAXSIZE = 8
 
 
 def _raw_queue_consumer(q: Any, n: int, done: Connection) -> None:

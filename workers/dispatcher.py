@@ -40,6 +40,10 @@ MAX_BACKLOG = 10_000
 IDLE_SECONDS = 0.1
 # Messages taken from one ready channel before the others get a turn.
 DRAIN_BATCH = 256
+# Shortest time between two top-ups, seconds: a top-up reads every consumer's counter
+# block and live state, which with hundreds of workers is worth doing 100 times a second,
+# not after every answer.
+FILL_SECONDS = 0.01
 # Above this payload, a Pipe gets one request at a time (its buffer is 64 KiB on Linux).
 PIPE_BUFFER = 32 * 1024
 
@@ -74,6 +78,7 @@ class Dispatcher:
         self._tokens = 0.0
         self._last = time.monotonic()
         self._broken: set[Channel] = set()
+        self._filled = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mptop-dispatcher", daemon=True)
 
@@ -193,12 +198,17 @@ class Dispatcher:
                 if top.kind == "none":
                     self._stop.wait(IDLE_SECONDS * 5)
                     continue
-                if self.sending and not sup.stop_event.is_set():
-                    if top.kind == "pipe":
-                        self._send_pipes(top)
-                    else:
-                        self._send_queue(top)
+                now = time.monotonic()
                 timeout = IDLE_SECONDS
+                if self.sending and not sup.stop_event.is_set():
+                    if now - self._filled >= FILL_SECONDS:
+                        self._filled = now
+                        if top.kind == "pipe":
+                            self._send_pipes(top)
+                        else:
+                            self._send_queue(top)
+                    else:
+                        timeout = FILL_SECONDS - (now - self._filled)
                 if self.rate is not None:
                     timeout = min(timeout, max(0.001, (1 - self._tokens) / self.rate))
                 self._receive(top, timeout)

@@ -93,7 +93,7 @@ class Sampler:
         self._cpu_pct: dict[int, float] = {}
         self._counts: dict[int, tuple[int, ...]] = {}
 
-    def _worker(self, h: WorkerHandle, now: float, dt: float | None, full: bool) -> WorkerSample:
+    def _worker(self, h: WorkerHandle, now: float, dt: float | None) -> WorkerSample:
         m_in = b_in = m_out = b_out = 0
         for _, block in h.blocks:
             sent, sent_bytes, received, received_bytes = block.read()
@@ -123,12 +123,15 @@ class Sampler:
             except psutil.Error:
                 state = WorkerState.ZOMBIE
             else:
-                if full:
-                    used = times.user + times.system
-                    base = self._cpu_base.get(h.pid)
+                # Each worker keeps its own window: a new one gets its first figure as soon
+                # as MIN_CPU_WINDOW has passed since it was first seen, whatever the tick.
+                used = times.user + times.system
+                base = self._cpu_base.get(h.pid)
+                if base is None:
                     self._cpu_base[h.pid] = (now, used)
-                    if base is not None and now > base[0]:
-                        self._cpu_pct[h.pid] = max(0.0, (used - base[1]) / (now - base[0]) * 100.0)
+                elif now - base[0] >= MIN_CPU_WINDOW:
+                    self._cpu_base[h.pid] = (now, used)
+                    self._cpu_pct[h.pid] = max(0.0, (used - base[1]) / (now - base[0]) * 100.0)
                 cpu = self._cpu_pct.get(h.pid)
         if not h.alive:
             rates = [None] * 4
@@ -250,7 +253,7 @@ class Sampler:
             self._last_cpu = now
             self._cores = psutil.cpu_percent(percpu=True)
         handles = sup.handles()
-        workers = tuple(self._worker(h, now, dt, full) for h in handles)
+        workers = tuple(self._worker(h, now, dt) for h in handles)
         on_core: dict[int, list[int]] = {}
         for w in workers:
             if w.core is not None and w.alive:
