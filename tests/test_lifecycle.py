@@ -186,7 +186,14 @@ def test_shutdown_is_bounded_whatever_the_workers_do(make_supervisor: Supervisor
     stuck[-1].suspend(suspended.pid)
     # let the big results fill the pipe and the SIGTERM handler be set
     big = stuck[2].handles()[0]
-    wait_for(lambda: sum(b.read()[0] for _, b in big.blocks) >= 2, timeout=10)
+    # one 1 MiB result is in the pipe (nobody reads it), the next waits in the feeder
+    wait_for(
+        lambda: (
+            sum(b.read()[0] for _, b in big.blocks) >= 1
+            and sum(b.read()[2] for _, b in big.blocks) >= 2
+        ),
+        timeout=10,
+    )
     wait_for(lambda: ignores_sigterm(stuck[0].handles()[0].pid), timeout=10)
     for sup in stuck:
         pids = [h.pid for h in sup.handles()]

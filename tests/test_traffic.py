@@ -26,7 +26,7 @@ def test_k_tasks_out_k_results_in_with_exact_bytes(
     sent_bytes = 0
     for seq in range(k):
         task = Task(seq, 0.001)
-        assert sup.tasks.put(task) == len(pickle.dumps(task, pickle.HIGHEST_PROTOCOL))
+        sup.tasks.put(task)
         sent_bytes += len(pickle.dumps(task, pickle.HIGHEST_PROTOCOL))
     results = [sup.results.get(timeout=10) for _ in range(k)]
     result_bytes = sum(len(pickle.dumps(r, pickle.HIGHEST_PROTOCOL)) for r in results)

@@ -136,16 +136,31 @@ class Channel:
 _MP_QUEUE: Any = multiprocessing.queues.Queue  # its private finalizers are reused below
 
 
-class BytesQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
-    """A ``multiprocessing.Queue`` that carries messages already pickled.
+class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
+    """A ``multiprocessing.Queue`` whose feeder thread counts what it sends.
 
     Everything is multiprocessing's Queue (pipe, locks, semaphore, feeder
-    thread, the same danger when a holder of its lock dies) except that the
-    feeder thread sends the bytes it is given instead of pickling them again,
-    and :meth:`get_bytes` returns the bytes unpickled. So a counted put costs
-    one pickle, as a raw ``Queue.put`` does. ``_start_thread`` and ``_feed``
-    follow CPython 3.11-3.13's ``multiprocessing/queues.py``.
+    thread, and the same danger when a holder of its lock dies), except that
+    the feeder thread, right after pickling a message (once, as the raw Queue
+    does), adds it to the :class:`Counters` block in :attr:`sent_to` (the
+    feeder is the only writer of the block's sent slots), and that
+    :meth:`get_bytes` returns the bytes before unpickling, so the taker can
+    count them. A message is thus counted as sent when it leaves the put
+    buffer for the pipe. ``_start_thread`` and ``_feed`` follow CPython
+    3.11-3.13's ``multiprocessing/queues.py``.
     """
+
+    def bind_sent(self, counters: Counters) -> None:
+        """Count this process's sends into ``counters`` (call before the first put)."""
+        q: Any = self
+        if not hasattr(q, "_sent_box"):
+            q._sent_box = [None]
+        q._sent_box[0] = counters
+
+    def __setstate__(self, state: Any) -> None:
+        super().__setstate__(state)
+        q: Any = self
+        q._sent_box = [None]
 
     def get_bytes(self, timeout: float | None = None) -> bytes:
         """Take one message's bytes; ``queue.Empty`` after ``timeout`` seconds."""
@@ -172,9 +187,12 @@ class BytesQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
     def _start_thread(self) -> None:
         q: Any = self
         q._buffer.clear()
+        if not hasattr(q, "_sent_box"):
+            q._sent_box = [None]
         q._thread = threading.Thread(
-            target=BytesQueue._feed_bytes,
+            target=CountingQueue._feed_counted,
             args=(
+                q._sent_box,
                 q._buffer,
                 q._notempty,
                 q._send_bytes,
@@ -203,7 +221,8 @@ class BytesQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
         )
 
     @staticmethod
-    def _feed_bytes(
+    def _feed_counted(
+        sent_box: list[Counters | None],
         buffer: Any,
         notempty: threading.Condition,
         send_bytes: Any,
@@ -221,11 +240,17 @@ class BytesQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                         notempty.wait()
                 try:
                     while True:
-                        data = buffer.popleft()
-                        if data is sentinel:
+                        obj = buffer.popleft()
+                        if obj is sentinel:
                             reader_close()
                             writer_close()
                             return
+                        data = ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
+                        counters = sent_box[0]
+                        if counters is not None:
+                            a = counters.array
+                            a[SENT] += 1
+                            a[SENT_BYTES] += len(data)
                         with writelock:
                             send_bytes(data)
                 except IndexError:
@@ -248,7 +273,7 @@ class CountedQueue:
 
     def __init__(self, ctx: BaseContext, info: ChannelInfo, maxsize: int = 0) -> None:
         self.info = info
-        self.queue = BytesQueue(maxsize, ctx=ctx)
+        self.queue = CountingQueue(maxsize, ctx=ctx)
         self._counters: Counters | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -262,28 +287,18 @@ class CountedQueue:
     def bind(self, counters: Counters) -> CountedQueue:
         """Count this process's traffic into ``counters``; returns self."""
         self._counters = counters
+        self.queue.bind_sent(counters)
         return self
 
-    def _bound(self) -> Counters:
+    def put(self, obj: object) -> None:
+        """Enqueue ``obj``; the feeder thread pickles it, counts it as sent, and writes it.
+
+        Blocks only while a bounded Queue is full. Raises ``RuntimeError`` if
+        :meth:`bind` was not called.
+        """
         if self._counters is None:
             raise RuntimeError(f"channel {self.info.name!r} used before bind()")
-        return self._counters
-
-    def put(self, obj: object) -> int:
-        """Pickle ``obj``, count it as sent, enqueue it. Returns the pickled size in bytes.
-
-        Never blocks: the Queue's feeder thread does the writing. Raises
-        ``RuntimeError`` if :meth:`bind` was not called.
-        """
-        counters = self._counters
-        if counters is None:
-            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
-        data = _dumps(obj)
-        a = counters.array
-        a[SENT] += 1
-        a[SENT_BYTES] += len(data)
-        self.queue.put(data)
-        return len(data)
+        self.queue.put(obj)
 
     def get(self, timeout: float | None = None) -> Any:
         """Take one message, count it as received, unpickle it.
@@ -374,9 +389,12 @@ class CountedPipeEnd:
         counters = self._bound()
         if timeout is not None and not self.conn.poll(timeout):
             raise queue.Empty
-        data = self.conn.recv_bytes()
-        counters.count_received(len(data))
-        return pickle.loads(data)
+        # Connection._recv_bytes() hands back its BytesIO: unpickling from its buffer
+        # spares a copy of the message, as Connection.recv() does.
+        buf = self.conn._recv_bytes()  # type: ignore[attr-defined]
+        view = buf.getbuffer()
+        counters.count_received(view.nbytes)
+        return ForkingPickler.loads(view)
 
     def waitable(self) -> Connection:
         """The connection, for ``multiprocessing.connection.wait``."""

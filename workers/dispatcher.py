@@ -79,6 +79,7 @@ class Dispatcher:
         self._last = time.monotonic()
         self._broken: set[Channel] = set()
         self._filled = 0.0
+        self._queued: dict[Channel, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mptop-dispatcher", daemon=True)
 
@@ -126,8 +127,9 @@ class Dispatcher:
         tasks = top.sends
         if tasks is None or tasks.endpoint is None:
             return
-        sent, _, taken, _ = tasks.totals()
-        backlog = sent - taken
+        # What mptop put, counted here: the Queue's own count lags by the feeder's buffer.
+        _, _, taken, _ = tasks.totals()
+        backlog = self._queued.get(tasks, 0) - taken
         if top.stage is not None:  # pipeline: back-pressure from the slower stage
             staged, _, unstaged, _ = top.stage.totals()
             backlog += staged - unstaged
@@ -137,6 +139,7 @@ class Dispatcher:
             want = min(int(self._budget()), MAX_BACKLOG - backlog)
         for _ in range(max(0, want)):
             tasks.endpoint.put(self._task())
+        self._queued[tasks] = self._queued.get(tasks, 0) + max(0, want)
         self._spend(max(0, want))
 
     def _send_pipes(self, top: Topology) -> None:
