@@ -98,11 +98,12 @@ def bench_apply(rounds: int) -> None:
         print(f"{n:>8} {m_full:>10.1f} {m_new:>8.1f} {m_old:>14.1f} {m_old / m_new:>7.1f}x")
 
 
-def bench_keys(n: int, workload: str, presses: int) -> None:
+def bench_keys(n: int, workload: str, presses: int, ipc: str = "queue") -> None:
     """Real mptop in tmux with ``n`` workers: space until FROZEN shows, space until it is gone."""
     socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
     env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
     cmd = [sys.executable, "-m", "tui", "-n", str(n), "--workload", workload, "--interval", "1"]
+    cmd += ["--ipc", ipc]
     _tmux(
         socket,
         "new-session",
@@ -149,7 +150,7 @@ def bench_keys(n: int, workload: str, presses: int) -> None:
     p95 = times[int(len(times) * 0.95) - 1]
     print(
         f"key press -> on screen (space freezes, space thaws: FROZEN shows and goes; tmux capture-pane polled every 2 ms), "
-        f"{n} workers ({workload}), {SIZE[0]}x{SIZE[1]}, {len(times)} presses: "
+        f"{n} workers ({workload}, --ipc {ipc}), {SIZE[0]}x{SIZE[1]}, {len(times)} presses: "
         f"median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms, max {times[-1]:.0f} ms (goal: 100 ms)"
     )
 
@@ -223,6 +224,7 @@ def main() -> None:
     k.add_argument("-n", type=int, default=256)
     k.add_argument("--workload", default="sleep", choices=("sleep", "cpu"))
     k.add_argument("--presses", type=int, default=15)
+    k.add_argument("--ipc", default="queue", choices=("queue", "pipe", "pipeline", "none"))
     c = sub.add_parser("cpu")
     c.add_argument("--seconds", type=float, default=30)
     c.add_argument("-n", type=int, default=16)
@@ -230,7 +232,7 @@ def main() -> None:
     if args.what == "apply":
         bench_apply(args.rounds)
     elif args.what == "keys":
-        bench_keys(args.n, args.workload, args.presses)
+        bench_keys(args.n, args.workload, args.presses, args.ipc)
     else:
         bench_cpu(args.seconds, args.n)
 

@@ -167,6 +167,9 @@ def test_start_methods_spawn_is_slowest_to_its_first_task(tmp_path: Path) -> Non
     workers = rec.snapshots[-1].workers
     assert sorted({w.start_method for w in workers}) == ["fork", "forkserver", "spawn"]
     assert all(w.start_seconds is not None and w.start_seconds > 0 for w in workers)
+    first_line = {w.start_method: w.ready_seconds or 0.0 for w in workers}
+    assert all(v > 0 for v in first_line.values()), first_line
+    assert first_line["spawn"] > first_line["fork"]  # a fresh interpreter against a copy
     # Time to the first task, measured directly: spawn boots a new interpreter.
     loaded = load_bundled("start-methods")
     sup = Supervisor(loaded.scenario)

@@ -42,6 +42,7 @@ class ChildArgs:
     expected_ppid: int
     role: Role
     stop: Any
+    ready: Any = None  # a shared double: time.time() when this worker ran its first line
 
 
 def log_paths(log_dir: str, name: str) -> tuple[Path, Path, Path]:
@@ -120,6 +121,8 @@ def _release_forkserver() -> None:
 
 def main(args: ChildArgs) -> None:
     """Entry point of every worker (the ``Process`` target)."""
+    if args.ready is not None:
+        args.ready.value = time.time()  # how long the start method took, seen from inside
     if args.start_method == "forkserver":
         _release_forkserver()
     out, err, tb_path = log_paths(args.log_dir, args.name)

@@ -154,6 +154,7 @@ class Sampler:
             pinned=h.pinned if h.alive else None,
             start_method=h.start_method,
             start_seconds=h.start_seconds,
+            ready_seconds=h.ready_seconds,
         )
 
     def _lost(self, c: Channel, alive: set[int]) -> tuple[int, int]:

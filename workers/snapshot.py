@@ -76,7 +76,10 @@ class WorkerSample:
     ``None`` when unknown. Rates are per second over the last tick; "in" is
     what the worker received, "out" what it sent. ``exitcode`` follows
     ``multiprocessing.Process.exitcode`` (negative = killed by that signal).
-    ``start_seconds`` is how long ``Process.start()`` took for it, in seconds.
+    ``start_seconds`` is how long ``Process.start()`` took for it, in seconds;
+    ``ready_seconds`` how long until the worker ran its first line (the real
+    cost of the start method: spawn's ``start()`` returns before the new
+    interpreter has even imported anything), ``None`` until then.
     """
 
     pid: int
@@ -95,6 +98,7 @@ class WorkerSample:
     pinned: int | None = None
     start_method: str = ""
     start_seconds: float | None = None
+    ready_seconds: float | None = None
 
     @property
     def alive(self) -> bool:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -60,7 +61,10 @@ class WorkerHandle:
     ``ps`` is the identity anchor (``psutil.Process`` remembers the create
     time); ``None`` if the worker died before it could be looked at.
     ``exitcode`` is set once, by :meth:`Supervisor.poll`. ``start_seconds``
-    is how long ``Process.start()`` took, in seconds (start methods differ).
+    is how long ``Process.start()`` took, in seconds; ``launched`` the
+    ``time.time()`` just before it and ``ready`` the shared double the worker
+    sets on its first line, so :attr:`ready_seconds` is how long the start
+    method really took (spawn returns from ``start()`` long before).
     """
 
     name: str
@@ -77,12 +81,20 @@ class WorkerHandle:
     pinned: int | None = None
     start_method: str = ""
     start_seconds: float = 0.0
+    launched: float = 0.0
+    ready: Any = None
     log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
 
     @property
     def alive(self) -> bool:
         """True until reaped."""
         return self.exitcode is None
+
+    @property
+    def ready_seconds(self) -> float | None:
+        """Seconds from ``Process.start()`` to the worker's first line; None until it ran."""
+        at = self.ready.value if self.ready is not None else 0.0
+        return at - self.launched if at > 0 else None
 
 
 class _StarterThread:
@@ -349,11 +361,13 @@ class Supervisor:
                 expected_ppid=self._expected_ppid(method),
                 role=role,
                 stop=self.stop_event,
+                ready=self.ctx.RawValue("d", 0.0),
             )
             process_cls = ctx.Process  # type: ignore[attr-defined]
             proc: BaseProcess = process_cls(
                 target=child.main, args=(args,), name=name, daemon=daemon
             )
+            launched = time.time()
             t0 = time.perf_counter()
             self._starter.call(proc.start)
             start_seconds = time.perf_counter() - t0
@@ -376,6 +390,8 @@ class Supervisor:
                 started=time.time(),
                 start_method=method,
                 start_seconds=start_seconds,
+                launched=launched,
+                ready=args.ready,
                 log_paths=child.log_paths(self.log_dir, name),
             )
             self._handles[pid] = handle

@@ -2,7 +2,7 @@
 
 The figures line sums each group (workers named ``GROUP-N``) from the last
 snapshot: workers alive, CPU% (100 = one core), messages per second taken
-in, and the median time ``Process.start()`` took, so the lesson's claim can
+in, and the median time from ``Process.start()`` to the worker's first line, so the lesson's claim can
 be read off in numbers next to its words.
 """
 
@@ -37,12 +37,12 @@ def group_figures(workers: tuple[WorkerSample, ...] | list[WorkerSample]) -> lis
         live = [w for w in ws if w.alive]
         cpus = [w.cpu_percent for w in live if w.cpu_percent is not None]
         rates = [w.msgs_in_per_s for w in live if w.msgs_in_per_s is not None]
-        starts = [w.start_seconds for w in ws if w.start_seconds is not None]
+        starts = [w.ready_seconds for w in ws if w.ready_seconds is not None]
         parts = [f"{len(live)}/{len(ws)} alive"]
         parts.append(f"CPU {sum(cpus):.0f}%" if cpus else "CPU –")
         parts.append(f"in {fmt.count(sum(rates))} msg/s" if rates else "in – msg/s")
         if starts:
-            parts.append(f"start {statistics.median(starts) * 1000:.1f} ms")
+            parts.append(f"start to first line {statistics.median(starts) * 1000:.1f} ms")
         out.append(f"{name}: " + ", ".join(parts))
     return out
 
