@@ -225,3 +225,56 @@ async def test_ctrl_c_quits_and_leaves_no_child(make_supervisor: SupervisorFacto
         await pilot.press("ctrl+c")
         await until(pilot, lambda: not app.is_running, timeout=5)
     assert alive(pids) == []
+
+
+async def test_stalled_queue_ui_stays_responsive_r_rebuilds_q_is_quick() -> None:
+    """Kill workers mid-transfer (1 MiB tasks) until the tasks Queue is stuck: the UI answers
+    keys, marks the channel STALLED, `r` brings the traffic back, and quit takes under 3 s."""
+    from tui.screens.help import HelpScreen as Help
+    from workers.spec import Scenario, WorkerSpec
+    from workers.supervisor import Supervisor
+
+    scenario = Scenario.simple(
+        2, WorkerSpec(workload="sleep", task_seconds=0.001), message_size=1 << 20, interval=0.2
+    )
+    sup = Supervisor(scenario)
+    app = MptopApp(sup)
+    started: list[int] = []
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+
+            def tasks() -> object:
+                snap = app.snapshot
+                return None if snap is None else next(c for c in snap.channels if c.name == "tasks")
+
+            await until(pilot, lambda: len(sup.alive_pids()) == 2)
+            started += sup.alive_pids()
+            deadline = time.monotonic() + 40
+            while not getattr(tasks(), "stalled", False):
+                assert time.monotonic() < deadline, "no stall after killing workers for 40 s"
+                app.query_one(WorkerTable).select_pid(sup.alive_pids()[0])
+                await pilot.press("k")
+                try:
+                    await until(pilot, lambda: getattr(tasks(), "stalled", False), timeout=1.5)
+                except AssertionError:
+                    await pilot.press("a")  # the lock was free: a fresh consumer, try again
+                    await until(pilot, lambda: len(sup.alive_pids()) >= 2)
+                started += sup.alive_pids()
+            # stalled: keys are still answered at once
+            t0 = time.monotonic()
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, Help) and time.monotonic() - t0 < 1.0
+            await pilot.press("escape")
+            await pilot.press("r")
+            await until(pilot, lambda: getattr(tasks(), "generation", 1) == 2, timeout=10)
+            await until(pilot, lambda: (getattr(tasks(), "msgs_per_s", 0) or 0) > 0, timeout=10)
+            started += sup.alive_pids()
+            t0 = time.monotonic()
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, timeout=5)
+            assert time.monotonic() - t0 < 3.0
+        assert alive(started) == []
+    finally:
+        app.stop_threads()
+        sup.shutdown()
+        sup.remove_log_dir()
