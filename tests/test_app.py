@@ -227,6 +227,7 @@ async def test_ctrl_c_quits_and_leaves_no_child(make_supervisor: SupervisorFacto
     assert alive(pids) == []
 
 
+@pytest.mark.timeout(150)
 async def test_stalled_queue_ui_stays_responsive_r_rebuilds_q_is_quick() -> None:
     """Kill workers mid-transfer (1 MiB tasks) until the tasks Queue is stuck: the UI answers
     keys, marks the channel STALLED, `r` brings the traffic back, and quit takes under 3 s."""
@@ -249,9 +250,9 @@ async def test_stalled_queue_ui_stays_responsive_r_rebuilds_q_is_quick() -> None
 
             await until(pilot, lambda: len(sup.alive_pids()) == 2)
             started += sup.alive_pids()
-            deadline = time.monotonic() + 40
+            deadline = time.monotonic() + 120  # each kill stalls the Queue with some chance
             while not getattr(tasks(), "stalled", False):
-                assert time.monotonic() < deadline, "no stall after killing workers for 40 s"
+                assert time.monotonic() < deadline, "no stall after killing workers for 120 s"
                 app.query_one(WorkerTable).select_pid(sup.alive_pids()[0])
                 await pilot.press("k")
                 try:
