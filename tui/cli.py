@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Start worker processes with Python's multiprocessing and watch them live: "
             "PIDs, states, exit codes, the load of every core, and the messages flowing "
-            "through their Queues. Keys add, terminate (SIGTERM), kill (SIGKILL) and "
-            "suspend workers; press ? inside for help, L for the scenario's lesson."
+            "through their Queues and Pipes. Keys add, terminate (SIGTERM), kill (SIGKILL), "
+            "suspend and pin workers; press ? inside for help, L for the scenario's lesson."
         ),
         epilog=(
             "CPU% is per process with 100 = one full core, as in htop. "
