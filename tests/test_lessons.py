@@ -125,17 +125,19 @@ def test_pipes_vs_queues(tmp_path: Path) -> None:
     assert rate(pipe) > rate(queue)
 
 
+@pytest.mark.timeout(120)
 def test_terminate_danger_stalls_the_queue_and_rebuild_fixes_it() -> None:
     loaded = load_bundled("terminate-danger")
     sup = Supervisor(loaded.scenario)
     sup.prepare()
-    dispatcher = Dispatcher(sup, loaded.scenario.worker.task_seconds)
-    sampler = Sampler(sup)
+    scenario = loaded.scenario
+    dispatcher = Dispatcher(sup, scenario.worker.task_seconds, scenario.message_size, scenario.rate)
+    sampler = Sampler(sup, dispatcher.delivered)
     try:
         dispatcher.start()
         sup.start()
         stalled = None
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while stalled is None and time.monotonic() < deadline:
             live = sup.alive_pids()
             sup.terminate(live[0])
@@ -148,7 +150,7 @@ def test_terminate_danger_stalls_the_queue_and_rebuild_fixes_it() -> None:
             tasks = after.channels[0]
             if tasks.received == before.received and tasks.backlog > 0:
                 stalled = after
-        assert stalled is not None, "no stall after terminating workers for 20 s"
+        assert stalled is not None, "no stall after terminating workers for 60 s"
         wait_for(lambda: getattr(sampler.sample().channels[0], "stalled", False), timeout=5)
         sup.rebuild_channels()
         taken = sampler.sample().channels[0].received

@@ -125,8 +125,8 @@ class MptopApp(App[int]):
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    # From 150 cells wide the channels and the event log sit side by side.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]  # noqa: RUF012 (typed by App)
+    # From 230 cells wide the channels (about 115 wide) and the event log sit side by side.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (230, "-wide")]  # noqa: RUF012 (typed by App)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     TITLE = "mptop"
 

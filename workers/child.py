@@ -43,6 +43,7 @@ class ChildArgs:
     role: Role
     stop: Any
     ready: Any = None  # a shared double: time.time() when this worker ran its first line
+    loops_per_second: float | None = None  # one core's pure-Python speed, measured by mptop
 
 
 def log_paths(log_dir: str, name: str) -> tuple[Path, Path, Path]:
@@ -140,7 +141,7 @@ def main(args: ChildArgs) -> None:
     if role.outbox is not None and role.out_counters is not None and role.outbox is not role.inbox:
         role.outbox.bind(role.out_counters)
     try:
-        body = make_body(args.workload)
+        body = make_body(args.workload, args.loops_per_second)
         serve(role, body, args.stop)
     except Exception:
         tb_path.write_text(traceback.format_exc())

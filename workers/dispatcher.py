@@ -3,7 +3,8 @@
 The :class:`Dispatcher` hands Tasks out and takes Results (or echoes) back:
 
 - ``queue`` and ``pipeline``: it keeps the ``tasks`` Queue topped up, at most
-  :data:`BACKLOG_PER_WORKER` waiting per live, running consumer (or, with a
+  :data:`BACKLOG_PER_WORKER` waiting per live, running consumer (more, up to
+  :data:`MAX_PER_WORKER`, when tasks are so short that the workers empty it) (or, with a
   rate, one Task every ``1/rate`` s, however full the Queue gets, up to
   :data:`MAX_BACKLOG`), and drains ``results``.
 - ``pipe``: it keeps at most a window of requests outstanding on each
@@ -32,8 +33,11 @@ from workers.supervisor import Supervisor
 from workers.topology import MPTOP, Topology
 from workers.workloads import Result, Task
 
-# Tasks that may wait in the tasks Queue per live, running consumer.
+# Tasks that may wait in the tasks Queue per live, running consumer, at first; doubled
+# (up to MAX_PER_WORKER) each time a top-up finds the Queue empty, so workers with
+# short tasks are never starved between two top-ups.
 BACKLOG_PER_WORKER = 2
+MAX_PER_WORKER = 64
 # With a rate, the most messages mptop lets pile up in a channel.
 MAX_BACKLOG = 10_000
 # Longest the thread sleeps in wait() before it looks at its stop flag and new workers, seconds.
@@ -44,6 +48,8 @@ DRAIN_BATCH = 256
 # block and live state, which with hundreds of workers is worth doing 100 times a second,
 # not after every answer.
 FILL_SECONDS = 0.01
+# Requests kept outstanding on each Pipe (refilled as soon as echoes come back).
+PIPE_WINDOW = 4
 # Above this payload, a Pipe gets one request at a time (its buffer is 64 KiB on Linux).
 PIPE_BUFFER = 32 * 1024
 
@@ -70,7 +76,10 @@ class Dispatcher:
         self.task_seconds = task_seconds
         self.payload = b"\x00" * message_size
         self.rate = rate
-        self.window = 1 if message_size > PIPE_BUFFER else 2
+        self.window = 1 if message_size > PIPE_BUFFER else PIPE_WINDOW
+        self._per_worker = BACKLOG_PER_WORKER
+        # big payloads stay at 2 per worker: 64 of them each would be memory, not speed
+        self._max_per_worker = BACKLOG_PER_WORKER if message_size > PIPE_BUFFER else MAX_PER_WORKER
         self.results_received = 0
         self.delivered: dict[Channel, defaultdict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.sending = True  # False: take answers, hand out nothing (drain)
@@ -134,7 +143,10 @@ class Dispatcher:
             staged, _, unstaged, _ = top.stage.totals()
             backlog += staged - unstaged
         if self.rate is None:
-            want = BACKLOG_PER_WORKER * self._running(tasks.consumers) - backlog
+            running = self._running(tasks.consumers)
+            if backlog <= 0 and running and self._per_worker < self._max_per_worker:
+                self._per_worker *= 2  # the workers emptied it: they are faster than the top-ups
+            want = self._per_worker * running - backlog
         else:
             want = min(int(self._budget()), MAX_BACKLOG - backlog)
         for _ in range(max(0, want)):
@@ -143,28 +155,31 @@ class Dispatcher:
         self._spend(max(0, want))
 
     def _send_pipes(self, top: Topology) -> None:
-        budget = self._budget()
         for channel in top.receives():
-            if budget < 1:
-                return
-            end = channel.endpoint
-            if channel in self._broken or not isinstance(end, CountedPipeEnd):
-                continue
+            self._fill_pipe(channel)
+
+    def _fill_pipe(self, channel: Channel, running_checked: bool = False) -> None:
+        """Top ``channel`` (a worker's Pipe) up to the window of outstanding requests."""
+        end = channel.endpoint
+        if channel in self._broken or not isinstance(end, CountedPipeEnd):
+            return
+        if not running_checked:
             (pid,) = [p for p in list(channel.consumers) if p != MPTOP] or [0]
             if not self._running({pid}):
-                continue
-            mine = channel.blocks[MPTOP].array
-            outstanding = mine[SENT] - mine[RECEIVED]
-            for _ in range(max(0, self.window - outstanding)):
-                if budget < 1:
-                    break
-                try:
-                    end.put(self._task())
-                except (OSError, EOFError):
-                    self._broken.add(channel)  # the worker is gone
-                    break
-                budget -= 1
-                self._spend(1)
+                return
+        budget = self._budget()
+        mine = channel.blocks[MPTOP].array
+        outstanding = mine[SENT] - mine[RECEIVED]
+        for _ in range(max(0, self.window - outstanding)):
+            if budget < 1:
+                return
+            try:
+                end.put(self._task())
+            except (OSError, EOFError):
+                self._broken.add(channel)  # the worker is gone
+                return
+            budget -= 1
+            self._spend(1)
 
     # -- receiving --------------------------------------------------------------
 
@@ -176,13 +191,20 @@ class Dispatcher:
             try:
                 msg = end.get(timeout=0)
             except queue.Empty:
-                return
+                break
             except (EOFError, OSError):
                 self._broken.add(channel)
                 return
             if isinstance(msg, Result):
                 tally[msg.pid] += 1
             self.results_received += 1
+        if (
+            self.sending
+            and not self.supervisor.stop_event.is_set()
+            and isinstance(end, CountedPipeEnd)
+        ):
+            # the worker answered, so it is running: send it the next request at once
+            self._fill_pipe(channel, running_checked=True)
 
     def _receive(self, top: Topology, timeout: float) -> None:
         channels = [c for c in top.receives() if c not in self._broken]

@@ -47,6 +47,7 @@ from workers.channels import Channel, CountedQueue, Counters
 from workers.snapshot import Event, describe_exitcode
 from workers.spec import Scenario, WorkerSpec
 from workers.topology import Topology
+from workers.workloads import calibrate
 
 # Shutdown budget, seconds: how long non-daemon workers get to finish by
 # themselves, then how long SIGTERM gets before SIGKILL.
@@ -228,6 +229,7 @@ class Supervisor:
         # in a child fires when the thread that forked it ends (see child.py).
         self._starter = _StarterThread()
         self.topology: Topology
+        self.loops_per_second: float | None = None
         self.retired: list[Topology] = []
         self.stop_event: multiprocessing.synchronize.Event
 
@@ -258,6 +260,9 @@ class Supervisor:
                 if pid:
                     self.helper_pids.append(pid)
             self.topology = Topology(self.ctx, self.scenario.ipc)
+            # one core's pure-Python speed, before any worker loads the cores: cpu tasks
+            # are amounts of work, so oversubscribed cores show as longer tasks
+            self.loops_per_second = calibrate()
             self.stop_event = self.ctx.Event()
         self._prepared = True
         if "fork" in methods:
@@ -362,6 +367,7 @@ class Supervisor:
                 role=role,
                 stop=self.stop_event,
                 ready=self.ctx.RawValue("d", 0.0),
+                loops_per_second=self.loops_per_second,
             )
             process_cls = ctx.Process  # type: ignore[attr-defined]
             proc: BaseProcess = process_cls(

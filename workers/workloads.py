@@ -2,8 +2,10 @@
 
 A :class:`Workload` says what one task costs a worker:
 
-- ``cpu``: a pure-Python busy loop for the task's seconds (holds the GIL, so
-  one worker fills at most one core);
+- ``cpu``: a pure-Python busy loop worth the task's seconds of one idle
+  core's work (holds the GIL, so one worker fills at most one core; with
+  more workers than cores each task takes longer, and the throughput stays
+  what the cores can do);
 - ``duty:PERCENT``: busy PERCENT% of every 100 ms period, idle the rest, so a
   worker shows about PERCENT% of one core;
 - ``sleep``: waits like I/O for the task's seconds (near 0% CPU);
@@ -124,6 +126,35 @@ def burn_cpu(seconds: float) -> int:
     return n
 
 
+def burn_work(loops: int) -> int:
+    """Busy-loop in pure Python for a fixed amount of work: ``loops`` thousand-step loops.
+
+    Unlike :func:`burn_cpu`, the work does not shrink when the core is
+    shared: with more busy workers than cores, each task takes longer and
+    the total throughput stays what the cores can do.
+    """
+    n = 0
+    for _ in range(loops):
+        for _ in range(1000):
+            n += 1
+    return n
+
+
+def calibrate(seconds: float = 0.03, rounds: int = 4) -> float:
+    """Thousand-step loops per second of one core in this interpreter.
+
+    The best of ``rounds`` runs of :func:`burn_cpu` for ``seconds`` each (the
+    best, because an interruption only ever makes a run slower). Run it while
+    the cores are idle (mptop does, before starting workers).
+    """
+    best = 1.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        loops = burn_cpu(seconds) / 1000
+        best = max(best, loops / (time.perf_counter() - t0))
+    return best
+
+
 def idle(seconds: float) -> int:
     """Sleep ``seconds``, as an I/O-bound task would; returns 0."""
     time.sleep(seconds)
@@ -135,16 +166,27 @@ def _burn_forever() -> None:
         burn_cpu(1.0)
 
 
-def make_body(workload: Workload) -> Callable[[float], object]:
+def make_body(
+    workload: Workload, loops_per_second: float | None = None
+) -> Callable[[float], object]:
     """Build, inside the worker, the callable that runs one task of ``seconds``.
 
-    Does the workload's one-time set-up first: ``memory`` allocates and
-    touches its pages, ``threads`` starts its N - 1 busy threads, a custom
-    target is imported (``ValueError`` if it cannot be).
+    For ``cpu`` (and the main thread of ``threads``), a task is ``seconds`` of
+    *one idle core's work*, converted with ``loops_per_second`` (from
+    :func:`calibrate`, measured by mptop before any worker ran); without it,
+    ``seconds`` of wall time. Does the workload's one-time set-up first:
+    ``memory`` allocates and touches its pages, ``threads`` starts its N - 1
+    busy threads, a custom target is imported (``ValueError`` if it cannot be).
     """
     kind = workload.kind
+
+    def work(seconds: float) -> int:
+        if loops_per_second is None:
+            return burn_cpu(seconds)
+        return burn_work(max(1, round(seconds * loops_per_second)))
+
     if kind == "cpu":
-        return burn_cpu
+        return work
     if kind == "sleep":
         return idle
     if kind == "duty":
@@ -168,7 +210,7 @@ def make_body(workload: Workload) -> Callable[[float], object]:
     if kind == "threads":
         for i in range(workload.amount - 1):
             threading.Thread(target=_burn_forever, name=f"busy-{i + 1}", daemon=True).start()
-        return burn_cpu
+        return work
     if kind == "custom":
         func = resolve_target(workload.target)
         return lambda _seconds: func()

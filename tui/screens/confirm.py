@@ -12,15 +12,15 @@ from textual.widgets import Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Asks ``question``; ``y`` or Enter answers True, ``n``, ``q`` or Escape False."""
+    """Asks ``question``; only ``y`` answers True (it hits every worker); ``n``, Enter, ``q`` or Escape False."""
 
     DEFAULT_CSS = """
     ConfirmScreen {
         align: center middle;
     }
     ConfirmScreen > Vertical {
-        width: auto;
-        max-width: 70;
+        width: 64;
+        max-width: 95%;
         height: auto;
         border: thick $error;
         background: $surface;
@@ -33,8 +33,8 @@ class ConfirmScreen(ModalScreen[bool]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y,enter", "answer(True)", "Yes"),
-        Binding("n,q,escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,enter,q,escape", "answer(False)", "No"),
     ]
 
     def __init__(self, question: str) -> None:
@@ -44,7 +44,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.question, id="question")
-            yield Static("y / Enter: yes    n / Esc: no", id="hint")
+            yield Static("y: yes    n / Enter / Esc: no", id="hint")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

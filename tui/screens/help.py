@@ -85,8 +85,9 @@ the Pool pattern), the pipeline's stages (`--ipc pipeline`), or one duplex Pipe 
   work waiting in the channel. Counted, not asked of `Queue.qsize()`, which macOS lacks.
 - **Lost**: messages lost through workers that died: taken and never answered, or sent and never
   delivered. Sent = taken-and-handled + backlog + lost, always.
-- **Sent / Taken**: totals since the channel was built, each counted by the process that put or took
-  the message, in its own slot of shared memory (no lock on the hot path).
+- **Sent / Delivered**: totals since the channel was built, each counted by the process that put or took
+  the message, in its own slot of shared memory (no lock on the hot path). Delivered = taken by a
+  consumer that handled it (or still may); so Sent = Delivered + Backlog + Lost.
 """
 
 

@@ -30,7 +30,7 @@ COLUMNS: tuple[tuple[str, int, bool], ...] = (
     ("Lost", 5, True),
     ("msg/s history", 14, False),
     ("Sent", 9, True),
-    ("Taken", 9, True),
+    ("Delivered", 9, True),
 )
 STATE, BACKLOG, LOST = 2, 5, 6
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -85,7 +85,7 @@ def channel_texts(c: ChannelSample) -> tuple[str, ...]:
         str(c.lost),
         history_spark(c.history, COLUMNS[7][1]),
         str(c.sent),
-        str(c.received),
+        str(c.delivered),
     )
 
 
@@ -104,6 +104,8 @@ class ChannelTable(Widget):
     ChannelTable {
         height: auto;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: clip;
         & > .channels--header { text-style: bold; color: $text-muted; }
         & > .channels--backlog { color: $text-warning; text-style: bold; }
     }
