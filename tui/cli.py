@@ -9,6 +9,7 @@ and no process started: everything is validated before the supervisor exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import signal
@@ -18,11 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from workers import __version__
 from workers.record import OUTPUT_SUFFIXES
-from workers.scenario_file import ScenarioFile, bundled_names, load_bundled, load_scenario
+from workers.scenario_file import (
+    MAX_COUNT,
+    ScenarioFile,
+    bundled_names,
+    load_bundled,
+    load_scenario,
+)
 from workers.spec import (
     IPC_TOPOLOGIES,
     MAX_INTERVAL,
@@ -34,6 +41,9 @@ from workers.spec import (
     Scenario,
     default_start_method,
 )
+
+if TYPE_CHECKING:
+    from workers.supervisor import Supervisor
 
 EXIT_USAGE = 2
 # Seconds Textual gets to restore the terminal once the workers are stopped.
@@ -62,6 +72,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT}, got {value}")
     return value
 
 
@@ -145,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file",
         nargs="?",
         metavar="FILE.toml",
-        help="a scenario file to run (see README: Scenario files)",
+        help="a scenario file to run (see README: Scenarios)",
     )
     p.add_argument(
         "--scenario",
@@ -442,7 +454,34 @@ def run_tui(inv: Invocation) -> int:
             app.stop_threads()
         supervisor.shutdown()
         supervisor.remove_log_dir()
+        _print_fates(supervisor)
     return app.return_code or 0 if app is not None else 1
+
+
+# Workers listed by name in the summary printed after quit; the rest are counted.
+FATES_SHOWN = 12
+
+
+def _print_fates(supervisor: Supervisor) -> None:
+    """After the screen is gone, say how each worker ended (the daemons lesson needs it)."""
+    from workers.snapshot import describe_exitcode
+
+    handles = supervisor.handles()
+    if not handles:
+        return
+    lines = [f"mptop: {len(handles)} worker(s) this run; how each ended:"]
+    for h in handles[:FATES_SHOWN]:
+        kind = "daemon" if h.daemon else "non-daemon"
+        code = (
+            "still running?"
+            if h.exitcode is None
+            else f"{h.exitcode} ({describe_exitcode(h.exitcode)})"
+        )
+        lines.append(f"  {h.name:<12} {h.pid:>7}  {kind:<10}  {code}")
+    if len(handles) > FATES_SHOWN:
+        lines.append(f"  ... and {len(handles) - FATES_SHOWN} more")
+    with contextlib.suppress(OSError):
+        print("\n".join(lines), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
