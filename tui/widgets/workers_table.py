@@ -141,6 +141,10 @@ COLUMNS: tuple[Column, ...] = (
     ),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+# Columns whose first sort shows the largest values on top (htop's habit for measures).
+BIGGEST_FIRST = frozenset(
+    {"cpu", "rss", "in_msgs", "in_bytes", "out_msgs", "out_bytes"} & set(COLUMN_KEYS)
+)
 _GAP = 1
 TOTAL_WIDTH = sum(c.width for c in COLUMNS) + _GAP * (len(COLUMNS) + 1)
 
@@ -336,10 +340,15 @@ class WorkerTable(ScrollView, can_focus=True):
         return True
 
     def sort_by(self, key: str) -> None:
-        """Sort by column ``key``; the same key again inverts the order (as a header click)."""
+        """Sort by column ``key``; the same key again inverts the order (as a header click).
+
+        A new measure column (CPU%, RSS, rates) starts with the largest first, as
+        htop's do; PID, name, state and the other columns start ascending.
+        """
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
+            self.sort_reverse = key in BIGGEST_FIRST
             self.sort_key = key
 
     # -- ordering -------------------------------------------------------------
