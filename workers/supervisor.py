@@ -221,7 +221,7 @@ class Supervisor:
         self._lock = threading.RLock()
         self._handles: dict[int, WorkerHandle] = {}
         self._events: deque[Event] = deque()
-        self._names = itertools.count(1)
+        self._numbers: dict[str, itertools.count[int]] = {}  # per group name: busy-1, busy-2
         self._prepared = False
         self._closed = False
         self.helper_pids: list[int] = []
@@ -356,7 +356,7 @@ class Supervisor:
             daemon = spec.daemon if daemon is None else daemon
             method = spec.start_method or self.start_method
             ctx = multiprocessing.get_context(method)
-            name = f"{spec.name}-{next(self._names)}"
+            name = f"{spec.name}-{next(self._numbers.setdefault(spec.name, itertools.count(1)))}"
             role, register = self.topology.attach(name, set(self.alive_pids()))
             args = child.ChildArgs(
                 name=name,
