@@ -23,9 +23,10 @@ from workers.snapshot import ChannelSample, CoreSample, Snapshot, WorkerSample, 
 from workers.supervisor import Supervisor, WorkerHandle
 from workers.topology import MPTOP
 
-# Below this many seconds since the last full sample (a poke after a key),
-# CPU figures are carried over: /proc/stat ticks every 10 ms, so a shorter
-# window is mostly noise.
+# The shortest window a CPU% is measured over, seconds: /proc/stat ticks every
+# 10 ms, so a shorter window is mostly noise. A sample taken sooner (a poke after
+# a key) carries the last core loads and worker CPU% over; each worker keeps its
+# own window, so a new worker gets its first figure this long after it appears.
 MIN_CPU_WINDOW = 0.25
 
 _STATES = {
