@@ -141,10 +141,13 @@ def test_no_zombie_after_one_refresh(make_supervisor: SupervisorFactory, method:
     a, _ = sup.start()
     sampler = Sampler(sup)
     sup.kill(a.pid)
-    wait_for(lambda: psutil.Process(a.pid).status() == psutil.STATUS_ZOMBIE)
+    # a zombie: dead and waitable (peeked with WNOWAIT, which leaves it unreaped). /proc shows
+    # "Z" a little earlier, while the rest of its thread group is still exiting.
+    wait_for(lambda: os.waitid(os.P_PID, a.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT))
+    assert psutil.Process(a.pid).status() == psutil.STATUS_ZOMBIE
     snap = sampler.sample()  # one refresh reaps
-    assert not psutil.pid_exists(a.pid)
     assert [w.exitcode for w in snap.workers] == [-9, None]
+    assert not psutil.pid_exists(a.pid)
 
 
 @pytest.mark.parametrize("method", START_METHODS)
