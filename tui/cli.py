@@ -29,6 +29,7 @@ from workers.scenario_file import (
     bundled_names,
     load_bundled,
     load_scenario,
+    parse_size,
 )
 from workers.spec import (
     IPC_TOPOLOGIES,
@@ -77,11 +78,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _interval(text: str) -> float:
+def _number(text: str, what: str) -> float:
+    """``text`` as a float; the one-line argparse error names ``what`` was expected."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
+def _interval(text: str) -> float:
+    value = _number(text, "a number of seconds")
     if not MIN_INTERVAL <= value <= MAX_INTERVAL:
         raise argparse.ArgumentTypeError(
             f"must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds, got {text}"
@@ -90,11 +96,8 @@ def _interval(text: str) -> float:
 
 
 def _size(text: str) -> int:
-    units = {"": 1, "K": 1 << 10, "M": 1 << 20}
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
-    unit = t[-1:] if t[-1:] in ("K", "M") else ""
     try:
-        value = int(float(t[: len(t) - len(unit)]) * units[unit])
+        value = parse_size(text)  # the scenario files' parser: 4096, 4K, 1M, 1MiB
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a size in bytes like 4096 or 1M, got {text!r}"
@@ -107,22 +110,14 @@ def _size(text: str) -> int:
 
 
 def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a number of messages per second, got {text!r}"
-        ) from None
+    value = _number(text, "a number of messages per second")
     if not 0 < value <= 1e6:
         raise argparse.ArgumentTypeError(f"must be above 0 and at most 1e6, got {text}")
     return value
 
 
 def _duration(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    value = _number(text, "a number of seconds")
     if not 0 < value <= 7 * 86400:
         raise argparse.ArgumentTypeError(f"must be above 0 and at most a week, got {text}")
     return value

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.reduction import ForkingPickler
-from typing import Any
+from typing import Any, Self
 
 # Slots of one Counters block.
 SENT, SENT_BYTES, RECEIVED, RECEIVED_BYTES = range(4)
@@ -263,32 +263,57 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                 queue_sem.release()
 
 
-class CountedQueue:
-    """A ``multiprocessing.Queue`` whose puts and gets are counted.
+class _CountedEnd:
+    """What a counted Queue and a counted Pipe end share: their channel and their binding.
 
-    ``maxsize`` bounds it as ``Queue(maxsize)`` does (0: unbounded; a put
-    then blocks while it is full). Each process calls :meth:`bind` with its own :class:`Counters` block
-    before use; pickling (to hand the queue to a child) drops the binding.
+    Each process calls :meth:`bind` with its own :class:`Counters` block
+    before use; pickling (to hand the end to a child) keeps ``info`` and the
+    attributes named in ``_SHARED`` and drops the binding.
     """
 
-    def __init__(self, ctx: BaseContext, info: ChannelInfo, maxsize: int = 0) -> None:
+    _SHARED: tuple[str, ...] = ()
+
+    def __init__(self, info: ChannelInfo) -> None:
         self.info = info
-        self.queue = CountingQueue(maxsize, ctx=ctx)
         self._counters: Counters | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"info": self.info, "queue": self.queue}
+        return {"info": self.info, **{name: getattr(self, name) for name in self._SHARED}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.info = state["info"]
-        self.queue = state["queue"]
+        for name, value in state.items():
+            setattr(self, name, value)
         self._counters = None
 
-    def bind(self, counters: Counters) -> CountedQueue:
+    def bind(self, counters: Counters) -> Self:
         """Count this process's traffic into ``counters``; returns self."""
         self._counters = counters
-        self.queue.bind_sent(counters)
         return self
+
+    def _bound(self) -> Counters:
+        """The bound block; ``RuntimeError`` if :meth:`bind` was not called."""
+        if self._counters is None:
+            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
+        return self._counters
+
+
+class CountedQueue(_CountedEnd):
+    """A ``multiprocessing.Queue`` whose puts and gets are counted.
+
+    ``maxsize`` bounds it as ``Queue(maxsize)`` does (0: unbounded; a put
+    then blocks while it is full).
+    """
+
+    _SHARED = ("queue",)
+
+    def __init__(self, ctx: BaseContext, info: ChannelInfo, maxsize: int = 0) -> None:
+        super().__init__(info)
+        self.queue = CountingQueue(maxsize, ctx=ctx)
+
+    def bind(self, counters: Counters) -> Self:
+        """Count this process's traffic into ``counters`` (its feeder thread's too); returns self."""
+        self.queue.bind_sent(counters)
+        return super().bind(counters)
 
     def put(self, obj: object) -> None:
         """Enqueue ``obj``; the feeder thread pickles it, counts it as sent, and writes it.
@@ -296,8 +321,7 @@ class CountedQueue:
         Blocks only while a bounded Queue is full. Raises ``RuntimeError`` if
         :meth:`bind` was not called.
         """
-        if self._counters is None:
-            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
+        self._bound()
         self.queue.put(obj)
 
     def get(self, timeout: float | None = None) -> Any:
@@ -339,7 +363,7 @@ class CountedQueue:
         self.queue.close()
 
 
-class CountedPipeEnd:
+class CountedPipeEnd(_CountedEnd):
     """One end of a duplex ``multiprocessing.Pipe`` whose sends and receives are counted.
 
     Same interface as :class:`CountedQueue` (``bind``, ``put``, ``get``), so a
@@ -347,28 +371,11 @@ class CountedPipeEnd:
     buffer is full (no feeder thread), as ``Connection.send`` does.
     """
 
+    _SHARED = ("conn",)
+
     def __init__(self, conn: Connection, info: ChannelInfo) -> None:
-        self.info = info
+        super().__init__(info)
         self.conn = conn
-        self._counters: Counters | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"info": self.info, "conn": self.conn}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.info = state["info"]
-        self.conn = state["conn"]
-        self._counters = None
-
-    def bind(self, counters: Counters) -> CountedPipeEnd:
-        """Count this process's traffic into ``counters``; returns self."""
-        self._counters = counters
-        return self
-
-    def _bound(self) -> Counters:
-        if self._counters is None:
-            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
-        return self._counters
 
     def put(self, obj: object) -> int:
         """Pickle ``obj``, send it, count it. Returns the pickled size in bytes.
