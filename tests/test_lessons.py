@@ -104,7 +104,8 @@ def test_daemons_terminated_keepers_finish_on_parent_exit(tmp_path: Path) -> Non
     daemons = [c for n, c in codes.items() if group_of(n) == "daemon"]
     keepers = [c for n, c in codes.items() if group_of(n) == "keeper"]
     assert daemons == [-15, -15], "the parent terminates its daemon children at exit"
-    assert keepers == [0, 0], "non-daemon children finish by themselves and are joined"
+    events = [e.text for s in rec.snapshots for e in s.events]
+    assert keepers == [0, 0], f"non-daemon children finish by themselves and are joined: {events}"
     assert all(w.daemon for w in final.workers if group_of(w.name) == "daemon")
     assert not alive(w.pid for w in final.workers)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workers.flag import StopFlag
 from workers.snapshot import EXIT_PARENT_GONE
 from workers.topology import Role
 from workers.workloads import Workload, make_body, serve
@@ -41,7 +42,7 @@ class ChildArgs:
     start_method: str
     expected_ppid: int
     role: Role
-    stop: Any
+    stop: StopFlag  # set by mptop when the worker should finish
     ready: Any = None  # a shared double: time.time() when this worker ran its first line
     loops_per_second: float | None = None  # one core's pure-Python speed, measured by mptop
 

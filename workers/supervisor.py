@@ -24,7 +24,6 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
-import multiprocessing.synchronize
 import os
 import queue
 import shutil
@@ -44,6 +43,7 @@ import psutil
 
 from workers import child
 from workers.channels import Channel, CountedQueue, Counters
+from workers.flag import StopFlag
 from workers.snapshot import Event, describe_exitcode
 from workers.spec import Scenario, WorkerSpec
 from workers.topology import Topology
@@ -231,7 +231,7 @@ class Supervisor:
         self.topology: Topology
         self.loops_per_second: float | None = None
         self.retired: list[Topology] = []
-        self.stop_event: multiprocessing.synchronize.Event
+        self.stop_event: StopFlag
 
     # -- set-up ---------------------------------------------------------------
 
@@ -263,7 +263,7 @@ class Supervisor:
             # one core's pure-Python speed, before any worker loads the cores: cpu tasks
             # are amounts of work, so oversubscribed cores show as longer tasks
             self.loops_per_second = calibrate()
-            self.stop_event = self.ctx.Event()
+            self.stop_event = StopFlag(self.ctx)
         self._prepared = True
         if "fork" in methods:
             self._event(

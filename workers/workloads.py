@@ -246,7 +246,7 @@ def serve(role: Any, body: Callable[[float], object], stop: Any) -> None:
     Task, run ``body``, pass the Task on (pipeline stage 1); ``echo``: the
     same over a Pipe, the Result carrying the request's payload back;
     ``spin``: run ``body`` over and over with no messages. Returns when
-    ``stop`` (a ``multiprocessing.Event``) is set, notices it within
+    ``stop`` (a :class:`~workers.flag.StopFlag`) is set, notices it within
     :data:`POLL_SECONDS` plus one task, or when a ``None`` message or EOF
     arrives.
     """
