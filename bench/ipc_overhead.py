@@ -1,21 +1,27 @@
 """Counted channels against raw multiprocessing Queue and Pipe, one producer to one consumer.
 
-For each payload (8 B, 64 B, 4 KiB, 1 MiB of bytes), a producer process puts
-N messages and a consumer process takes them; the time from the first put to
-the last take gives messages/s. The same run measures the raw
-``multiprocessing.Queue``/``Pipe`` (``put``/``get``, ``send``/``recv``) and
-mptop's counted ones (:class:`CountedQueue`, :class:`CountedPipeEnd`), which
-also pickle once and add to a shared counter per message. Raw and counted
-runs alternate, ROUNDS pairs; printed are the median messages/s of each and
-the median of the pairs' ratios (adjacent runs share the machine's state, so
-the ratio is steadier than either figure), and the CPU time both processes
-spent per message (raw/counted: above 1 means counting cost nothing
-measurable; CPU time is much steadier than wall time on a shared VM). The producer is pinned to one core
-and the consumer to another, so the scheduler's placement does not decide the
-figures (with more than 2 cores, the first two usable ones are used). On a busy 2-core machine the
-figures move by 10-20% between runs; the ratio much less.
+For each payload (8 B, 64 B, 4 KiB, 1 MiB of bytes), ONE producer process (this
+one) and ONE consumer process hold both a raw channel (``multiprocessing.Queue``
+``put``/``get``, or a ``Pipe``'s ``send``/``recv``) and mptop's counted one
+(:class:`CountedQueue`, :class:`CountedPipeEnd`, which also add every message
+to a shared counter). They pass blocks of N messages through one, then the
+other, in the order raw, counted, counted, raw, ... (ABBA, so a drift in the
+machine's speed favours neither). A block's time runs from its first put to
+the consumer's last take; its messages/s is N over that time.
 
-    python bench/ipc_overhead.py [ROUNDS]
+Why blocks inside one process pair instead of a new pair per run: on a shared
+2-core VM the same code measures 35k or 55k messages/s depending on the run
+(scheduling, cache placement), which buried a 5% difference. Adjacent blocks
+in the same processes share that state, so their ratio is steady.
+
+Printed per payload: the median messages/s of the raw and counted blocks, the
+median of the adjacent pairs' ratios (counted/raw; 1.00 = counting costs
+nothing measurable) with the pairs' interquartile range, and the CPU time
+both processes spent per message (microseconds). The producer is pinned to
+one core and the consumer to another (with more than 2 cores, the first two
+usable ones; on 1 core both share it).
+
+    python bench/ipc_overhead.py [PAIRS]
 """
 
 from __future__ import annotations
@@ -25,14 +31,25 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-# Messages per run: about a second each here, so that scheduling noise averages out.
-PAYLOADS = ((8, 100_000), (64, 100_000), (4096, 50_000), (1 << 20, 1_000))
-# Both Queues are bounded, as mptop keeps its backlog bounded (2 per worker): an unbounded
-# one would let the producer run ahead and measure memory allocation instead of the channel.
-MAXSIZE = 8
+# (payload bytes, messages per block): a block takes about 0.1-0.3 s here.
+PAYLOADS = ((8, 10_000), (64, 10_000), (4096, 8_000), (1 << 20, 150))
+# Both Queues are bounded, as mptop keeps its backlog bounded, to at most QUEUED_BYTES of
+# payload: an unbounded one would let the producer run ahead and measure memory allocation
+# instead of the channel. A bound of a few messages would make every put wait for a take:
+# then context switches (about 10 us each on this VM) decide the figures, not the channel.
+QUEUED_BYTES = 8 << 20
+
+
+def maxsize(size: int) -> int:
+    """The Queues' bound for ``size``-byte payloads: 1024 messages, or QUEUED_BYTES, whichever is fewer."""
+    return max(2, min(1024, QUEUED_BYTES // size))
+
+
+RAW, COUNTED = 0, 1
 
 
 def _pin(core: int) -> None:
@@ -42,114 +59,101 @@ def _pin(core: int) -> None:
         os.sched_setaffinity(0, {cores[core % len(cores)]})
 
 
-def _raw_queue_consumer(q: Any, n: int, done: Connection) -> None:
+def schedule(pairs: int) -> list[int]:
+    """Which channel each block uses: one warm-up of each, then ABBA pairs (raw, counted, counted, raw, ...)."""
+    order = [RAW, COUNTED]
+    for i in range(pairs):
+        order += [RAW, COUNTED] if i % 2 == 0 else [COUNTED, RAW]
+    return order
+
+
+def _consumer(
+    kind: str, raw: Any, counted: Any, counters: Any, n: int, pairs: int, done: Connection
+) -> None:
+    """Take N messages per block from the channel the schedule names; report each block's end."""
     _pin(1)
-    cpu0 = time.process_time()
-    for _ in range(n):
-        q.get()
-    done.send((time.perf_counter(), time.process_time() - cpu0))
+    counted.bind(counters)
+    gets: list[Callable[[], Any]] = [raw.get if kind == "Queue" else raw.recv, counted.get]
+    for which in schedule(pairs):
+        get = gets[which]
+        c0 = time.process_time()
+        for _ in range(n):
+            get()
+        done.send((time.perf_counter(), time.process_time() - c0))
 
 
-def _counted_queue_consumer(q: Any, counters: Any, n: int, done: Connection) -> None:
-    _pin(1)
-    cpu0 = time.process_time()
-    q.bind(counters)
-    for _ in range(n):
-        q.get()
-    done.send((time.perf_counter(), time.process_time() - cpu0))
-
-
-def _raw_pipe_consumer(conn: Connection, n: int, done: Connection) -> None:
-    _pin(1)
-    cpu0 = time.process_time()
-    for _ in range(n):
-        conn.recv()
-    done.send((time.perf_counter(), time.process_time() - cpu0))
-
-
-def _counted_pipe_consumer(end: Any, counters: Any, n: int, done: Connection) -> None:
-    _pin(1)
-    cpu0 = time.process_time()
-    end.bind(counters)
-    for _ in range(n):
-        end.get()
-    done.send((time.perf_counter(), time.process_time() - cpu0))
-
-
-def run(kind: str, counted: bool, size: int, n: int) -> tuple[float, float]:
-    """Messages per second, and CPU microseconds per message (producer + consumer processes)."""
+def measure(
+    kind: str, size: int, n: int, pairs: int
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Run every block; returns per-pair (raw, counted) messages/s and CPU microseconds per message."""
     from workers.channels import ChannelInfo, CountedPipeEnd, CountedQueue, Counters
 
     ctx: Any = multiprocessing.get_context("forkserver")
     done_r, done_w = ctx.Pipe(duplex=False)
-    payload = b"\x00" * size
     info = ChannelInfo("bench", kind, "producer", "consumer")
     if kind == "Queue":
-        if counted:
-            q: Any = CountedQueue(ctx, info, maxsize=MAXSIZE)
-            p = ctx.Process(target=_counted_queue_consumer, args=(q, Counters(ctx), n, done_w))
-            q.bind(Counters(ctx))
-            put = q.put
-        else:
-            q = ctx.Queue(MAXSIZE)
-            p = ctx.Process(target=_raw_queue_consumer, args=(q, n, done_w))
-            put = q.put
+        raw_q = ctx.Queue(maxsize(size))
+        counted_q = CountedQueue(ctx, info, maxsize=maxsize(size))
+        args: tuple[Any, ...] = (raw_q, counted_q)
+        puts = [raw_q.put, counted_q.bind(Counters(ctx)).put]
     else:
-        a, b = ctx.Pipe()
-        if counted:
-            p = ctx.Process(
-                target=_counted_pipe_consumer,
-                args=(CountedPipeEnd(b, info), Counters(ctx), n, done_w),
-            )
-            put = CountedPipeEnd(a, info).bind(Counters(ctx)).put
-        else:
-            p = ctx.Process(target=_raw_pipe_consumer, args=(b, n, done_w))
-            put = a.send
+        raw_a, raw_b = ctx.Pipe()
+        c_a, c_b = ctx.Pipe()
+        args = (raw_b, CountedPipeEnd(c_b, info))
+        puts = [raw_a.send, CountedPipeEnd(c_a, info).bind(Counters(ctx)).put]
+    p = ctx.Process(target=_consumer, args=(kind, *args, Counters(ctx), n, pairs, done_w))
     p.start()
-    time.sleep(0.3)  # let the consumer start and block in its first get
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    for _ in range(n):
-        put(payload)
-    t1, consumer_cpu = done_r.recv()
-    producer_cpu = time.process_time() - c0
-    p.join()
+    payload = b"\x00" * size
+    blocks: list[tuple[int, float, float]] = []  # (which, msg/s, CPU us/msg)
+    for which in schedule(pairs):
+        put = puts[which]
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        for _ in range(n):
+            put(payload)
+        t1, consumer_cpu = done_r.recv()
+        producer_cpu = time.process_time() - c0
+        blocks.append((which, n / (t1 - t0), (producer_cpu + consumer_cpu) / n * 1e6))
+    p.join(30)
     if kind == "Queue":
-        q.close() if not counted else q.abandon()
-    return n / (t1 - t0), (producer_cpu + consumer_cpu) / n * 1e6
+        raw_q.close()
+        counted_q.abandon()
+    timed = blocks[2:]  # without the warm-up
+    rates: list[tuple[float, float]] = []
+    cpus: list[tuple[float, float]] = []
+    for i in range(0, len(timed), 2):
+        a, b = timed[i], timed[i + 1]
+        raw, counted = (a, b) if a[0] == RAW else (b, a)
+        rates.append((raw[1], counted[1]))
+        cpus.append((raw[2], counted[2]))
+    return rates, cpus
+
+
+def label(size: int) -> str:
+    return f"{size} B" if size < 1024 else (f"{size >> 10} KiB" if size < 1 << 20 else "1 MiB")
 
 
 def main() -> None:
     _pin(0)  # the producer (and its Queue's feeder thread) on one core, the consumer on another
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    print(f"1 producer -> 1 consumer, forkserver, {rounds} alternating pairs, medians")
+    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 12
     print(
-        f"{'channel':<6} {'payload':>8} {'raw msg/s':>10} {'counted':>10} {'ratio':>6}"
-        f" {'raw CPU us/msg':>15} {'counted':>8} {'ratio':>6}"
+        f"1 producer -> 1 consumer, forkserver, {pairs} ABBA pairs of blocks in one process pair, medians"
     )
+    print(
+        f"{'channel':<6} {'payload':>8} {'raw msg/s':>10} {'counted':>10} {'ratio':>6} {'ratio IQR':>11}"
+        f" {'raw CPU us/msg':>15} {'counted':>8}"
+    )
+    med = statistics.median
     for kind in ("Queue", "Pipe"):
         for size, n in PAYLOADS:
-            rates: list[tuple[float, float]] = []
-            cpus: list[tuple[float, float]] = []
-            for i in range(rounds):
-                # which goes first alternates, so neither always inherits the other's aftermath
-                if i % 2:
-                    counted, counted_cpu = run(kind, True, size, n)
-                    raw, raw_cpu = run(kind, False, size, n)
-                else:
-                    raw, raw_cpu = run(kind, False, size, n)
-                    counted, counted_cpu = run(kind, True, size, n)
-                rates.append((raw, counted))
-                cpus.append((raw_cpu, counted_cpu))
-            label = (
-                f"{size} B" if size < 1024 else (f"{size >> 10} KiB" if size < 1 << 20 else "1 MiB")
-            )
-            med = statistics.median
+            rates, cpus = measure(kind, size, n, pairs)
+            ratios = sorted(c / r for r, c in rates)
+            q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
             print(
-                f"{kind:<6} {label:>8} {med(r for r, _ in rates):10.0f} {med(c for _, c in rates):10.0f}"
-                f" {med(c / r for r, c in rates):6.2f}"
-                f" {med(r for r, _ in cpus):15.1f} {med(c for _, c in cpus):8.1f}"
-                f" {med(r / c for r, c in cpus):6.2f}"
+                f"{kind:<6} {label(size):>8} {med(r for r, _ in rates):10.0f} {med(c for _, c in rates):10.0f}"
+                f" {med(ratios):6.2f} {q1:5.2f}-{q3:4.2f}"
+                f" {med(r for r, _ in cpus):15.1f} {med(c for _, c in cpus):8.1f}",
+                flush=True,
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def wait_until_set(flag: StopFlag, started: object) -> None:
 
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 def test_a_worker_sees_the_flag_and_returns(method: str) -> None:
-    ctx = multiprocessing.get_context(method)
+    ctx: Any = multiprocessing.get_context(method)
     flag = StopFlag(ctx)
     started = ctx.RawValue("b", 0)
     p = ctx.Process(target=wait_until_set, args=(flag, started), daemon=True)

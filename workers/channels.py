@@ -14,6 +14,7 @@ pickle frame).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import multiprocessing.queues
 import multiprocessing.util as mp_util
@@ -33,6 +34,10 @@ SENT, SENT_BYTES, RECEIVED, RECEIVED_BYTES = range(4)
 FIELDS = 4
 
 
+# Bytes of one CPU cache line (64 on x86-64 and most ARM cores).
+CACHE_LINE = 64
+
+
 class Counters:
     """One process's traffic on one channel: four uint64 in shared memory.
 
@@ -41,10 +46,17 @@ class Counters:
     a block; any may read it (each aligned uint64 is read atomically). Pass it
     to a child only as a ``Process`` argument (multiprocessing shares it while
     spawning).
+
+    Each block has a cache line of its own: multiprocessing's heap packs
+    RawArrays 8-byte aligned side by side, so 32-byte blocks of a producer
+    and its consumer would share a line, and each count on one core would
+    evict the line from the other's cache ("false sharing"). A block
+    allocates ``FIELDS + CACHE_LINE / 8`` slots and uses the four that start on
+    a line boundary; the next block's four start at least a line further.
     """
 
     def __init__(self, ctx: BaseContext) -> None:
-        self.raw: Any = ctx.RawArray("Q", FIELDS)
+        self.raw: Any = ctx.RawArray("Q", FIELDS + CACHE_LINE // 8)
         self.array = _slots(self.raw)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -73,8 +85,14 @@ class Counters:
 
 
 def _slots(raw: Any) -> memoryview:
-    """A uint64 view of a RawArray: indexing it is several times cheaper than the ctypes array."""
-    return memoryview(raw).cast("B").cast("Q")
+    """The block's four uint64 slots, starting on a cache line, as a memoryview.
+
+    Indexing a memoryview is several times cheaper than the ctypes array.
+    The offset is computed from the address in each process: the shared
+    mapping may sit at a different address in a spawned child.
+    """
+    skip = (-ctypes.addressof(raw) % CACHE_LINE) // 8
+    return memoryview(raw).cast("B").cast("Q")[skip : skip + FIELDS]
 
 
 # Above this many payload bytes, pickle into a BytesIO (one copy) rather than a bytes object.
@@ -84,16 +102,24 @@ BIG = 64 * 1024
 def _dumps(obj: object) -> bytes | memoryview:
     """Pickle ``obj``; the length always equals ``len(pickle.dumps(obj, HIGHEST_PROTOCOL))``.
 
-    Small messages: ``pickle.dumps``, the fastest way for them. Messages with a
-    large bytes payload (``obj`` itself, or its ``payload`` attribute, as
-    :class:`~workers.workloads.Task` has): multiprocessing's ``ForkingPickler``
-    into a BytesIO, whose buffer is sent as is; ``pickle.dumps`` would copy
-    the payload once more into the bytes object it returns.
+    Small messages: ``pickle.dumps``, which for a small object costs a
+    fraction of ``ForkingPickler.dumps`` (that one builds a BytesIO and a
+    Pickler per call; multiprocessing's Queue feeder and ``Connection.send``
+    use it). Messages with a large bytes payload (``obj`` itself, or its
+    ``payload`` attribute, as :class:`~workers.workloads.Task` has):
+    ``ForkingPickler`` into a BytesIO, whose buffer is sent as is;
+    ``pickle.dumps`` would copy the payload once more into the bytes object it
+    returns. Objects only ``ForkingPickler`` can pickle (its extra reducers,
+    ``Lib/multiprocessing/reduction.py``) go through it too. Both produce the
+    same stream, which ``pickle.loads`` reads.
     """
     payload = obj if isinstance(obj, bytes) else getattr(obj, "payload", None)
     if isinstance(payload, bytes) and len(payload) > BIG:
         return ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
-    return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    try:
+        return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +167,11 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
 
     Everything is multiprocessing's Queue (pipe, locks, semaphore, feeder
     thread, and the same danger when a holder of its lock dies), except that
-    the feeder thread, right after pickling a message (once, as the raw Queue
-    does), adds it to the :class:`Counters` block in :attr:`sent_to` (the
+    the feeder thread pickles each message once with :func:`_dumps` (the
+    same bytes as the raw Queue's ``ForkingPickler``, made more cheaply),
+    then adds it to the :class:`Counters` block given to :meth:`bind_sent` (the
     feeder is the only writer of the block's sent slots), and that
-    :meth:`get_bytes` returns the bytes before unpickling, so the taker can
+    :meth:`get_buffer` returns the bytes before unpickling, so the taker can
     count them. A message is thus counted as sent when it leaves the put
     buffer for the pipe. ``_start_thread`` and ``_feed`` follow CPython
     3.11-3.13's ``multiprocessing/queues.py``.
@@ -155,34 +182,39 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
         q: Any = self
         if not hasattr(q, "_sent_box"):
             q._sent_box = [None]
-        q._sent_box[0] = counters
+        q._sent_box[0] = counters.array
 
     def __setstate__(self, state: Any) -> None:
         super().__setstate__(state)
         q: Any = self
         q._sent_box = [None]
 
-    def get_bytes(self, timeout: float | None = None) -> bytes:
-        """Take one message's bytes; ``queue.Empty`` after ``timeout`` seconds."""
+    def get_buffer(self, timeout: float | None = None) -> memoryview:
+        """Take one message's pickled bytes, uncopied; ``queue.Empty`` after ``timeout`` seconds.
+
+        The view is of the connection's receive buffer (``Connection._recv_bytes``
+        hands back a BytesIO), which ``Queue.get`` would first copy into a bytes
+        object: one copy of the message fewer, which counts at 1 MiB.
+        """
         q: Any = self  # the attributes are multiprocessing's, not in the type stubs
         if q._closed:
             raise ValueError(f"Queue {q!r} is closed")
         if timeout is None:
             with q._rlock:
-                res: bytes = q._recv_bytes()
+                buf = q._reader._recv_bytes()
             q._sem.release()
-            return res
+            return buf.getbuffer()  # type: ignore[no-any-return]
         deadline = time.monotonic() + timeout
         if not q._rlock.acquire(True, timeout):
             raise queue.Empty
         try:
             if not q._poll(max(0.0, deadline - time.monotonic())):
                 raise queue.Empty
-            res = q._recv_bytes()
+            buf = q._reader._recv_bytes()
             q._sem.release()
         finally:
             q._rlock.release()
-        return res
+        return buf.getbuffer()  # type: ignore[no-any-return]
 
     def _start_thread(self) -> None:
         q: Any = self
@@ -222,7 +254,7 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
 
     @staticmethod
     def _feed_counted(
-        sent_box: list[Counters | None],
+        sent_box: list[memoryview | None],
         buffer: Any,
         notempty: threading.Condition,
         send_bytes: Any,
@@ -233,6 +265,7 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
         queue_sem: Any,
     ) -> None:
         sentinel = multiprocessing.queues._sentinel  # type: ignore[attr-defined]
+        sent, sent_bytes, dumps = SENT, SENT_BYTES, _dumps
         while True:
             try:
                 with notempty:
@@ -245,12 +278,11 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                             reader_close()
                             writer_close()
                             return
-                        data = ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL)
-                        counters = sent_box[0]
-                        if counters is not None:
-                            a = counters.array
-                            a[SENT] += 1
-                            a[SENT_BYTES] += len(data)
+                        data = dumps(obj)
+                        slots = sent_box[0]
+                        if slots is not None:
+                            slots[sent] += 1
+                            slots[sent_bytes] += len(data)
                         with writelock:
                             send_bytes(data)
                 except IndexError:
@@ -261,6 +293,32 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                 if mp_util.is_exiting():
                     return
                 queue_sem.release()
+
+
+def _counted_get(q: Any, slots: memoryview) -> Any:
+    """``CountedQueue.get`` for one process: take, count into ``slots``, unpickle.
+
+    ``q`` is a :class:`CountingQueue`, ``slots`` its taker's counter block.
+    Blocking gets follow ``multiprocessing.Queue.get`` step by step, but
+    unpickle from the receive buffer (no copy, see
+    :meth:`CountingQueue.get_buffer`); timed ones go through ``get_buffer``.
+    """
+    rlock, recv, sem_release, loads = q._rlock, q._reader._recv_bytes, q._sem.release, pickle.loads
+    received, received_bytes = RECEIVED, RECEIVED_BYTES
+
+    def get(timeout: float | None = None) -> Any:
+        if timeout is None and not q._closed:
+            with rlock:
+                buf = recv()
+            sem_release()
+            data = buf.getbuffer()
+        else:
+            data = q.get_buffer(timeout)
+        slots[received] += 1
+        slots[received_bytes] += data.nbytes
+        return loads(data)
+
+    return get
 
 
 class _CountedEnd:
@@ -302,6 +360,14 @@ class CountedQueue(_CountedEnd):
 
     ``maxsize`` bounds it as ``Queue(maxsize)`` does (0: unbounded; a put
     then blocks while it is full).
+
+    :meth:`bind` builds this process's hot path once: ``put`` becomes the
+    Queue's own ``put`` (the feeder thread counts), and ``get`` a closure
+    that holds the Queue's lock, pipe, semaphore and counter slots in local
+    variables. Per message it then does no more attribute lookups than
+    ``multiprocessing.Queue.get`` does (``Lib/multiprocessing/queues.py``),
+    plus two additions to shared memory, so counting costs well under the 5%
+    of a message's time that ``bench/ipc_overhead.py`` checks.
     """
 
     _SHARED = ("queue",)
@@ -313,38 +379,29 @@ class CountedQueue(_CountedEnd):
     def bind(self, counters: Counters) -> Self:
         """Count this process's traffic into ``counters`` (its feeder thread's too); returns self."""
         self.queue.bind_sent(counters)
-        return super().bind(counters)
+        super().bind(counters)
+        q: Any = self.queue  # the attributes are multiprocessing's, not in the type stubs
+        self.put = q.put  # type: ignore[method-assign]
+        self.get = _counted_get(q, counters.array)  # type: ignore[method-assign]
+        return self
 
     def put(self, obj: object) -> None:
         """Enqueue ``obj``; the feeder thread pickles it, counts it as sent, and writes it.
 
         Blocks only while a bounded Queue is full. Raises ``RuntimeError`` if
-        :meth:`bind` was not called.
+        :meth:`bind` was not called (after it, this is the Queue's own ``put``).
         """
         self._bound()
-        self.queue.put(obj)
 
     def get(self, timeout: float | None = None) -> Any:
         """Take one message, count it as received, unpickle it.
 
         Raises ``queue.Empty`` after ``timeout`` seconds without a message
         (also while another process holds the Queue's read lock), and
-        ``RuntimeError`` if :meth:`bind` was not called.
+        ``RuntimeError`` if :meth:`bind` was not called (after it, the
+        closure from :func:`_counted_get` answers).
         """
-        counters = self._counters
-        if counters is None:
-            raise RuntimeError(f"channel {self.info.name!r} used before bind()")
-        q: Any = self.queue
-        if timeout is None and not q._closed:  # the hot path, inlined: no extra call per message
-            with q._rlock:
-                data = q._recv_bytes()
-            q._sem.release()
-        else:
-            data = q.get_bytes(timeout)
-        a = counters.array
-        a[RECEIVED] += 1
-        a[RECEIVED_BYTES] += len(data)
-        return pickle.loads(data)
+        self._bound()
 
     def waitable(self) -> Connection:
         """The Queue's read end, for ``multiprocessing.connection.wait`` (single reader only)."""
