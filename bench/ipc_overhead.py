@@ -21,7 +21,11 @@ both processes spent per message (microseconds). The producer is pinned to
 one core and the consumer to another (with more than 2 cores, the first two
 usable ones; on 1 core both share it).
 
-    python bench/ipc_overhead.py [PAIRS]
+With ``--control``, each payload also gets a row that pits the raw channel
+against a second raw one in the same way: its ratio is the bench's noise
+floor on this machine (it would be 1.00 on a quiet one).
+
+    python bench/ipc_overhead.py [PAIRS] [--control]
 """
 
 from __future__ import annotations
@@ -67,13 +71,17 @@ def schedule(pairs: int) -> list[int]:
     return order
 
 
-def _consumer(
-    kind: str, raw: Any, counted: Any, counters: Any, n: int, pairs: int, done: Connection
-) -> None:
+def _getter(end: Any, counters: Any) -> Callable[[], Any]:
+    """The take function of a raw Queue or Pipe end, or of a counted one (bound to ``counters``)."""
+    if hasattr(end, "bind"):
+        return end.bind(counters).get  # type: ignore[no-any-return]
+    return end.recv if isinstance(end, Connection) else end.get  # type: ignore[no-any-return]
+
+
+def _consumer(raw: Any, counted: Any, counters: Any, n: int, pairs: int, done: Connection) -> None:
     """Take N messages per block from the channel the schedule names; report each block's end."""
     _pin(1)
-    counted.bind(counters)
-    gets: list[Callable[[], Any]] = [raw.get if kind == "Queue" else raw.recv, counted.get]
+    gets = [_getter(raw, counters), _getter(counted, counters)]
     for which in schedule(pairs):
         get = gets[which]
         c0 = time.process_time()
@@ -83,9 +91,13 @@ def _consumer(
 
 
 def measure(
-    kind: str, size: int, n: int, pairs: int
+    kind: str, size: int, n: int, pairs: int, control: bool = False
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """Run every block; returns per-pair (raw, counted) messages/s and CPU microseconds per message."""
+    """Run every block; returns per-pair (raw, counted) messages/s and CPU microseconds per message.
+
+    With ``control``, the "counted" channel is a second raw one: the ratio
+    then shows the bench's own noise (1.00 if it had none).
+    """
     from workers.channels import ChannelInfo, CountedPipeEnd, CountedQueue, Counters
 
     ctx: Any = multiprocessing.get_context("forkserver")
@@ -93,15 +105,24 @@ def measure(
     info = ChannelInfo("bench", kind, "producer", "consumer")
     if kind == "Queue":
         raw_q = ctx.Queue(maxsize(size))
-        counted_q = CountedQueue(ctx, info, maxsize=maxsize(size))
+        if control:
+            counted_q: Any = ctx.Queue(maxsize(size))
+            put_b = counted_q.put
+        else:
+            counted_q = CountedQueue(ctx, info, maxsize=maxsize(size))
+            put_b = counted_q.bind(Counters(ctx)).put
         args: tuple[Any, ...] = (raw_q, counted_q)
-        puts = [raw_q.put, counted_q.bind(Counters(ctx)).put]
+        puts = [raw_q.put, put_b]
     else:
         raw_a, raw_b = ctx.Pipe()
         c_a, c_b = ctx.Pipe()
-        args = (raw_b, CountedPipeEnd(c_b, info))
-        puts = [raw_a.send, CountedPipeEnd(c_a, info).bind(Counters(ctx)).put]
-    p = ctx.Process(target=_consumer, args=(kind, *args, Counters(ctx), n, pairs, done_w))
+        if control:
+            args = (raw_b, c_b)
+            puts = [raw_a.send, c_a.send]
+        else:
+            args = (raw_b, CountedPipeEnd(c_b, info))
+            puts = [raw_a.send, CountedPipeEnd(c_a, info).bind(Counters(ctx)).put]
+    p = ctx.Process(target=_consumer, args=(*args, Counters(ctx), n, pairs, done_w))
     p.start()
     payload = b"\x00" * size
     blocks: list[tuple[int, float, float]] = []  # (which, msg/s, CPU us/msg)
@@ -117,7 +138,7 @@ def measure(
     p.join(30)
     if kind == "Queue":
         raw_q.close()
-        counted_q.abandon()
+        counted_q.close() if control else counted_q.abandon()
     timed = blocks[2:]  # without the warm-up
     rates: list[tuple[float, float]] = []
     cpus: list[tuple[float, float]] = []
@@ -135,7 +156,9 @@ def label(size: int) -> str:
 
 def main() -> None:
     _pin(0)  # the producer (and its Queue's feeder thread) on one core, the consumer on another
-    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+    args = [a for a in sys.argv[1:] if a != "--control"]
+    control = "--control" in sys.argv[1:]
+    pairs = int(args[0]) if args else 16
     print(
         f"1 producer -> 1 consumer, forkserver, {pairs} ABBA pairs of blocks in one process pair, medians"
     )
@@ -146,15 +169,19 @@ def main() -> None:
     med = statistics.median
     for kind in ("Queue", "Pipe"):
         for size, n in PAYLOADS:
-            rates, cpus = measure(kind, size, n, pairs)
-            ratios = sorted(c / r for r, c in rates)
-            q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
-            print(
-                f"{kind:<6} {label(size):>8} {med(r for r, _ in rates):10.0f} {med(c for _, c in rates):10.0f}"
-                f" {med(ratios):6.2f} {q1:5.2f}-{q3:4.2f}"
-                f" {med(r for r, _ in cpus):15.1f} {med(c for _, c in cpus):8.1f}",
-                flush=True,
-            )
+            for is_control in (False, True) if control else (False,):
+                rates, cpus = measure(kind, size, n, pairs, is_control)
+                ratios = sorted(c / r for r, c in rates)
+                q1, _, q3 = (
+                    statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+                )
+                name = "raw/raw" if is_control else kind
+                print(
+                    f"{name:<7} {label(size):>7} {med(r for r, _ in rates):10.0f}"
+                    f" {med(c for _, c in rates):10.0f} {med(ratios):6.2f} {q1:5.2f}-{q3:4.2f}"
+                    f" {med(r for r, _ in cpus):15.1f} {med(c for _, c in cpus):8.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
