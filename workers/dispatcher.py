@@ -28,7 +28,7 @@ import time
 from collections import defaultdict
 from multiprocessing.connection import wait
 
-from workers.channels import RECEIVED, SENT, Channel, CountedPipeEnd
+from workers.channels import RECEIVED, SENT, Channel, CountedPipeEnd, CountedQueue
 from workers.supervisor import Supervisor
 from workers.topology import MPTOP, Topology
 from workers.workloads import Result, Task
@@ -187,6 +187,15 @@ class Dispatcher:
         end = channel.endpoint
         assert end is not None
         tally = self.delivered[channel]
+        if isinstance(end, CountedQueue):
+            # mptop is the results Queue's only reader: whatever whole messages the pipe
+            # holds, in one read (a writer killed mid-message cannot block it)
+            msgs = end.take_ready()
+            for msg in msgs:
+                if isinstance(msg, Result):
+                    tally[msg.pid] += 1
+            self.results_received += len(msgs)
+            return
         for _ in range(DRAIN_BATCH):
             try:
                 msg = end.get(timeout=0)
