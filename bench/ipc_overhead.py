@@ -75,7 +75,7 @@ def _getter(end: Any, counters: Any) -> Callable[[], Any]:
     """The take function of a raw Queue or Pipe end, or of a counted one (bound to ``counters``)."""
     if hasattr(end, "bind"):
         return end.bind(counters).get  # type: ignore[no-any-return]
-    return end.recv if isinstance(end, Connection) else end.get  # type: ignore[no-any-return]
+    return end.recv if isinstance(end, Connection) else end.get
 
 
 def _consumer(raw: Any, counted: Any, counters: Any, n: int, pairs: int, done: Connection) -> None:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # How long a blocked get waits before it looks at the stop flag again, seconds.
 POLL_SECONDS = 0.2
@@ -217,20 +217,25 @@ def make_body(
     raise ValueError(f"unknown workload kind {kind!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
-    """One unit of work from mptop: ``seconds`` of the workload, plus ``payload`` bytes of data."""
+class Task(NamedTuple):
+    """One unit of work from mptop: ``seconds`` of the workload, plus ``payload`` bytes of data.
+
+    A NamedTuple, not a dataclass: thousands cross the channels every second,
+    and a tuple unpickles with one call of its ``__new__``, where a frozen
+    slots dataclass runs its generated ``__setstate__`` (a Python loop over
+    its fields) for every message.
+    """
 
     seq: int
     seconds: float
     payload: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     """A worker's answer to :class:`Task` ``seq``: who did it, what the body returned.
 
-    ``payload`` is the request's payload for an echo (Pipe), else empty.
+    ``payload`` is the request's payload for an echo (Pipe), else empty. A
+    NamedTuple for the same reason as :class:`Task`.
     """
 
     seq: int
