@@ -21,7 +21,6 @@ worker's messages never arrived.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -122,15 +121,8 @@ class Dispatcher:
             self._tokens -= n
 
     def _running(self, pids: set[int]) -> int:
-        sup = self.supervisor
-        n = 0
-        for pid in list(pids):  # a copy: the supervisor may add to it meanwhile
-            if pid == MPTOP:
-                continue
-            with contextlib.suppress(LookupError):
-                h = sup.handle(pid)
-                n += h.alive and not h.suspended
-        return n
+        """How many of ``pids`` are live workers that are not suspended."""
+        return self.supervisor.count_running(pids)
 
     def _send_queue(self, top: Topology) -> None:
         tasks = top.sends

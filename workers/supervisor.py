@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -328,6 +328,22 @@ class Supervisor:
                 return self._handles[pid]
             except KeyError:
                 raise NoSuchWorker(f"{pid}: no such process") from None
+
+    def count_running(self, pids: Iterable[int]) -> int:
+        """How many of ``pids`` are workers alive and not suspended (other PIDs, as mptop's 0, count 0).
+
+        One lock round for all of them: the dispatcher asks 100 times a second
+        about every consumer of the tasks Queue.
+        """
+        pids = list(pids)  # a copy: a set the caller shares may grow meanwhile
+        with self._lock:
+            handles = self._handles
+            n = 0
+            for pid in pids:
+                h = handles.get(pid)
+                if h is not None and h.exitcode is None and not h.suspended:
+                    n += 1
+            return n
 
     def alive_pids(self) -> list[int]:
         """PIDs of workers not yet reaped."""
