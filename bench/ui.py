@@ -99,7 +99,32 @@ def bench_apply(rounds: int) -> None:
 
 
 def bench_keys(n: int, workload: str, presses: int, ipc: str = "queue") -> None:
-    """Real mptop in tmux with ``n`` workers: space until FROZEN shows, space until it is gone."""
+    """Key latency with ``--ipc ipc``, then the same with ``--ipc none`` as the baseline, and their ratio."""
+    measured = _key_times(n, workload, presses, ipc)
+    baseline = _key_times(n, workload, presses, "none") if ipc != "none" else measured
+    for label, times in ((ipc, measured), ("none (baseline)", baseline)):
+        print(
+            f"key press -> on screen, {n} workers ({workload}, --ipc {label}), {SIZE[0]}x{SIZE[1]}, "
+            f"{len(times)} presses: median {statistics.median(times):.0f} ms, p95 {_p95(times):.0f} ms, "
+            f"max {max(times):.0f} ms (goal: 100 ms)"
+        )
+    if ipc != "none":
+        print(
+            f"ratio --ipc {ipc} / --ipc none: median {statistics.median(measured) / statistics.median(baseline):.1f}, "
+            f"p95 {_p95(measured) / _p95(baseline):.1f}"
+        )
+
+
+def _p95(times: list[float]) -> float:
+    ordered = sorted(times)
+    return ordered[max(0, int(len(ordered) * 0.95) - 1)]
+
+
+def _key_times(n: int, workload: str, presses: int, ipc: str) -> list[float]:
+    """Real mptop in tmux with ``n`` workers: space until FROZEN shows, space until it is gone (ms each).
+
+    The screen is read with tmux capture-pane every 2 ms.
+    """
     socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
     env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
     cmd = [sys.executable, "-m", "tui", "-n", str(n), "--workload", workload, "--interval", "1"]
@@ -146,13 +171,7 @@ def bench_keys(n: int, workload: str, presses: int, ipc: str = "queue") -> None:
         with contextlib.suppress(Exception):
             psutil.wait_procs([mptop], timeout=10)
         _tmux(socket, "kill-server")
-    times.sort()
-    p95 = times[int(len(times) * 0.95) - 1]
-    print(
-        f"key press -> on screen (space freezes, space thaws: FROZEN shows and goes; tmux capture-pane polled every 2 ms), "
-        f"{n} workers ({workload}, --ipc {ipc}), {SIZE[0]}x{SIZE[1]}, {len(times)} presses: "
-        f"median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms, max {times[-1]:.0f} ms (goal: 100 ms)"
-    )
+    return times
 
 
 def _tmux(socket: str, *args: str) -> str:
