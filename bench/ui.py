@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -195,6 +196,10 @@ def _cpu(p: psutil.Process) -> float:
 
 
 def bench_cpu(seconds: float, workers: int) -> None:
+    """mptop's and htop's own CPU over ``seconds``, both in tmux at the same size, same run."""
+    for tool in ("tmux", "htop"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench.ui cpu: needs {tool} (apt-get install {tool})")
     socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
     env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
     w, h = str(SIZE[0]), str(SIZE[1])
