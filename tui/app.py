@@ -126,7 +126,8 @@ class MptopApp(App[int]):
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
     # From 230 cells wide the channels (about 115 wide) and the event log sit side by side.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (230, "-wide")]  # noqa: RUF012 (typed by App)
+    # -tight (under 100 columns): the footer drops its "^p palette" hint so "q Quit" fits at 80
+    HORIZONTAL_BREAKPOINTS = [(0, "-tight"), (100, "-narrow"), (230, "-wide")]  # noqa: RUF012 (typed by App)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     TITLE = "mptop"
 
@@ -139,8 +140,8 @@ class MptopApp(App[int]):
         Binding("enter", "detail", "Detail"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
-        Binding("L", "lesson", "Lesson"),
         Binding("q", "quit", "Quit"),
+        Binding("L", "lesson", "Lesson"),
         Binding("d", "toggle_daemon", "Daemon", show=False),
         Binding("T", "terminate_all", "Term all", show=False),
         Binding("K", "kill_all", "Kill all", show=False),
