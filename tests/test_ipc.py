@@ -237,3 +237,18 @@ def test_pipe_echoes_carry_the_payload_back() -> None:
         assert all(psutil.pid_exists(h.pid) for h in sup.handles())
     finally:
         stop(sup, dispatcher)
+
+
+def test_a_pipe_end_closed_by_another_thread_raises_oserror_not_typeerror() -> None:
+    # mptop's shutdown closes its ends while the dispatcher thread may be about to read
+    import multiprocessing
+
+    from workers.channels import ChannelInfo, CountedPipeEnd, Counters
+
+    ctx = multiprocessing.get_context("fork")
+    a, b = ctx.Pipe()
+    end = CountedPipeEnd(a, ChannelInfo("pipe-1", "Pipe", "mptop", "worker-1")).bind(Counters(ctx))
+    a.close()
+    with pytest.raises(OSError):
+        end.get()
+    b.close()

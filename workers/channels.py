@@ -546,15 +546,23 @@ class CountedPipeEnd(_CountedEnd):
     def get(self, timeout: float | None = None) -> Any:
         """Receive one message, count it, unpickle it.
 
-        Raises ``queue.Empty`` after ``timeout`` seconds without a message and
-        ``EOFError`` if the other end is closed.
+        Raises ``queue.Empty`` after ``timeout`` seconds without a message,
+        ``EOFError`` if the other end is closed, and ``OSError`` if this end
+        is (also when another thread of this process closes it meanwhile, as
+        mptop's shutdown does while its dispatcher may still be reading).
         """
         counters = self._bound()
-        if timeout is not None and not self.conn.poll(timeout):
+        conn = self.conn
+        if timeout is not None and not conn.poll(timeout):
             raise queue.Empty
         # Connection._recv_bytes() hands back its BytesIO: unpickling from its buffer
         # spares a copy of the message, as Connection.recv() does.
-        buf = self.conn._recv_bytes()  # type: ignore[attr-defined]
+        try:
+            buf = conn._recv_bytes()  # type: ignore[attr-defined]
+        except TypeError:
+            if conn.closed:  # closed under us: _recv_bytes skips recv()'s check
+                raise OSError(f"channel {self.info.name!r}: this end is closed") from None
+            raise
         view = buf.getbuffer()
         counters.count_received(view.nbytes)
         return ForkingPickler.loads(view)
