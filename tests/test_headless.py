@@ -156,3 +156,27 @@ def test_replay_of_a_bad_recording_is_one_line(tmp_path: Path) -> None:
         run.stderr.strip()
         == f"mptop: error: --replay: {bad}:2: truncated: the last line is cut off (not valid JSON: Unterminated string starting at: line 1 column 22 (char 21))"
     )
+
+
+def test_headless_uses_the_scenarios_message_size_and_rate(tmp_path: Path) -> None:
+    # --message-size and --rate shape the recorded traffic as they do in the TUI
+    from workers.headless import open_output, run_headless
+    from workers.spec import Scenario, WorkerSpec
+
+    scenario = Scenario.simple(
+        2, WorkerSpec(workload="sleep", task_seconds=0.01), interval=0.5, message_size=4096, rate=20
+    )
+    path = tmp_path / "shaped.jsonl"
+    result = run_headless(scenario, open_output(path, scenario, "", ""), 2.5)
+    rec = read_recording(path)
+    pids = {w.pid for s in rec.snapshots for w in s.workers}
+    try:
+        wait_for(lambda: not alive(pids), timeout=5)
+    finally:
+        kill_all(pids)
+    assert result.snapshots == len(rec.snapshots)
+    tasks = rec.snapshots[-1].channels[0]
+    assert tasks.name == "tasks" and tasks.sent > 0
+    assert tasks.sent_bytes / tasks.sent > 4096  # every Task carries the 4 KiB payload
+    # 20 Tasks/s for about 2.5 s (plus the first second's burst of the token bucket)
+    assert tasks.sent <= 20 * 2.5 + 25, tasks.sent

@@ -64,8 +64,12 @@ def run_headless(
     t0 = time.monotonic()
     try:
         supervisor.prepare()
-        sampler = Sampler(supervisor)
-        dispatcher = Dispatcher(supervisor, scenario.worker.task_seconds)
+        # the same traffic as the TUI: message size and rate from the scenario, and the
+        # per-sender tally that lets the sampler count a dead worker's undelivered messages
+        dispatcher = Dispatcher(
+            supervisor, scenario.worker.task_seconds, scenario.message_size, scenario.rate
+        )
+        sampler = Sampler(supervisor, dispatcher.delivered)
         dispatcher.start()
         supervisor.start()
         end = None if duration is None else t0 + duration
@@ -86,7 +90,10 @@ def run_headless(
         try:
             if supervisor.handles():
                 # After shutdown: the exit codes and the exit events, as the parent saw them.
-                writer.write(Sampler(supervisor).sample() if written == 0 else sampler.sample())
+                tally = dispatcher.delivered if dispatcher is not None else None
+                writer.write(
+                    Sampler(supervisor, tally).sample() if written == 0 else sampler.sample()
+                )
                 written += 1
         finally:
             writer.close()
