@@ -30,7 +30,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Log
 
@@ -154,7 +154,7 @@ class MptopApp(App[int]):
         Binding("less_than_sign", "sort_step(-1)", "Sort left", key_display="<", show=False),
         Binding("greater_than_sign", "sort_step(1)", "Sort right", key_display=">", show=False),
         Binding("escape", "close_filter", "Close filter", show=False),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit_now", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -333,7 +333,13 @@ class MptopApp(App[int]):
     # -- enabling ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Process actions are shown but disabled (greyed) without a supervisor."""
+        """Which keys act and show: process actions are greyed without a supervisor.
+
+        While a dialog (detail, help, confirm) is up, only its own keys act and
+        the footer shows only them; Ctrl+C still quits from anywhere.
+        """
+        if isinstance(self.screen, ModalScreen) and action not in ("quit_now", "command_palette"):
+            return False
         if action in PROCESS_ACTIONS and self.supervisor is None:
             return None
         # no lesson: no L in the footer
@@ -344,7 +350,7 @@ class MptopApp(App[int]):
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            if binding.action in ("quit", "close_filter"):
+            if binding.action in ("quit", "quit_now", "close_filter"):
                 continue
             if binding.action == "lesson" and not self.lesson:
                 continue
@@ -601,6 +607,10 @@ class MptopApp(App[int]):
         self._update_summary()
 
     # -- quitting ------------------------------------------------------------------
+
+    async def action_quit_now(self) -> None:
+        """Ctrl+C: quit from any screen, dialogs included."""
+        await self.action_quit()
 
     async def action_quit(self) -> None:
         """Stop the workers (bounded, about 2.5 s at most), then leave."""

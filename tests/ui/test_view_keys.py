@@ -224,6 +224,25 @@ async def test_process_keys_are_disabled_without_a_supervisor() -> None:
         assert "mptop: Kill all" in titles and "mptop: Freeze" in titles
 
 
+async def test_a_dialog_takes_the_keys_and_ctrl_c_still_quits() -> None:
+    # while the detail screen is up, the main screen's keys neither act nor show
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        assert app.check_action("freeze", ()) is True
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        for action in ("freeze", "filter", "detail", "kill", "quit"):
+            assert app.check_action(action, ()) is False, action
+        await pilot.press("space", "slash")
+        assert isinstance(app.screen, DetailScreen)  # no filter box, no freeze behind it
+        assert "FROZEN" not in app.summary()
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+
+
 @pytest.mark.parametrize("key", ["q", "ctrl+c"])
 async def test_quit_keys_view_only(key: str) -> None:
     app = samples.view_only_app()

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -45,6 +45,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self.question, id="question")
             yield Static("y: yes    n / Enter / Esc: no", id="hint")
+        yield Footer()  # this dialog's own keys (the main footer is greyed meanwhile)
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

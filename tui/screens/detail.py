@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from tui import format as fmt
 from tui.detail import WorkerDetail
@@ -165,6 +165,7 @@ class DetailScreen(ModalScreen[None]):
             yield Static(fmt.DASH, id="stderr", classes="output")
             yield Static("Traceback", classes="section", id="traceback-title")
             yield Static(fmt.DASH, id="traceback")
+        yield Footer()  # this dialog's own keys (the main footer is greyed meanwhile)
 
     def on_mount(self) -> None:
         self.reload(self.sample, self._now)

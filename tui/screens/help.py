@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from tui.widgets.workers_table import COLUMNS
 
@@ -123,6 +123,7 @@ class HelpScreen(ModalScreen[None]):
             box.border_subtitle = "Esc close"
             # Rich's Markdown in a Static: drawn at once (Textual's Markdown widget takes ~1 s here).
             yield Static(Markdown(help_text()), id="help")
+        yield Footer()  # this dialog's own keys (the main footer is greyed meanwhile)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)
