@@ -74,10 +74,17 @@ def flow_line(channels: tuple[ChannelSample, ...]) -> str:
 
 
 def channel_texts(c: ChannelSample) -> tuple[str, ...]:
-    """The cells of ``c`` in :data:`COLUMNS` order."""
+    """The cells of ``c`` in :data:`COLUMNS` order.
+
+    A Pipe is duplex (requests one way, echoes the other, both counted), so
+    its flow is ``mptop ⇄ worker-1``; a Queue's is one way. A name that
+    already says its kind (``pipe:worker-1``) is not followed by it again.
+    """
+    label = c.name if c.name.lower().startswith(c.kind.lower()) else f"{c.name} ({c.kind})"
+    arrow = "⇄" if c.kind == "Pipe" else "→"
     return (
-        f"{c.name} ({c.kind})",
-        f"{c.producer} → {c.consumer}",
+        label,
+        f"{c.producer} {arrow} {c.consumer}",
         channel_state(c),
         fmt.count(c.msgs_per_s),
         fmt.size(c.bytes_per_s),
