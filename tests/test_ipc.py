@@ -159,6 +159,37 @@ def test_sigstop_the_only_consumer_marks_stalled_and_sigcont_clears() -> None:
         stop(sup, dispatcher)
 
 
+def test_no_stall_while_no_consumer_lives_nor_right_after_one_is_added() -> None:
+    # all consumers dead with a backlog: idle, not stalled; a new consumer gets fresh ticks
+    sup, dispatcher, sampler = running("queue", count=1, rate=40)
+    try:
+        (h,) = sup.handles()
+        wait_for(lambda: dispatcher.results_received >= 5, timeout=20)
+        sup.kill(h.pid)
+        sup.wait_exit(h.pid, 5)
+        texts: list[str] = []
+
+        def tick() -> ChannelSample:
+            time.sleep(0.1)
+            snap = sampler.sample()
+            texts.extend(e.text for e in snap.events)
+            return channel(snap, "tasks")
+
+        for _ in range(6):  # twice STALL_TICKS with nobody alive to take
+            c = tick()
+            assert not c.stalled
+        assert c.backlog > 0, "the dispatcher kept a backlog for the dead consumer"
+        new = sup.add()
+        # sampled at once, before the new worker can take anything: not blamed yet
+        first = channel(sampler.sample(), "tasks")
+        assert not first.stalled
+        wait_for(lambda: tick().msgs_per_s, timeout=20, interval=0)
+        assert not any("stalled" in t for t in texts), texts
+        assert new.pid in sup.alive_pids()
+    finally:
+        stop(sup, dispatcher)
+
+
 def test_kill_mid_transfer_stalls_the_queue_rebuild_restores_and_quit_is_bounded() -> None:
     """1 MiB tasks: a worker killed while it holds the Queue's read lock leaves it stuck for good."""
     sup, dispatcher, sampler = running(

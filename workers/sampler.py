@@ -200,12 +200,15 @@ class Sampler:
                 mps = (received - flow.received) / dt
                 bps = (received_bytes - flow.received_bytes) / dt
                 flow.history.append(mps)
-            still = flow.received == received
+            consumers = list(c.consumers)  # a copy: the supervisor may add to it meanwhile
+            consumers_alive = MPTOP in consumers or any(p in alive for p in consumers)
+            # ticks without progress count only while someone alive could take: a channel
+            # whose consumers are all gone is idle, not stalled, and a consumer started
+            # after that gets STALL_TICKS fresh ticks before it is blamed
+            still = flow.received == received and consumers_alive
             flow.idle_ticks = flow.idle_ticks + 1 if still else 0
             flow.received, flow.received_bytes = received, received_bytes
             backlog = sent - received - lost_unsent
-            consumers = list(c.consumers)  # a copy: the supervisor may add to it meanwhile
-            consumers_alive = MPTOP in consumers or any(p in alive for p in consumers)
             stalled = backlog > 0 and consumers_alive and flow.idle_ticks >= STALL_TICKS
             if stalled != flow.stalled:
                 flow.stalled = stalled
