@@ -660,8 +660,9 @@ class Supervisor:
     def shutdown(self) -> None:
         """Stop every worker, close the channels and stop the forkserver. Idempotent.
 
-        Daemon workers are terminated at once, as multiprocessing does with a
-        parent's daemonic children at exit; non-daemon workers are asked to
+        Daemon workers are terminated at once, before the stop flag is set (so
+        none of them ends with 0 by finishing first), as multiprocessing does
+        with a parent's daemonic children at exit; non-daemon workers are asked to
         finish (the stop flag) and get :data:`FINISH_GRACE` seconds. Whatever
         is left gets SIGTERM, then SIGKILL after :data:`TERM_GRACE`; each
         escalation is logged. Takes at most about 2.5 s.
@@ -672,13 +673,15 @@ class Supervisor:
             self._closed = True
             if not self._prepared:
                 return
-            self.stop_event.set()
             self.poll()
             alive = [h for h in self._handles.values() if h.alive]
+            # daemons first, THEN the stop flag: a daemon that saw the flag first would
+            # finish its task and exit 0, and the daemons lesson (-15) would depend on timing
             for h in alive:
                 if h.daemon:
                     with contextlib.suppress(NoSuchWorker, psutil.Error):
                         self.terminate(h.pid)
+            self.stop_event.set()
             pending = self._wait(alive, FINISH_GRACE)
             for h in pending:
                 with contextlib.suppress(NoSuchWorker, psutil.Error):
