@@ -34,7 +34,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Log
 
-from tui.detail import WorkerDetail, read_detail
+from tui.detail import WorkerDetail, detail_from_sample, read_detail
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.help import HelpScreen
@@ -520,7 +520,7 @@ class MptopApp(App[int]):
             return read_detail(self.supervisor, sample)
         if self._detail_source is not None:
             return self._detail_source(sample)
-        return None
+        return detail_from_sample(sample)  # a replay: what the recording holds
 
     def on_worker_table_activated(self, message: WorkerTable.Activated) -> None:
         self.action_detail(message.pid)

@@ -55,6 +55,31 @@ class WorkerDetail:
     stdout_tail: str
     stderr_tail: str
     traceback: str
+    recorded: bool = False  # True: only what a recording holds (no psutil, no log files)
+
+
+def detail_from_sample(sample: WorkerSample) -> WorkerDetail:
+    """What a recording (replay) or any snapshot alone tells about a worker.
+
+    The sample's own fields (PID, name, daemon flag, start method, state,
+    exit code, CPU%, core, RSS, rates) are all there; what only the live
+    process or its log files could say (PPID, command line, affinity,
+    threads, output) is unknown and shown as such.
+    """
+    return WorkerDetail(
+        sample=sample,
+        ppid=None,
+        cmdline=(),
+        start_method=sample.start_method or "",
+        create_time=None,
+        affinity=None,
+        threads=None,
+        channels=(),
+        stdout_tail="",
+        stderr_tail="",
+        traceback="",
+        recorded=True,
+    )
 
 
 def tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> str:
@@ -111,4 +136,11 @@ def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
     )
 
 
-__all__ = ["ChannelCounts", "NoSuchWorker", "WorkerDetail", "read_detail", "tail"]
+__all__ = [
+    "ChannelCounts",
+    "NoSuchWorker",
+    "WorkerDetail",
+    "detail_from_sample",
+    "read_detail",
+    "tail",
+]

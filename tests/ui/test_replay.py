@@ -66,3 +66,30 @@ def test_replay_screen(snap_compare: Any, size: tuple[int, int]) -> None:
         await pilot.pause()
 
     assert snap_compare(app(), terminal_size=size, run_before=run_before)
+
+
+async def test_detail_in_a_replay_shows_what_the_recording_holds() -> None:
+    import time
+
+    from rich.console import Console
+    from textual.widgets import Static
+
+    from tui.screens.detail import DetailScreen
+
+    replay = app()
+    async with replay.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        screen = replay.screen
+        assert isinstance(screen, DetailScreen)
+        deadline = time.monotonic() + 5
+        while screen.detail is None and time.monotonic() < deadline:
+            await pilot.pause(0.02)
+        assert screen.detail is not None and screen.detail.recorded
+        console = Console(width=120, record=True)
+        console.print(screen.query_one("#facts", Static).content)
+        facts = console.export_text()
+        sample = screen.detail.sample
+        assert str(sample.pid) in facts and sample.state.value in facts
+        assert "CPU%" in facts and "no longer a worker" not in facts
+        assert "not in the recording" in str(screen.query_one("#stdout", Static).content)

@@ -72,7 +72,7 @@ def render_detail(
     row("Name", w.name)
     row("Workload", w.workload or fmt.DASH)
     row("Command line", " ".join(d.cmdline) if d.cmdline else fmt.DASH)
-    row("Start method", d.start_method)
+    row("Start method", d.start_method or fmt.DASH)
     row("Daemon", "yes: terminated when mptop exits" if w.daemon else "no: mptop waits for it")
     if d.create_time is not None:
         row("Started", time_fmt(d.create_time))
@@ -194,6 +194,11 @@ class DetailScreen(ModalScreen[None]):
         self.query_one("#facts", Static).update(
             render_detail(d, self._now, self._total_cores, self._time_fmt)
         )
+        if d.recorded:
+            absent = Text("not in the recording (it holds the snapshots only)")
+            for name in ("#stdout", "#stderr", "#traceback"):
+                self.query_one(name, Static).update(absent)
+            return
         self.query_one("#stdout", Static).update(Text(d.stdout_tail or "(empty)"))
         self.query_one("#stderr", Static).update(Text(d.stderr_tail or "(empty)"))
         self.query_one("#traceback", Static).update(
