@@ -51,7 +51,7 @@ def test_signals_refuse_dead_and_foreign_pids(make_supervisor: SupervisorFactory
     (h,) = sup.start()
     sup.kill(h.pid)
     wait_for(lambda: exited(sup, h.pid) is not None)
-    with pytest.raises(NoSuchWorker, match="no such process"):
+    with pytest.raises(NoSuchWorker, match=r"has exited \(-9: SIGKILL\)"):
         sup.terminate(h.pid)
     with pytest.raises(NoSuchWorker, match="no such process"):
         sup.kill(1)  # never ours

@@ -442,7 +442,9 @@ class Supervisor:
     def _live(self, pid: int) -> WorkerHandle:
         """The handle of a live worker whose identity still checks out, else NoSuchWorker."""
         h = self.handle(pid)
-        if not h.alive or h.ps is None or not h.ps.is_running():
+        if h.exitcode is not None:
+            raise NoSuchWorker(f"{pid} has exited ({h.exitcode}: {describe_exitcode(h.exitcode)})")
+        if h.ps is None or not h.ps.is_running():
             raise NoSuchWorker(f"{pid}: no such process")
         return h
 
