@@ -296,13 +296,16 @@ class MptopApp(App[int]):
         if self.frozen:
             parts.append("FROZEN (space)")
         if snap is not None:
-            alive = sum(1 for w in snap.workers if w.alive)
+            tables = self.query(WorkerTable)
+            cleared = tables.first().cleared if tables else frozenset()
+            shown = [w for w in snap.workers if w.pid not in cleared]  # `c` drops exited rows
+            alive = sum(1 for w in shown if w.alive)
             method = snap.start_method + (
                 " (parent has threads!)" if snap.start_method == "fork" else ""
             )
             parts += [
                 method,
-                f"{alive}/{len(snap.workers)} alive",
+                f"{alive}/{len(shown)} alive",
                 f"total {snap.total_percent:.0f}% {cores_mod.spark(list(self._totals))}"
                 f" of {len(snap.cores)} cores",
             ]
@@ -491,6 +494,7 @@ class MptopApp(App[int]):
     def action_clear_exited(self) -> None:
         """Remove the rows of exited workers."""
         n = self.query_one(WorkerTable).clear_exited()
+        self._update_summary()
         self.notify(f"cleared {n} exited row{'s' if n != 1 else ''}", timeout=2)
 
     # -- actions: view -------------------------------------------------------------

@@ -319,6 +319,11 @@ class WorkerTable(ScrollView, can_focus=True):
                 if row is not None:
                     self._refresh_row(row)
 
+    @property
+    def cleared(self) -> frozenset[int]:
+        """PIDs of exited workers whose rows ``c`` cleared (they stay hidden)."""
+        return frozenset(self._hidden)
+
     def clear_exited(self) -> int:
         """Drop the rows of exited workers (they stay hidden); returns how many went."""
         gone = [pid for pid, w in self._samples.items() if not w.alive]
