@@ -26,6 +26,8 @@ pytestmark = pytest.mark.timeout(60)
         (["--start-method", "nope"], "--start-method"),
         (["--workload", "gpu"], "--workload"),
         (["--bogus"], "--bogus"),
+        (["--list-scenarios", "extra"], "--list-scenarios"),
+        (["--list-scenarios", "-n", "3"], "--list-scenarios"),
     ],
 )
 def test_bad_values_one_line_exit_2_no_process(args: list[str], names: str) -> None:

@@ -343,6 +343,9 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_scenarios:
+        for attr, option in (*_RUN_OPTIONS, ("replay", "--replay")):
+            if getattr(args, attr) not in (None, False):
+                parser.error(f"--list-scenarios: conflicts with {option} (it only lists)")
         return Invocation("list")
     _check_conflicts(parser, args)
     if args.replay is not None:
