@@ -290,39 +290,44 @@ class MptopApp(App[int]):
                 self.screen.reload(sample, snap.time)
 
     def summary(self) -> str:
-        """The header line: run, load, settings, and what the numbers mean."""
+        """The header line: run, load, settings, and what the numbers mean.
+
+        Ordered by what must stay visible when the line is cut on a narrow
+        terminal: the frozen and filter states first (they hide what changes),
+        then the counts and load, the sort and refresh, and the explanations last.
+        """
         snap = self.snapshot
+        table = self.query_one(WorkerTable)
         parts: list[str] = []
         if self.frozen:
             parts.append("FROZEN (space)")
+        if table.filter_text:
+            parts.append(f"filter '{table.filter_text}'")
+        method = ""
         if snap is not None:
-            tables = self.query(WorkerTable)
-            cleared = tables.first().cleared if tables else frozenset()
-            shown = [w for w in snap.workers if w.pid not in cleared]  # `c` drops exited rows
+            shown = [w for w in snap.workers if w.pid not in table.cleared]  # `c` drops exited rows
             alive = sum(1 for w in shown if w.alive)
             method = snap.start_method + (
                 " (parent has threads!)" if snap.start_method == "fork" else ""
             )
             parts += [
-                method,
                 f"{alive}/{len(shown)} alive",
                 f"total {snap.total_percent:.0f}% {cores_mod.spark(list(self._totals))}"
                 f" of {len(snap.cores)} cores",
             ]
             if snap.load_avg is not None:
                 parts.append("load " + " ".join(f"{x:.2f}" for x in snap.load_avg))
+        label = COLUMNS[COLUMN_KEYS.index(table.sort_key)].label
+        parts.append(f"sort {label}{'▼' if table.sort_reverse else '▲'}")
+        parts.append(f"every {self.interval:g} s")
+        if method:
+            parts.append(method)
         sup = self.supervisor
         if sup is not None:
             daemon = "daemon" if sup.daemon_default else "non-daemon"
             parts.append(f"new: {daemon} {sup.scenario.worker.workload}")
         else:
             parts.append("view only")
-        table = self.query_one(WorkerTable)
-        label = COLUMNS[COLUMN_KEYS.index(table.sort_key)].label
-        parts.append(f"every {self.interval:g} s")
-        parts.append(f"sort {label}{'▼' if table.sort_reverse else '▲'}")
-        if table.filter_text:
-            parts.append(f"filter '{table.filter_text}'")
         parts += ["CPU% 100 = one core", f"mptop {__version__}"]
         return " │ ".join(parts)
 
