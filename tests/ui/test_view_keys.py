@@ -15,7 +15,7 @@ from tui.app import MptopApp, SnapshotReady
 from tui.screens.detail import DetailScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.cores import CoresPanel, max_rows_for, plan
-from tui.widgets.workers_table import COLUMN_KEYS, WorkerTable
+from tui.widgets.workers_table import COLUMN_KEYS, COLUMN_STARTS, WorkerTable
 from workers.snapshot import Snapshot, WorkerState
 
 pytestmark = pytest.mark.timeout(30)
@@ -295,3 +295,24 @@ def test_plan_layouts() -> None:
 def test_states_are_words() -> None:
     snap = samples.snapshot(2, 6, 1)
     assert {w.state for w in snap.workers} >= {WorkerState.RUNNING, WorkerState.STOPPED}
+
+
+async def test_left_and_right_scroll_by_whole_columns() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        t = table(app)
+        assert t.max_scroll_x > 0  # the table is wider than 80 columns
+        await pilot.press("right")
+        assert round(t.scroll_x) == COLUMN_STARTS[1]
+        await pilot.press("right", "right")
+        assert round(t.scroll_x) == COLUMN_STARTS[3]
+        for _ in range(len(COLUMN_STARTS)):
+            await pilot.press("right")
+        assert round(t.scroll_x) == t.max_scroll_x  # the last columns in view, no further
+        await pilot.press("left")
+        assert round(t.scroll_x) < t.max_scroll_x
+        for _ in range(len(COLUMN_STARTS)):
+            await pilot.press("left")
+        assert round(t.scroll_x) == 0

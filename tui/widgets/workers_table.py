@@ -147,6 +147,10 @@ BIGGEST_FIRST = frozenset(
 )
 _GAP = 1
 TOTAL_WIDTH = sum(c.width for c in COLUMNS) + _GAP * (len(COLUMNS) + 1)
+# Where each column starts in a row (at the gap before it), in cells: Left/Right stops.
+COLUMN_STARTS: tuple[int, ...] = tuple(
+    sum(c.width + _GAP for c in COLUMNS[:i]) for i in range(len(COLUMNS))
+)
 
 
 def worker_texts(w: WorkerSample) -> tuple[str, ...]:
@@ -241,8 +245,8 @@ class WorkerTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "cursor_to(0)", "First", show=False),
         Binding("end", "cursor_to(-1)", "Last", show=False),
-        Binding("left", "scroll_left", "Left", show=False),
-        Binding("right", "scroll_right", "Right", show=False),
+        Binding("left", "column_step(-1)", "Left", show=False),
+        Binding("right", "column_step(1)", "Right", show=False),
     ]
 
     sort_key: reactive[str] = reactive("pid", init=False)
@@ -412,6 +416,15 @@ class WorkerTable(ScrollView, can_focus=True):
             self.scroll_to(y=self._cursor_row, animate=False, immediate=True)
         elif self._cursor_row >= top + body:
             self.scroll_to(y=self._cursor_row - body + 1, animate=False, immediate=True)
+
+    def action_column_step(self, direction: int) -> None:
+        """Left/Right: scroll by whole columns (as htop does), not by one cell."""
+        x = round(self.scroll_x)
+        if direction > 0:
+            target = next((b for b in COLUMN_STARTS if b > x), x)
+        else:
+            target = next((b for b in reversed(COLUMN_STARTS) if b < x), 0)
+        self.scroll_to(x=min(target, self.max_scroll_x), animate=False)
 
     def action_cursor(self, delta: int) -> None:
         self._move_cursor(self._cursor_row + delta)
