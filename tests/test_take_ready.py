@@ -101,3 +101,15 @@ def test_a_message_bigger_than_one_read_is_assembled() -> None:
     p.join(10)
     assert got == [big]
     q.abandon()
+
+
+def test_a_message_that_cannot_be_unpickled_is_counted_and_skipped() -> None:
+    _, q, mine = _queue()
+    bad = b"\x80\x05\x95garbage that is no pickle"
+    good = pickle.dumps(("result", 1), pickle.HIGHEST_PROTOCOL)
+    for data in (bad, good):
+        q.queue._sem.acquire()  # type: ignore[attr-defined]  # as each put would have
+        os.write(q.queue._writer.fileno(), struct.pack("!i", len(data)) + data)  # type: ignore[attr-defined]
+    assert q.take_ready() == [("result", 1)]
+    assert mine.read()[2:] == (2, len(bad) + len(good))
+    q.abandon()
