@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import signal
 import time
+from collections.abc import Callable
 
 import psutil
 import pytest
@@ -58,6 +59,18 @@ def stop(sup: Supervisor, dispatcher: Dispatcher) -> None:
 def channel(snap: Snapshot, name: str) -> ChannelSample:
     (c,) = [c for c in snap.channels if c.name == name]
     return c
+
+
+def ticker(sampler: Sampler, texts: list[str], pause: float) -> Callable[[], ChannelSample]:
+    """A sampler tick every ``pause`` seconds: the tasks channel, its events appended to ``texts``."""
+
+    def tick() -> ChannelSample:
+        time.sleep(pause)
+        snap = sampler.sample()
+        texts.extend(e.text for e in snap.events)
+        return channel(snap, "tasks")
+
+    return tick
 
 
 def kill_one_and_go_on(ipc: str) -> tuple[Supervisor, Dispatcher, Sampler] | None:
@@ -141,12 +154,7 @@ def test_sigstop_the_only_consumer_marks_stalled_and_sigcont_clears() -> None:
         wait_for(lambda: dispatcher.results_received >= 5, timeout=20)
         sup.suspend(h.pid)
         texts: list[str] = []
-
-        def tick() -> ChannelSample:
-            time.sleep(0.15)  # ticks are the sampler's: a stall needs several of them
-            snap = sampler.sample()
-            texts.extend(e.text for e in snap.events)
-            return channel(snap, "tasks")
+        tick = ticker(sampler, texts, 0.15)  # ticks are the sampler's: a stall needs several
 
         before = tick().backlog
         wait_for(lambda: tick().stalled, timeout=20, interval=0)
@@ -168,13 +176,7 @@ def test_no_stall_while_no_consumer_lives_nor_right_after_one_is_added() -> None
         sup.kill(h.pid)
         sup.wait_exit(h.pid, 5)
         texts: list[str] = []
-
-        def tick() -> ChannelSample:
-            time.sleep(0.1)
-            snap = sampler.sample()
-            texts.extend(e.text for e in snap.events)
-            return channel(snap, "tasks")
-
+        tick = ticker(sampler, texts, 0.1)
         for _ in range(6):  # twice STALL_TICKS with nobody alive to take
             c = tick()
             assert not c.stalled

@@ -291,12 +291,15 @@ class Invocation:
     replay: Path | None = None
 
 
+def _given(args: argparse.Namespace, options: Sequence[tuple[str, str]]) -> list[str]:
+    """The names of the ``(attribute, option)`` pairs the command line set (not None/False)."""
+    return [option for attr, option in options if getattr(args, attr) not in (None, False)]
+
+
 def _check_conflicts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.replay is not None:
-        for attr, option in _RUN_OPTIONS:
-            value = getattr(args, attr)
-            if value not in (None, False):
-                parser.error(f"--replay: conflicts with {option} (a replay starts no process)")
+        for option in _given(args, _RUN_OPTIONS):
+            parser.error(f"--replay: conflicts with {option} (a replay starts no process)")
     if args.file is not None and args.scenario is not None:
         parser.error(f"--scenario: conflicts with the scenario file {args.file} (give one)")
     if args.headless and args.output is None:
@@ -343,9 +346,8 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_scenarios:
-        for attr, option in (*_RUN_OPTIONS, ("replay", "--replay")):
-            if getattr(args, attr) not in (None, False):
-                parser.error(f"--list-scenarios: conflicts with {option} (it only lists)")
+        for option in _given(args, (*_RUN_OPTIONS, ("replay", "--replay"))):
+            parser.error(f"--list-scenarios: conflicts with {option} (it only lists)")
         return Invocation("list")
     _check_conflicts(parser, args)
     if args.replay is not None:

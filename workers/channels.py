@@ -286,6 +286,13 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
     ) -> None:
         sentinel = multiprocessing.queues._sentinel  # type: ignore[attr-defined]
         sent, sent_bytes, dumps, pack = SENT, SENT_BYTES, _dumps, _HEADER.pack
+
+        def flush(frames: list[bytes | memoryview]) -> None:
+            """Write the framed messages in ``frames`` as one write, under the Queue's write lock."""
+            if frames:
+                with writelock:
+                    send_all(b"".join(frames))
+
         while True:
             try:
                 with notempty:
@@ -299,9 +306,7 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                 while buffer:
                     obj = buffer.popleft()
                     if obj is sentinel:
-                        if frames:
-                            with writelock:
-                                send_all(b"".join(frames))
+                        flush(frames)
                         reader_close()
                         writer_close()
                         return
@@ -311,22 +316,17 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                         slots[sent] += 1
                         slots[sent_bytes] += len(data)
                     if len(data) > BIG:
-                        if frames:
-                            with writelock:
-                                send_all(b"".join(frames))
-                            frames, size = [], 0
+                        flush(frames)
+                        frames, size = [], 0
                         with writelock:
                             send_bytes(data)
                         continue
                     frames += (pack(len(data)), data)
                     size += 4 + len(data)
                     if size >= BATCH_BYTES:
-                        with writelock:
-                            send_all(b"".join(frames))
+                        flush(frames)
                         frames, size = [], 0
-                if frames:
-                    with writelock:
-                        send_all(b"".join(frames))
+                flush(frames)
             except Exception as e:
                 if ignore_epipe and getattr(e, "errno", 0) == errno.EPIPE:
                     return

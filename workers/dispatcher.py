@@ -120,10 +120,6 @@ class Dispatcher:
         if self.rate is not None:
             self._tokens -= n
 
-    def _running(self, pids: set[int]) -> int:
-        """How many of ``pids`` are live workers that are not suspended."""
-        return self.supervisor.count_running(pids)
-
     def _send_queue(self, top: Topology) -> None:
         tasks = top.sends
         if tasks is None or tasks.endpoint is None:
@@ -135,7 +131,7 @@ class Dispatcher:
             staged, _, unstaged, _ = top.stage.totals()
             backlog += staged - unstaged
         if self.rate is None:
-            running = self._running(tasks.consumers)
+            running = self.supervisor.count_running(tasks.consumers)
             if backlog <= 0 and running and self._per_worker < self._max_per_worker:
                 self._per_worker *= 2  # the workers emptied it: they are faster than the top-ups
             want = self._per_worker * running - backlog
@@ -157,7 +153,7 @@ class Dispatcher:
             return
         if not running_checked:
             (pid,) = [p for p in list(channel.consumers) if p != MPTOP] or [0]
-            if not self._running({pid}):
+            if not self.supervisor.count_running({pid}):
                 return
         budget = self._budget()
         mine = channel.blocks[MPTOP].array
