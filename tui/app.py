@@ -24,14 +24,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widget import Widget
 from textual.widgets import Footer, Input, Log
 
 from tui.detail import WorkerDetail, detail_from_sample, read_detail
@@ -42,6 +40,7 @@ from tui.widgets import cores as cores_mod
 from tui.widgets.channels_table import ChannelTable
 from tui.widgets.cores import CoresPanel
 from tui.widgets.lesson import LessonPanel
+from tui.widgets.summary import Summary
 from tui.widgets.workers_table import COLUMN_KEYS, COLUMNS, WorkerTable
 from workers import __version__
 from workers.dispatcher import Dispatcher
@@ -74,27 +73,6 @@ VIEW_ONLY = "disabled: view only, no supervisor"
 def local_clock(t: float) -> str:
     """``time.time()`` seconds -> local ``HH:MM:SS``."""
     return time.strftime("%H:%M:%S", time.localtime(t))
-
-
-class Summary(Widget):
-    """The one-line header; redrawn (never re-laid out) only when its text changes."""
-
-    DEFAULT_CSS = """
-    Summary { height: 1; }
-    """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.text = ""
-
-    def show(self, text: str) -> None:
-        """Show ``text`` if it differs from what is shown."""
-        if text != self.text:
-            self.text = text
-            self.refresh()
-
-    def render(self) -> Text:
-        return Text(self.text, no_wrap=True, overflow="ellipsis")
 
 
 # After `a`, when to sample again so the new worker's first CPU% shows without waiting

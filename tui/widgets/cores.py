@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from rich.style import Style
-from rich.text import Text
 from textual.geometry import Size
+from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.widgets import strips
 from workers.snapshot import CoreSample
 
 Mode = Literal["wide", "medium", "compact", "micro"]
@@ -33,6 +34,10 @@ COMPACT_MIN = 9
 HISTORY = 30
 _SPARK = "▁▂▃▄▅▆▇█"
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
+_UNDERLINE = Style(underline=True)
+_DIM = Style(dim=True)
+# A line or cell as (text, style) pieces; every character here is one cell wide.
+Pieces = list[tuple[str, Style]]
 
 
 def load_level(percent: float) -> str:
@@ -122,6 +127,8 @@ class CoresPanel(Widget):
         self._cores: tuple[CoreSample, ...] = ()
         self._history: list[deque[float]] = []
         self._styles: dict[str, Style] = {}
+        # (content width, the panel's lines), built on the first render_line after a change
+        self._lines: tuple[int, list[Strip]] | None = None
 
     @property
     def layout_plan(self) -> Plan:
@@ -139,6 +146,7 @@ class CoresPanel(Widget):
             h.append(c.percent)
         relayout = len(cores) != len(self._cores)
         self._cores = cores
+        self._lines = None
         self.refresh(layout=relayout)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -149,41 +157,44 @@ class CoresPanel(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._lines = None
 
     def _style(self, name: str) -> Style:
+        """The widget's own style plus component class ``cores--{name}`` ("base": none)."""
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(
-                f"cores--{name}", partial=True
-            )
+            style = self.rich_style
+            if name != "base":
+                style += self.get_component_rich_style(f"cores--{name}", partial=True)
+            self._styles[name] = style
         return style
 
-    def _meter(self, out: Text, percent: float, cells: int) -> None:
-        out.append("▕", self._style("frame"))
-        out.append(bar(percent, cells), self._style(load_level(percent)))
-        out.append("▏", self._style("frame"))
+    def _meter(self, out: Pieces, percent: float, cells: int) -> None:
+        out.append(("▕", self._style("frame")))
+        out.append((bar(percent, cells), self._style(load_level(percent))))
+        out.append(("▏", self._style("frame")))
 
-    def _spark(self, out: Text, values: list[float]) -> None:
-        for v in values:
-            out.append(spark([v]), self._style(load_level(v)))
+    def _spark(self, out: Pieces, values: list[float]) -> None:
+        out.extend((spark([v]), self._style(load_level(v))) for v in values)
 
-    def _cell(self, i: int, p: Plan, digits: int) -> Text:
+    def _cell(self, i: int, p: Plan, digits: int) -> Pieces:
+        """Core ``i``'s cell: pieces of exactly ``p.cell_width`` cells."""
         core = self._cores[i]
         hist = list(self._history[i]) if i < len(self._history) else [core.percent]
         w = p.cell_width
-        out = Text(no_wrap=True, overflow="crop")
+        out: Pieces = []
         pct = f"{core.percent:3.0f}%"
         pids = core.worker_pids
         if p.mode == "wide":
-            out.append(f"cpu{i:<{digits}} ", self._style("label"))
-            rest = w - len(out) - 1
+            out.append((f"cpu{i:<{digits}} ", self._style("label")))
+            rest = w - _width(out) - 1
             cells = max(6, min(30, (rest - 6) // 3))
             self._meter(out, core.percent, cells)
-            out.append(pct, self._style(load_level(core.percent)))
-            out.append(" ")
-            n_spark = max(4, min(HISTORY, (w - len(out) - 1) // 3))
+            out.append((pct, self._style(load_level(core.percent))))
+            out.append((" ", self._style("base")))
+            n_spark = max(4, min(HISTORY, (w - _width(out) - 1) // 3))
             self._spark(out, hist[-n_spark:])
-            room = w - len(out) - 1
+            room = w - _width(out) - 1
             if pids:
                 words = [str(pid) for pid in pids]
                 shown: list[str] = []
@@ -196,49 +207,75 @@ class CoresPanel(Widget):
                 badge = " ".join(shown)
                 if len(shown) < len(words):
                     badge += f" +{len(words) - len(shown)}"
-                out.append(" " + badge, self._style("badge"))
+                out.append((" " + badge, self._style("badge")))
         elif p.mode == "medium":
-            out.append(f"{i:>{digits}} ", self._style("label"))
+            out.append((f"{i:>{digits}} ", self._style("label")))
             self._meter(out, core.percent, 8)
-            out.append(pct, self._style(load_level(core.percent)))
-            out.append(" ")
-            self._spark(out, hist[-max(1, w - len(out) - 5) :][-5:])
+            out.append((pct, self._style(load_level(core.percent))))
+            out.append((" ", self._style("base")))
+            self._spark(out, hist[-max(1, w - _width(out) - 5) :][-5:])
             if pids:
-                out.append(f" ●{len(pids)}", self._style("badge"))
+                out.append((f" ●{len(pids)}", self._style("badge")))
         else:
-            out.append(f"{i:>{digits}}", self._style("label"))
+            out.append((f"{i:>{digits}}", self._style("label")))
             self._meter(out, core.percent, max(2, w - digits - 4))
-            out.append("●" if pids else " ", self._style("badge"))
-        out.truncate(w, pad=True)
-        return out
+            out.append(("●" if pids else " ", self._style("badge")))
+        return _fit(out, w, self._style("base"))
 
-    def _micro(self, p: Plan, digits: int) -> list[Text]:
+    def _micro(self, p: Plan, digits: int) -> list[Pieces]:
         lines = []
         for r in range(p.rows):
             start = r * p.cols
-            line = Text(f"{start:>{digits}} ", self._style("label"), no_wrap=True)
+            line: Pieces = [(f"{start:>{digits}} ", self._style("label"))]
             for i in range(start, min(start + p.cols, len(self._cores))):
                 core = self._cores[i]
                 style = self._style(load_level(core.percent))
                 if core.worker_pids:
-                    style = style + Style(underline=True)
-                line.append(spark([core.percent]), style)
+                    style = style + _UNDERLINE
+                line.append((spark([core.percent]), style))
             lines.append(line)
         return lines
 
-    def render(self) -> Text:
+    def _build(self, width: int) -> list[Strip]:
+        """Every line of the panel at ``width`` cells."""
+        base = self._style("base")
         if not self._cores:
-            return Text("sampling cores…", style="dim")
-        p = self.layout_plan
+            return [strips.line([("sampling cores…", base + _DIM)], width, base)]
+        p = plan(len(self._cores), width, self._max_rows())
         digits = len(str(len(self._cores) - 1))
         if p.mode == "micro":
-            return Text("\n").join(self._micro(p, digits))
+            return [strips.line(pieces, width, base) for pieces in self._micro(p, digits)]
         lines = []
         for r in range(p.rows):
-            line = Text(no_wrap=True, overflow="crop")
+            pieces: Pieces = []
             for c in range(p.cols):
                 i = c * p.rows + r
                 if i < len(self._cores):
-                    line.append_text(self._cell(i, p, digits))
-            lines.append(line)
-        return Text("\n").join(lines)
+                    pieces.extend(self._cell(i, p, digits))
+            lines.append(strips.line(pieces, width, base))
+        return lines
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        if self._lines is None or self._lines[0] != width:
+            self._lines = (width, self._build(width))
+        lines = self._lines[1]
+        return lines[y] if y < len(lines) else Strip.blank(width, self._style("base"))
+
+
+def _width(pieces: Pieces) -> int:
+    return sum(len(text) for text, _ in pieces)
+
+
+def _fit(pieces: Pieces, width: int, fill: Style) -> Pieces:
+    """``pieces`` cut or padded to exactly ``width`` cells (one cell per character here)."""
+    out: Pieces = []
+    left = width
+    for text, style in pieces:
+        if left <= 0:
+            break
+        out.append((text[:left], style))
+        left -= min(len(text), left)
+    if left > 0:
+        out.append((" " * left, fill))
+    return out

@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui import format as fmt
+from tui.widgets.strips import join_runs
 from workers.snapshot import WorkerSample, WorkerState, describe_exitcode
 
 Justify = Literal["left", "right"]
@@ -519,16 +520,17 @@ class WorkerTable(ScrollView, can_focus=True):
                 cells[2] = self._style(state)
         if w.exitcode not in (None, 0):
             cells[3] = self._style("error")
-        segs: list[Segment] = [Segment(" " * _GAP, base)]
+        pieces: list[tuple[str, Style]] = [(" " * _GAP, base)]
         for i, (c, text) in enumerate(zip(COLUMNS, texts, strict=True)):
             style = base if cells[i] is None else base + cells[i]
             if c.key == "cpu" and w.alive:
                 num, bar = text[:-BAR_CELLS], text[-BAR_CELLS:]
-                segs.append(Segment(_fit(num, c.width - BAR_CELLS, "right"), style))
-                segs.append(Segment(bar, base + self._style(load_level(w.cpu_percent))))
+                pieces.append((_fit(num, c.width - BAR_CELLS, "right"), style))
+                pieces.append((bar, base + self._style(load_level(w.cpu_percent))))
             else:
-                segs.append(Segment(_fit(text, c.width, c.justify), style))
-            segs.append(Segment(" " * _GAP, base))
+                pieces.append((_fit(text, c.width, c.justify), style))
+            pieces.append((" " * _GAP, base))
+        segs = join_runs(pieces)
         strip = Strip(segs, TOTAL_WIDTH)
         if selected:
             strip = strip.apply_style(self._style("cursor"))
