@@ -581,22 +581,28 @@ class Supervisor:
         """Reap workers that exited; returns the newly exited ones.
 
         The only place that reaps: ``Process.exitcode`` polls the child
-        (``waitpid(WNOHANG)`` under fork/spawn, the sentinel under forkserver).
+        (``waitpid(WNOHANG)`` under fork/spawn, the sentinel under forkserver),
+        asked only of workers whose sentinel is readable (the child has ended;
+        a child caught between closing its fds and becoming a zombie is asked
+        again at the next call).
         """
         exited: list[WorkerHandle] = []
         with self._lock:
-            for h in self._handles.values():
-                if h.exitcode is None:
-                    code = h.process.exitcode
-                    if code is not None:
-                        h.exitcode = code
-                        h.suspended = False
-                        exited.append(h)
-                        meaning = describe_exitcode(code)
-                        if code == 1 and (error := self._error_line(h)):
-                            meaning = f"{meaning}: {error}"
-                        level = "info" if code == 0 else "warning"
-                        self._event(f"{h.pid} exited with {code} ({meaning})", h.pid, level)
+            live = {h.process.sentinel: h for h in self._handles.values() if h.exitcode is None}
+            # One poll(2) over every sentinel (readable once its process has ended), then
+            # exitcode only for those: a per-worker exitcode check is a syscall each.
+            for sentinel in multiprocessing.connection.wait(list(live), 0):
+                h = live[sentinel]  # type: ignore[index]
+                code = h.process.exitcode
+                if code is not None:
+                    h.exitcode = code
+                    h.suspended = False
+                    exited.append(h)
+                    meaning = describe_exitcode(code)
+                    if code == 1 and (error := self._error_line(h)):
+                        meaning = f"{meaning}: {error}"
+                    level = "info" if code == 0 else "warning"
+                    self._event(f"{h.pid} exited with {code} ({meaning})", h.pid, level)
         return exited
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:

@@ -23,7 +23,7 @@ def join_runs(pieces: Iterable[tuple[str, Style]]) -> list[Segment]:
     for text, style in pieces:
         if not text:
             continue
-        if style != run_style:
+        if style is not run_style and style != run_style:  # identity first: styles are cached
             if run:
                 segments.append(Segment("".join(run), run_style))
             run, run_style = [], style
