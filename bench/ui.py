@@ -1,13 +1,15 @@
 """UI benchmarks for mptop, each printed with a baseline measured in the same run.
 
     python -m bench.ui apply    # one snapshot of 16/256/1024 workers: apply + redraw, ms
-    python -m bench.ui keys     # key press -> on screen, ms, while 256 real workers run (tmux)
+    python -m bench.ui keys     # key press -> answered, ms, while 256 real workers run (a pty)
     python -m bench.ui cpu      # mptop's own CPU at a 1 s refresh vs htop -d 10, same terminal size
 
 ``apply`` compares the worker table with the DataTable it replaced
 (bench/baseline_datatable.py); ``cpu`` compares with htop running at the
-same time in a tmux terminal of the same size. Needs tmux (and htop for
-``cpu``). Results vary with the machine; the README has this machine's.
+same time in a tmux terminal of the same size (needs tmux and htop); ``keys``
+runs mptop in a pseudo-terminal of its own (bench/pty_term.py) and compares
+with idle workers and no messages. Results vary with the machine; the README
+has this machine's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shutil
 import statistics
 import subprocess
@@ -28,6 +31,7 @@ import psutil
 from textual.app import App, ComposeResult
 
 from bench.baseline_datatable import WorkerTable as OldTable
+from bench.pty_term import PtyProgram
 from tests.ui import samples
 from tui.app import MptopApp
 from tui.widgets.workers_table import WorkerTable
@@ -99,20 +103,24 @@ def bench_apply(rounds: int) -> None:
         print(f"{n:>8} {m_full:>10.1f} {m_new:>8.1f} {m_old:>14.1f} {m_old / m_new:>7.1f}x")
 
 
-def bench_keys(n: int, workload: str, presses: int, ipc: str = "queue") -> None:
-    """Key latency with ``--ipc ipc``, then the same with ``--ipc none`` as the baseline, and their ratio."""
-    measured = _key_times(n, workload, presses, ipc)
-    baseline = _key_times(n, workload, presses, "none") if ipc != "none" else measured
-    for label, times in ((ipc, measured), ("none (baseline)", baseline)):
-        print(
-            f"key press -> on screen, {n} workers ({workload}, --ipc {label}), {SIZE[0]}x{SIZE[1]}, "
-            f"{len(times)} presses: median {statistics.median(times):.0f} ms, p95 {_p95(times):.0f} ms, "
-            f"max {max(times):.0f} ms (goal: 100 ms)"
-        )
+def bench_keys(n: int, workloads: list[str], presses: int, ipc: str, nice: int | None) -> None:
+    """Key latency for each workload with ``--ipc ipc``, then ``sleep`` with ``--ipc none``.
+
+    The baseline (idle workers, no messages) is measured in the same run; each
+    row's ratio is its median over the baseline's.
+    """
+    runs = [(w, ipc) for w in workloads]
     if ipc != "none":
+        runs.append(("sleep", "none"))
+    results = [(w, i, _key_times(n, w, presses, i, nice)) for w, i in runs]
+    base = statistics.median(results[-1][2])
+    niced = "" if nice is None else f", --nice {nice}"
+    for w, i, times in results:
         print(
-            f"ratio --ipc {ipc} / --ipc none: median {statistics.median(measured) / statistics.median(baseline):.1f}, "
-            f"p95 {_p95(measured) / _p95(baseline):.1f}"
+            f"key press -> answered, {n} workers ({w}, --ipc {i}{niced}), {SIZE[0]}x{SIZE[1]}, "
+            f"{len(times)} presses: median {statistics.median(times):.0f} ms, "
+            f"p95 {_p95(times):.0f} ms, max {max(times):.0f} ms (goal: 100 ms); "
+            f"median / baseline median {statistics.median(times) / base:.1f}"
         )
 
 
@@ -121,57 +129,27 @@ def _p95(times: list[float]) -> float:
     return ordered[max(0, int(len(ordered) * 0.95) - 1)]
 
 
-def _key_times(n: int, workload: str, presses: int, ipc: str) -> list[float]:
-    """Real mptop in tmux with ``n`` workers: space until FROZEN shows, space until it is gone (ms each).
+def _key_times(n: int, workload: str, presses: int, ipc: str, nice: int | None) -> list[float]:
+    """Real mptop in a pseudo-terminal with ``n`` workers: ms per key press until answered.
 
-    The screen is read with tmux capture-pane every 2 ms.
+    Space until mptop has written "FROZEN", space again until it has written
+    the header without it ("alive" comes back: nothing redraws the header
+    while frozen). Timed from the write of the key into the terminal to the
+    arrival of the answer on the terminal's other end (bench/pty_term.py).
     """
-    socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
-    env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm-256color"
     cmd = [sys.executable, "-m", "tui", "-n", str(n), "--workload", workload, "--interval", "1"]
-    cmd += ["--ipc", ipc]
-    _tmux(
-        socket,
-        "new-session",
-        "-d",
-        "-s",
-        "mptop",
-        "-x",
-        str(SIZE[0]),
-        "-y",
-        str(SIZE[1]),
-        *env,
-        *cmd,
-    )
-
-    def screen() -> str:
-        return _tmux(socket, "capture-pane", "-p", "-t", "mptop")
-
-    def until(pred: Callable[[str], bool], timeout: float) -> float:
-        t0 = time.perf_counter()
-        while not pred(screen()):
-            if time.perf_counter() - t0 > timeout:
-                raise SystemExit("timed out waiting for the screen")
-            time.sleep(0.002)
-        return (time.perf_counter() - t0) * 1000
-
+    cmd += ["--ipc", ipc] + ([] if nice is None else ["--nice", str(nice)])
     times: list[float] = []
-    try:
-        until(lambda s: f"{n}/{n} alive" in s, 180)
+    with PtyProgram(cmd, *SIZE, env=env) as term:
+        term.wait_for(f"{n}/{n} alive", after=0.0, timeout=180)
         time.sleep(2)
         for _ in range(presses):
-            _tmux(socket, "send-keys", "-t", "mptop", "Space")
-            times.append(until(lambda s: "FROZEN" in s, 5))
+            times.append(term.wait_for("FROZEN", term.press(b" "), timeout=60) * 1000)
             time.sleep(0.2)
-            _tmux(socket, "send-keys", "-t", "mptop", "Space")
-            times.append(until(lambda s: "FROZEN" not in s, 5))
+            times.append(term.wait_for("alive", term.press(b" "), timeout=60) * 1000)
             time.sleep(0.23)  # spread the presses over the ticks
-    finally:
-        mptop = _pane_process(socket, "mptop", "tui")
-        _tmux(socket, "send-keys", "-t", "mptop", "q")
-        with contextlib.suppress(Exception):
-            psutil.wait_procs([mptop], timeout=10)
-        _tmux(socket, "kill-server")
     return times
 
 
@@ -246,7 +224,13 @@ def main() -> None:
     a.add_argument("--rounds", type=int, default=20)
     k = sub.add_parser("keys")
     k.add_argument("-n", type=int, default=256)
-    k.add_argument("--workload", default="sleep", choices=("sleep", "cpu"))
+    k.add_argument(
+        "--workload",
+        action="append",
+        choices=("sleep", "cpu"),
+        help="repeatable (default: sleep, then cpu)",
+    )
+    k.add_argument("--nice", type=int, default=None, help="passed to mptop (default: its own)")
     k.add_argument("--presses", type=int, default=15)
     k.add_argument("--ipc", default="queue", choices=("queue", "pipe", "pipeline", "none"))
     c = sub.add_parser("cpu")
@@ -256,7 +240,7 @@ def main() -> None:
     if args.what == "apply":
         bench_apply(args.rounds)
     elif args.what == "keys":
-        bench_keys(args.n, args.workload, args.presses, args.ipc)
+        bench_keys(args.n, args.workload or ["sleep", "cpu"], args.presses, args.ipc, args.nice)
     else:
         bench_cpu(args.seconds, args.n)
 

@@ -17,6 +17,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.help import HelpScreen, help_text
 from tui.widgets.workers_table import WorkerTable
+from workers.spec import DEFAULT_NICE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -211,6 +212,7 @@ async def test_enter_shows_the_detail_of_a_live_worker(make_supervisor: Supervis
         assert screen.detail is not None
         assert screen.detail.ppid is not None
         assert screen.detail.affinity
+        assert screen.detail.nice == max(psutil.Process().nice(), DEFAULT_NICE)
         assert f"pid {pid}" in screen.detail.stdout_tail
         await pilot.press("escape")
         app.stop_threads()

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.timeout(60)
         (["--interval", "11"], "--interval"),
         (["--start-method", "nope"], "--start-method"),
         (["--workload", "gpu"], "--workload"),
+        (["--nice", "20"], "--nice"),
+        (["--nice", "low"], "--nice"),
         (["--bogus"], "--bogus"),
         (["--list-scenarios", "extra"], "--list-scenarios"),
         (["--list-scenarios", "-n", "3"], "--list-scenarios"),

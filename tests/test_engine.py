@@ -95,6 +95,29 @@ def test_describe_exitcode(code: int | None, meaning: str) -> None:
     assert describe_exitcode(code) == meaning
 
 
+def test_workers_run_at_the_specs_nice_value() -> None:
+    from workers.spec import DEFAULT_NICE, Scenario, WorkerSpec
+    from workers.supervisor import Supervisor
+
+    own = psutil.Process().nice()
+    scenario = Scenario(
+        groups=(
+            WorkerSpec(workload="sleep", name="niced"),
+            WorkerSpec(workload="sleep", name="normal", nice=0),
+        ),
+    )
+    sup = Supervisor(scenario)
+    sup.prepare()
+    try:
+        niced, normal = sup.start()
+        assert psutil.Process(niced.pid).nice() == max(own, DEFAULT_NICE)
+        assert psutil.Process(normal.pid).nice() == own  # never below mptop's own
+    finally:
+        sup.shutdown()
+        sup.remove_log_dir()
+    assert alive([niced.pid, normal.pid]) == []
+
+
 def test_toggle_pin_sets_and_restores_affinity(make_supervisor: SupervisorFactory) -> None:
     sup = make_supervisor(count=1)
     pid = sup.add().pid

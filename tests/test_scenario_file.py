@@ -26,7 +26,7 @@ from workers.scenario_file import (
     parse_scenario_text,
     scenario_from_dict,
 )
-from workers.spec import ConfigError
+from workers.spec import DEFAULT_NICE, ConfigError
 
 GOOD = """\
 name = "mine"
@@ -192,6 +192,19 @@ CASES: list[tuple[str, str | None, list[str], str]] = [
         [],
         "{f}:1: rate: must be above 0",
     ),
+    (
+        "nice out of range",
+        GOOD + "nice = 20\n",
+        [],
+        "{f}:8: workers[0].nice: must be between 0 and 19, got 20",
+    ),
+    (
+        "nice as text",
+        GOOD + 'nice = "low"\n',
+        [],
+        "{f}:8: workers[0].nice: must be a whole number, got string 'low'",
+    ),
+    ("cli: nice out of range", GOOD, ["--nice", "20"], "argument --nice: must be between 0 and 19"),
     (
         "conflict: ipc none with rate",
         'ipc = "none"\nrate = 10\n' + GOOD.replace('name = "mine"\n', ""),
@@ -373,12 +386,14 @@ def test_command_line_overrides_the_file(tmp_path: Path) -> None:
     assert base is not None
     assert [g.count for g in base.scenario.groups] == [2, 1]
     assert base.scenario.interval == 0.5 and base.scenario.name == "mine"
+    assert [g.nice for g in base.scenario.groups] == [DEFAULT_NICE, DEFAULT_NICE]
     inv = parse_invocation(
-        [str(f), "-n", "3", "--daemon", "--interval", "2", "--start-method", "spawn"]
+        [str(f), "-n", "3", "--daemon", "--interval", "2", "--start-method", "spawn", "--nice", "5"]
     )
     assert inv.loaded is not None
     sc = inv.loaded.scenario
     assert [g.count for g in sc.groups] == [3, 3]
+    assert [g.nice for g in sc.groups] == [5, 5]
     assert all(g.daemon for g in sc.groups)
     assert sc.interval == 2.0 and sc.start_methods() == {"spawn"}
     assert [g.workload for g in sc.groups] == ["cpu", "sleep"]  # not overridden

@@ -32,9 +32,11 @@ from workers.scenario_file import (
     parse_size,
 )
 from workers.spec import (
+    DEFAULT_NICE,
     IPC_TOPOLOGIES,
     MAX_INTERVAL,
     MAX_MESSAGE_SIZE,
+    MAX_NICE,
     MIN_INTERVAL,
     START_METHODS,
     WORKLOAD_SYNTAX,
@@ -75,6 +77,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     if value > MAX_COUNT:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT}, got {value}")
+    return value
+
+
+def _nice(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_NICE:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_NICE}, got {value}")
     return value
 
 
@@ -142,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
             "CPU% is per process with 100 = one full core, as in htop. "
             f"This machine has {cores} usable core(s): with the cpu workload, more "
             "workers than cores only share them. Options given here override the scenario "
-            "file's keys; -n, --workload and --daemon apply to every group of workers. "
+            "file's keys; -n, --workload, --daemon and --nice apply to every group of workers. "
             "Examples: mptop --list-scenarios; mptop --scenario processes-vs-threads; "
             "mptop my.toml -n 8; mptop --scenario pool --headless --duration 10 --output "
             "run.jsonl; mptop --replay run.jsonl."
@@ -189,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="start workers as daemon processes, which die with mptop (default: --daemon)",
+    )
+    p.add_argument(
+        "--nice",
+        type=_nice,
+        default=None,
+        metavar="N",
+        help=(
+            f"the workers' nice value, 0 (normal) to {MAX_NICE} (lowest priority), as in "
+            f"htop's NI column (default: {DEFAULT_NICE}: hundreds of busy workers at 0 "
+            "would slow mptop's own answers to seconds; niced, they still use every idle "
+            "cycle)"
+        ),
     )
     p.add_argument(
         "--start-method",
@@ -264,6 +288,7 @@ _RUN_OPTIONS = (
     ("workers", "--workers"),
     ("workload", "--workload"),
     ("daemon", "--daemon"),
+    ("nice", "--nice"),
     ("start_method", "--start-method"),
     ("ipc", "--ipc"),
     ("message_size", "--message-size"),
@@ -322,6 +347,8 @@ def _overridden(loaded: ScenarioFile, args: argparse.Namespace) -> Scenario:
         group_changes["workload"] = args.workload
     if args.daemon is not None:
         group_changes["daemon"] = args.daemon
+    if args.nice is not None:
+        group_changes["nice"] = args.nice
     if args.start_method is not None:
         group_changes["start_method"] = None  # the scenario's, set below
     if group_changes:

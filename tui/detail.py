@@ -39,7 +39,8 @@ class WorkerDetail:
     """Everything the detail screen shows about one worker.
 
     ``create_time`` is ``time.time()`` seconds (None if unknown); ``affinity``
-    the cores it may run on (None if unknown); ``rss`` bytes; the tails are
+    the cores it may run on (None if unknown); ``nice`` its nice value (0
+    normal to 19 lowest priority; None if unknown); ``rss`` bytes; the tails are
     the last lines of its stdout/stderr files; ``traceback`` is the text of an
     uncaught exception, or "".
     """
@@ -56,6 +57,7 @@ class WorkerDetail:
     stderr_tail: str
     traceback: str
     recorded: bool = False  # True: only what a recording holds (no psutil, no log files)
+    nice: int | None = None
 
 
 def detail_from_sample(sample: WorkerSample) -> WorkerDetail:
@@ -108,9 +110,11 @@ def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
     create: float | None = h.started
     affinity: tuple[int, ...] | None = None
     threads: int | None = None
+    nice: int | None = None
     if h.alive and h.ps is not None:
         with contextlib.suppress(psutil.Error), h.ps.oneshot():
             ppid = h.ps.ppid()
+            nice = int(h.ps.nice())
             cmdline = tuple(h.ps.cmdline())
             create = h.ps.create_time()
             threads = h.ps.num_threads()
@@ -129,6 +133,7 @@ def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
         create_time=create,
         affinity=affinity,
         threads=threads,
+        nice=nice,
         channels=channels,
         stdout_tail=tail(out) if out.name else "",
         stderr_tail=tail(err) if err.name else "",

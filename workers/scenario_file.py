@@ -19,6 +19,7 @@ A scenario file (read with the standard library's :mod:`tomllib`) looks like::
     start_method = "spawn"               # overrides the scenario's for this group
     affinity = [0, 1]                    # cores the group may run on (absent: all)
     task_seconds = 0.05                  # length of one task, seconds, (0, 60]
+    nice = 19                            # workers' nice value, 0 (normal) to 19 (lowest)
 
 Every error is a :class:`ConfigError` whose ``str()`` is one line,
 ``FILE:LINE: KEY: message``; nothing here starts a process (a custom
@@ -72,6 +73,7 @@ GROUP_KEYS: dict[str, str] = {
     "start_method": "a string",
     "affinity": "an array of core numbers",
     "task_seconds": "a number of seconds",
+    "nice": "a whole number from 0 to 19",
 }
 # Most workers one group may start: a typo like count = 10000 should not fork-bomb the machine.
 MAX_COUNT = 1024
@@ -86,6 +88,7 @@ _OPTION_TO_KEY = {
     "--ipc": "ipc",
     "--message-size": "message_size",
     "--rate": "rate",
+    "--nice": "nice",
 }
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -274,6 +277,11 @@ def _group(r: _Reader, raw: object, i: int) -> WorkerSpec:
     task_seconds = r.number(raw, "task_seconds", prefix + "task_seconds")
     if task_seconds is not None:
         kwargs["task_seconds"] = task_seconds
+    if "nice" in raw:
+        nice = raw["nice"]
+        if isinstance(nice, bool) or not isinstance(nice, int):
+            raise r.error(prefix + "nice", f"must be a whole number, got {_show(nice)}")
+        kwargs["nice"] = nice
     try:
         return WorkerSpec(**kwargs)
     except ConfigError as err:

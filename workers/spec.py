@@ -74,6 +74,11 @@ def _check_start_method(method: str, where: str) -> None:
         raise ConfigError(where, f"{method} is not available on {sys.platform}")
 
 
+# Workers' nice value unless a scenario sets one; 19 is the lowest priority (Linux, macOS).
+DEFAULT_NICE = 19
+MAX_NICE = 19
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
     """How to start one group of ``count`` alike workers.
@@ -84,7 +89,13 @@ class WorkerSpec:
     ``task_seconds`` the length of one task in seconds; ``daemon`` sets
     ``Process.daemon``; ``start_method`` overrides the scenario's (``None``:
     the scenario's); ``affinity`` is the cores the workers may run on
-    (``None``: all); ``name`` prefixes the workers' names (``worker-3``).
+    (``None``: all); ``name`` prefixes the workers' names (``worker-3``);
+    ``nice`` is the workers' nice value, 0 (normal) to 19 (lowest priority),
+    :data:`DEFAULT_NICE` unless set: with hundreds of busy workers on a few
+    cores, Linux's fair scheduler gives every runnable process an equal share,
+    and mptop's own threads (one process among hundreds) would answer a key in
+    seconds; niced workers still use every idle cycle, and all of them are
+    niced alike, so they compare fairly with one another.
 
     Raises:
         ConfigError: an unknown workload, a bad parameter, or a custom target
@@ -99,6 +110,7 @@ class WorkerSpec:
     affinity: tuple[int, ...] | None = None
     task_seconds: float = 0.05
     name: str = "worker"
+    nice: int = DEFAULT_NICE
     parsed: Workload = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +134,8 @@ class WorkerSpec:
                     "affinity",
                     f"core {bad[0]} does not exist (this machine has cores 0-{cores - 1})",
                 )
+        if not 0 <= self.nice <= MAX_NICE:
+            raise ConfigError("--nice", f"must be between 0 and {MAX_NICE}, got {self.nice}")
         if not self.name.isidentifier():
             raise ConfigError("name", f"must be a plain word, got {self.name!r}")
 

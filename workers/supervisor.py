@@ -419,6 +419,11 @@ class Supervisor:
             self._handles[pid] = handle
             kind = "daemon" if daemon else "non-daemon"
             self._event(f"started {pid} ({kind}, {method})", pid)
+            if ps is not None:
+                # raise only: lowering a nice value below mptop's own needs privileges
+                with contextlib.suppress(psutil.Error):
+                    if ps.nice() < spec.nice:
+                        ps.nice(spec.nice)
             if spec.affinity is not None and ps is not None:
                 with contextlib.suppress(psutil.Error, AttributeError):
                     ps.cpu_affinity(list(spec.affinity))

@@ -85,6 +85,12 @@ def render_detail(
     row("Core", fmt.DASH if w.core is None else str(w.core))
     row("Affinity", cores_text(d.affinity, total_cores))
     row("Threads", fmt.DASH if d.threads is None else str(d.threads))
+    row(
+        "Nice",
+        fmt.DASH
+        if d.nice is None
+        else f"{d.nice} ({'normal priority' if d.nice == 0 else 'below normal: mptop answers first'})",
+    )
     row("RSS", fmt.size(w.rss))
     for c in d.channels:
         row(
