@@ -172,6 +172,7 @@ def detail(sample: WorkerSample) -> WorkerDetail:
         create_time=T0 - 65,
         affinity=(0, 1),
         threads=2,
+        nice=19,
         channels=(
             ChannelCounts("tasks", "Queue", 0, 0, 331, 19_860),
             ChannelCounts("results", "Queue", 330, 13_200, 0, 0),
