@@ -319,10 +319,8 @@ class WorkerTable(ScrollView, can_focus=True):
         if not changed:
             return
         if not self._reorder():
-            for pid in changed:
-                row = self._index.get(pid)
-                if row is not None:
-                    self._refresh_row(row)
+            rows = (self._index.get(pid) for pid in changed)
+            self._refresh_rows(*(row for row in rows if row is not None))
 
     @property
     def cleared(self) -> frozenset[int]:
@@ -406,8 +404,7 @@ class WorkerTable(ScrollView, can_focus=True):
         old = self._cursor_row
         self._cursor_row = row
         self._cursor_pid = self._order[row]
-        self._refresh_row(old)
-        self._refresh_row(row)
+        self._refresh_rows(old, row)
         self._scroll_cursor_visible()
 
     def _scroll_cursor_visible(self) -> None:
@@ -463,10 +460,13 @@ class WorkerTable(ScrollView, can_focus=True):
 
     # -- drawing --------------------------------------------------------------
 
-    def _refresh_row(self, row: int) -> None:
-        y = row - round(self.scroll_y) + 1
-        if 1 <= y < self.size.height:
-            self.refresh(Region(0, y, self.size.width, 1))
+    def _refresh_rows(self, *rows: int) -> None:
+        """Redraw these rows (indexes into the order) where they are on screen, in one refresh."""
+        top, height, width = round(self.scroll_y), self.size.height, self.size.width
+        lines = [row - top + 1 for row in rows]
+        regions = [Region(0, y, width, 1) for y in lines if 1 <= y < height]
+        if regions:
+            self.refresh(*regions)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
