@@ -234,7 +234,7 @@ def main() -> None:
     k.add_argument("--presses", type=int, default=15)
     k.add_argument("--ipc", default="queue", choices=("queue", "pipe", "pipeline", "none"))
     c = sub.add_parser("cpu")
-    c.add_argument("--seconds", type=float, default=30)
+    c.add_argument("--seconds", type=float, default=60)
     c.add_argument("-n", type=int, default=16)
     args = p.parse_args()
     if args.what == "apply":
