@@ -560,7 +560,7 @@ class MptopApp(App[int]):
         """Sort by the column left (-1) or right (+1) of the current one."""
         table = self.query_one(WorkerTable)
         i = COLUMN_KEYS.index(table.sort_key)
-        table.sort_key = COLUMN_KEYS[(i + step) % len(COLUMN_KEYS)]
+        table.sort_by(COLUMN_KEYS[(i + step) % len(COLUMN_KEYS)])  # CPU%, RSS, rates: biggest first
         self._update_summary()
 
     def on_click(self) -> None:

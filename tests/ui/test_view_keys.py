@@ -50,6 +50,39 @@ async def test_sort_keys_and_invert() -> None:
         assert "sort Out B/s" in app.summary()
 
 
+async def test_greater_than_reaches_cpu_busiest_first_and_exited_rows_stay_last() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        t = table(app)
+        await pilot.press(*["greater_than_sign"] * COLUMN_KEYS.index("cpu"))
+        assert t.sort_key == "cpu" and t.sort_reverse  # like htop: the busiest on top
+        for invert in (False, True):
+            if invert:
+                await pilot.press("I")
+                assert not t.sort_reverse
+            samples_ = [t.sample(p) for p in t.order]
+            has_cpu = [w is not None and w.cpu_percent is not None for w in samples_]
+            assert has_cpu == sorted(has_cpu, reverse=True)  # rows without CPU% last, both ways
+            cpus = [w.cpu_percent for w in samples_ if w is not None and w.cpu_percent is not None]
+            assert cpus == sorted(cpus, reverse=t.sort_reverse)
+
+
+async def test_the_selected_row_is_one_bar_of_the_cursor_colour() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        t = table(app)
+        await pilot.press("down")  # a running worker, whose cells have colours of their own
+        cursor = t.get_component_rich_style("worker-table--cursor")
+        selected = list(t.render_line(1 + t.cursor_row))
+        assert {seg.style.bgcolor for seg in selected if seg.style} == {cursor.bgcolor}
+        other = list(t.render_line(1 + t.cursor_row + 1))
+        assert cursor.bgcolor not in {seg.style.bgcolor for seg in other if seg.style}
+
+
 async def test_header_click_sorts_and_second_click_inverts() -> None:
     app = samples.view_only_app()
     async with app.run_test(size=SIZE) as pilot:

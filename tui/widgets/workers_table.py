@@ -51,13 +51,13 @@ def load_level(percent: float | None) -> str:
     return "mid" if percent < 85 else "high"
 
 
-def _none_last(value: Any) -> tuple[bool, Any]:
-    return (value is None, value if value is not None else 0)
-
-
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: ``width`` in cells, a sort key over samples, and its help line."""
+    """One column: ``width`` in cells, a sort key over samples, and its help line.
+
+    ``sort_key`` returns the value to sort by, or None where the row has none
+    (an exited worker's CPU%): those rows go last in either direction.
+    """
 
     key: str
     label: str
@@ -87,7 +87,7 @@ COLUMNS: tuple[Column, ...] = (
         "Exit",
         12,
         "left",
-        lambda w: _none_last(w.exitcode),
+        operator.attrgetter("exitcode"),
         "Process.exitcode and its meaning; -N = killed by signal N",
     ),
     Column(
@@ -95,7 +95,7 @@ COLUMNS: tuple[Column, ...] = (
         "CPU%",
         6 + BAR_CELLS,
         "right",
-        lambda w: _none_last(w.cpu_percent),
+        operator.attrgetter("cpu_percent"),
         "CPU over the last tick, 100 = one full core, with a bar",
     ),
     Column(
@@ -103,17 +103,17 @@ COLUMNS: tuple[Column, ...] = (
         "Core",
         5,
         "right",
-        lambda w: _none_last(w.core),
+        operator.attrgetter("core"),
         "core it last ran on; * = pinned there (affinity)",
     ),
-    Column("rss", "RSS", 7, "right", lambda w: _none_last(w.rss), "resident memory, bytes"),
+    Column("rss", "RSS", 7, "right", operator.attrgetter("rss"), "resident memory, bytes"),
     Column("daemon", "Daemon", 6, "left", operator.attrgetter("daemon"), "Process.daemon"),
     Column(
         "in_msgs",
         "In msg/s",
         8,
         "right",
-        lambda w: _none_last(w.msgs_in_per_s),
+        operator.attrgetter("msgs_in_per_s"),
         "messages/s taken from channels",
     ),
     Column(
@@ -121,7 +121,7 @@ COLUMNS: tuple[Column, ...] = (
         "In B/s",
         7,
         "right",
-        lambda w: _none_last(w.bytes_in_per_s),
+        operator.attrgetter("bytes_in_per_s"),
         "pickled bytes/s taken",
     ),
     Column(
@@ -129,7 +129,7 @@ COLUMNS: tuple[Column, ...] = (
         "Out msg/s",
         9,
         "right",
-        lambda w: _none_last(w.msgs_out_per_s),
+        operator.attrgetter("msgs_out_per_s"),
         "messages/s put into channels",
     ),
     Column(
@@ -137,7 +137,7 @@ COLUMNS: tuple[Column, ...] = (
         "Out B/s",
         7,
         "right",
-        lambda w: _none_last(w.bytes_out_per_s),
+        operator.attrgetter("bytes_out_per_s"),
         "pickled bytes/s put",
     ),
 )
@@ -366,8 +366,10 @@ class WorkerTable(ScrollView, can_focus=True):
         column = COLUMNS[COLUMN_KEYS.index(self.sort_key)]
         key = column.sort_key
         shown = [w for w in self._samples.values() if matches(w, self.filter_text)]
-        shown.sort(key=lambda w: (key(w), w.pid), reverse=self.sort_reverse)
-        order = [w.pid for w in shown]
+        valued = [(v, w.pid) for w in shown if (v := key(w)) is not None]
+        valued.sort(reverse=self.sort_reverse)
+        # rows without a value (an exited worker's CPU%) last, whichever the direction
+        order = [pid for _, pid in valued] + sorted(w.pid for w in shown if key(w) is None)
         if order == self._order and not force:
             return False
         self._order = order
@@ -531,9 +533,9 @@ class WorkerTable(ScrollView, can_focus=True):
                 pieces.append((_fit(text, c.width, c.justify), style))
             pieces.append((" " * _GAP, base))
         segs = join_runs(pieces)
+        if selected:  # the cursor's colours over every cell's own, as htop's selection bar
+            segs = list(Segment.apply_style(segs, post_style=self._style("cursor")))
         strip = Strip(segs, TOTAL_WIDTH)
-        if selected:
-            strip = strip.apply_style(self._style("cursor"))
         self._strips[pid] = (texts, selected, strip)
         return strip
 
