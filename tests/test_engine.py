@@ -118,6 +118,33 @@ def test_workers_run_at_the_specs_nice_value() -> None:
     assert alive([niced.pid, normal.pid]) == []
 
 
+def test_a_niced_mptop_keeps_its_workers_at_its_own_nice_and_says_so() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import os, psutil
+from workers.spec import Scenario, WorkerSpec
+from workers.supervisor import Supervisor
+os.nice(5)
+sup = Supervisor(Scenario(groups=(WorkerSpec(workload="sleep", nice=3, count=2),)))
+sup.prepare()
+try:
+    handles = sup.start()
+    print([psutil.Process(h.pid).nice() for h in handles])
+    print([e.text for e in sup.drain_events() if "nice" in e.text])
+finally:
+    sup.shutdown()
+    sup.remove_log_dir()
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50)
+    assert run.returncode == 0, run.stderr
+    nices, said = run.stdout.strip().splitlines()
+    own = max(5, psutil.Process().nice())
+    assert nices == f"[{own}, {own}]"
+    assert said.count("not 3") == 1  # said once, not per worker
+
+
 def test_toggle_pin_sets_and_restores_affinity(make_supervisor: SupervisorFactory) -> None:
     sup = make_supervisor(count=1)
     pid = sup.add().pid

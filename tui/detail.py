@@ -9,6 +9,7 @@ deterministic samples of the tests.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,8 @@ class WorkerDetail:
 
     ``create_time`` is ``time.time()`` seconds (None if unknown); ``affinity``
     the cores it may run on (None if unknown); ``nice`` its nice value (0
-    normal to 19 lowest priority; None if unknown); ``rss`` bytes; the tails are
+    normal to 19 lowest priority; None if unknown), ``mptop_nice`` mptop's own;
+    ``rss`` bytes; the tails are
     the last lines of its stdout/stderr files; ``traceback`` is the text of an
     uncaught exception, or "".
     """
@@ -58,6 +60,7 @@ class WorkerDetail:
     traceback: str
     recorded: bool = False  # True: only what a recording holds (no psutil, no log files)
     nice: int | None = None
+    mptop_nice: int | None = None  # mptop's own nice value when the detail was read
 
 
 def detail_from_sample(sample: WorkerSample) -> WorkerDetail:
@@ -134,6 +137,7 @@ def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
         affinity=affinity,
         threads=threads,
         nice=nice,
+        mptop_nice=os.nice(0),
         channels=channels,
         stdout_tail=tail(out) if out.name else "",
         stderr_tail=tail(err) if err.name else "",

@@ -225,6 +225,7 @@ class Supervisor:
         self._prepared = False
         self._closed = False
         self.helper_pids: list[int] = []
+        self._nice_said = False  # the "cannot lower the nice value" event is said once per run
         # Workers are started from this one long-lived thread: PR_SET_PDEATHSIG
         # in a child fires when the thread that forked it ends (see child.py).
         self._starter = _StarterThread()
@@ -420,16 +421,33 @@ class Supervisor:
             kind = "daemon" if daemon else "non-daemon"
             self._event(f"started {pid} ({kind}, {method})", pid)
             if ps is not None:
-                # raise only: lowering a nice value below mptop's own needs privileges
-                with contextlib.suppress(psutil.Error):
-                    if ps.nice() < spec.nice:
-                        ps.nice(spec.nice)
+                self._renice(ps, spec.nice)
             if spec.affinity is not None and ps is not None:
                 with contextlib.suppress(psutil.Error, AttributeError):
                     ps.cpu_affinity(list(spec.affinity))
                     if len(spec.affinity) == 1:
                         handle.pinned = spec.affinity[0]
             return handle
+
+    def _renice(self, ps: psutil.Process, nice: int) -> None:
+        """Raise a new worker's nice value to ``nice``; say once if it already runs higher.
+
+        A worker starts with its parent's nice value (mptop's, or the
+        forkserver's); lowering it needs privileges, so a worker of a niced
+        mptop stays at mptop's value, and the Events say so.
+        """
+        with contextlib.suppress(psutil.Error):
+            now = int(ps.nice())
+            if now < nice:
+                ps.nice(nice)
+            elif now > nice and not self._nice_said:
+                self._nice_said = True
+                self._event(
+                    f"workers run at nice {now}, not {nice}: mptop itself runs at nice "
+                    f"{now}, and only a privileged process may lower a nice value",
+                    ps.pid,
+                    "warning",
+                )
 
     @staticmethod
     def _expected_ppid(method: str) -> int:

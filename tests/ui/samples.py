@@ -173,6 +173,7 @@ def detail(sample: WorkerSample) -> WorkerDetail:
         affinity=(0, 1),
         threads=2,
         nice=19,
+        mptop_nice=0,
         channels=(
             ChannelCounts("tasks", "Queue", 0, 0, 331, 19_860),
             ChannelCounts("results", "Queue", 330, 13_200, 0, 0),

@@ -22,6 +22,17 @@ from workers.snapshot import WorkerSample, describe_exitcode
 DetailSource = Callable[[WorkerSample], WorkerDetail | None]
 
 
+def nice_text(nice: int, own: int | None) -> str:
+    """A worker's nice value and what it means next to mptop's own (``own``; None: unknown)."""
+    if own is None:
+        return str(nice)
+    if nice > own:
+        return f"{nice} (mptop runs at {own}: mptop's answers come first)"
+    if nice == own:
+        return f"{nice} (as mptop: equal shares of the CPU)"
+    return f"{nice} (mptop runs at {own}: the worker comes first)"
+
+
 def duration(seconds: float) -> str:
     """``3725`` -> ``"1h 02m 05s"``; ``65`` -> ``"1m 05s"``; ``4.2`` -> ``"4s"``."""
     s = max(0, int(seconds))
@@ -85,12 +96,7 @@ def render_detail(
     row("Core", fmt.DASH if w.core is None else str(w.core))
     row("Affinity", cores_text(d.affinity, total_cores))
     row("Threads", fmt.DASH if d.threads is None else str(d.threads))
-    row(
-        "Nice",
-        fmt.DASH
-        if d.nice is None
-        else f"{d.nice} ({'normal priority' if d.nice == 0 else 'below normal: mptop answers first'})",
-    )
+    row("Nice", fmt.DASH if d.nice is None else nice_text(d.nice, d.mptop_nice))
     row("RSS", fmt.size(w.rss))
     for c in d.channels:
         row(
