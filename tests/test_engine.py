@@ -110,7 +110,8 @@ def test_workers_run_at_the_specs_nice_value() -> None:
     sup.prepare()
     try:
         niced, normal = sup.start()
-        assert psutil.Process(niced.pid).nice() == max(own, DEFAULT_NICE)
+        # the worker renices itself on its first lines
+        assert wait_for(lambda: psutil.Process(niced.pid).nice() == max(own, DEFAULT_NICE))
         assert psutil.Process(normal.pid).nice() == own  # never below mptop's own
     finally:
         sup.shutdown()
@@ -131,6 +132,10 @@ sup = Supervisor(Scenario(groups=(WorkerSpec(workload="sleep", nice=3, count=2),
 sup.prepare()
 try:
     handles = sup.start()
+    import time
+    deadline = time.monotonic() + 30
+    while any(h.ready_seconds is None for h in handles) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the workers ran their first lines (where nice is set)
     print([psutil.Process(h.pid).nice() for h in handles])
     print([e.text for e in sup.drain_events() if "nice" in e.text])
 finally:

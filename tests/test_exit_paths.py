@@ -46,6 +46,18 @@ def start(terminal: list[Terminal], crash: bool = False) -> tuple[Terminal, int,
     return term, mptop.pid, started
 
 
+def describe(pids: list[int]) -> list[str]:
+    """``PID status nice cmdline`` of each of ``pids`` (for a failure message)."""
+    out = []
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            out.append(f"{pid} {p.status()} nice {p.nice()} {' '.join(p.cmdline())[:80]}")
+        except psutil.Error:
+            out.append(f"{pid} gone")
+    return out
+
+
 @pytest.mark.parametrize(
     "how", ["q", "ctrl+c", "SIGTERM", "SIGHUP", "window-closed", "exception", "SIGKILL"]
 )
@@ -66,7 +78,10 @@ def test_nothing_left_after(terminal: list[Terminal], how: str) -> None:
             lambda: not psutil.pid_exists(mptop) or psutil.Process(mptop).status() == "zombie", 10
         )
         t0 = time.monotonic()
-        wait_for(lambda: not alive(started), timeout=2)
+        try:
+            wait_for(lambda: not alive(started), timeout=2)
+        except AssertionError:
+            raise AssertionError(f"left behind after 2 s: {describe(alive(started))}") from None
         assert time.monotonic() - t0 < 2
         if how not in ("SIGKILL", "window-closed"):
             screen = term.wait("mptop-exited-")

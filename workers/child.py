@@ -45,6 +45,7 @@ class ChildArgs:
     stop: StopFlag  # set by mptop when the worker should finish
     ready: Any = None  # a shared double: time.time() when this worker ran its first line
     loops_per_second: float | None = None  # one core's pure-Python speed, measured by mptop
+    nice: int = 0  # the nice value to run the workload at (raised only; see WorkerSpec.nice)
 
 
 def log_paths(log_dir: str, name: str) -> tuple[Path, Path, Path]:
@@ -127,6 +128,12 @@ def main(args: ChildArgs) -> None:
         args.ready.value = time.time()  # how long the start method took, seen from inside
     if args.start_method == "forkserver":
         _release_forkserver()
+    # Niced only now: until the forkserver's pipe is released above, a worker that mptop
+    # suspends keeps the forkserver (and so every worker) alive after mptop is SIGKILLed,
+    # and nice 19 made that window long on a busy machine.
+    if os.getpriority(os.PRIO_PROCESS, 0) < args.nice:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     out, err, tb_path = log_paths(args.log_dir, args.name)
     _redirect_stdio(out, err)
     _reset_signals()

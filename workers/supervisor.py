@@ -385,6 +385,7 @@ class Supervisor:
                 stop=self.stop_event,
                 ready=self.ctx.RawValue("d", 0.0),
                 loops_per_second=self.loops_per_second,
+                nice=spec.nice,
             )
             process_cls = ctx.Process  # type: ignore[attr-defined]
             proc: BaseProcess = process_cls(
@@ -421,7 +422,7 @@ class Supervisor:
             kind = "daemon" if daemon else "non-daemon"
             self._event(f"started {pid} ({kind}, {method})", pid)
             if ps is not None:
-                self._renice(ps, spec.nice)
+                self._check_nice(ps, spec.nice)
             if spec.affinity is not None and ps is not None:
                 with contextlib.suppress(psutil.Error, AttributeError):
                     ps.cpu_affinity(list(spec.affinity))
@@ -429,18 +430,16 @@ class Supervisor:
                         handle.pinned = spec.affinity[0]
             return handle
 
-    def _renice(self, ps: psutil.Process, nice: int) -> None:
-        """Raise a new worker's nice value to ``nice``; say once if it already runs higher.
+    def _check_nice(self, ps: psutil.Process, nice: int) -> None:
+        """Say once per run if a new worker cannot get ``nice`` because it starts higher.
 
-        A worker starts with its parent's nice value (mptop's, or the
-        forkserver's); lowering it needs privileges, so a worker of a niced
-        mptop stays at mptop's value, and the Events say so.
+        The worker raises its own nice value (child.py); it starts with its
+        parent's (mptop's or the forkserver's), and lowering that needs
+        privileges, so a worker of a niced mptop stays at mptop's value.
         """
         with contextlib.suppress(psutil.Error):
             now = int(ps.nice())
-            if now < nice:
-                ps.nice(nice)
-            elif now > nice and not self._nice_said:
+            if now > nice and not self._nice_said:
                 self._nice_said = True
                 self._event(
                     f"workers run at nice {now}, not {nice}: mptop itself runs at nice "
