@@ -10,6 +10,7 @@ client process per look.
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import os
 import signal
@@ -66,7 +67,7 @@ class PtyProgram:
         self._reader.start()
 
     def _read(self) -> None:
-        decoder_buffer = b""
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
         while True:
             try:
                 data = os.read(self._master, 65536)
@@ -78,12 +79,7 @@ class PtyProgram:
                     self._eof = True
                     self._cond.notify_all()
                 return
-            decoder_buffer += data
-            try:
-                text = decoder_buffer.decode()
-                decoder_buffer = b""
-            except UnicodeDecodeError:  # a character cut between two reads
-                continue
+            text = decode(data)  # a character cut between two reads waits for its rest
             with self._cond:
                 self._chunks.append((now, text))
                 self._cond.notify_all()
