@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from textual.pilot import Pilot
@@ -31,15 +32,22 @@ async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: flo
         await pilot.pause(0.02)
 
 
+@contextlib.asynccontextmanager
+async def fed_app() -> AsyncIterator[tuple[MptopApp, Pilot[int]]]:
+    """A view-only app at :data:`SIZE`, fed eight ticks of the deterministic samples."""
+    app = samples.view_only_app()
+    async with app.run_test(size=SIZE) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        yield app, pilot
+
+
 def table(app: MptopApp) -> WorkerTable:
     return app.query_one(WorkerTable)
 
 
 async def test_sort_keys_and_invert() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         assert table(app).order == PIDS
         await pilot.press("I")
         assert table(app).order == PIDS[::-1]
@@ -51,10 +59,7 @@ async def test_sort_keys_and_invert() -> None:
 
 
 async def test_greater_than_reaches_cpu_busiest_first_and_exited_rows_stay_last() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         t = table(app)
         await pilot.press(*["greater_than_sign"] * COLUMN_KEYS.index("cpu"))
         assert t.sort_key == "cpu" and t.sort_reverse  # like htop: the busiest on top
@@ -70,10 +75,7 @@ async def test_greater_than_reaches_cpu_busiest_first_and_exited_rows_stay_last(
 
 
 async def test_the_selected_row_is_one_bar_of_the_cursor_colour() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         t = table(app)
         await pilot.press("down")  # a running worker, whose cells have colours of their own
         cursor = t.get_component_rich_style("worker-table--cursor")
@@ -84,10 +86,7 @@ async def test_the_selected_row_is_one_bar_of_the_cursor_colour() -> None:
 
 
 async def test_header_click_sorts_and_second_click_inverts() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         t = table(app)
         x = 1 + 7 + 1 + 10 + 1 + 8 + 1 + 12 + 1 + 2  # inside the CPU% header
         await pilot.click(WorkerTable, offset=(x, 0))
@@ -140,10 +139,7 @@ async def test_only_changed_rows_are_redrawn() -> None:
 
 
 async def test_filter_by_name_pid_and_state() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         await pilot.press("slash")
         box = app.query_one("#filter", Input)
         assert box.has_focus
@@ -166,10 +162,7 @@ async def test_filter_by_name_pid_and_state() -> None:
 
 
 async def test_exited_rows_stay_until_c() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         t = table(app)
         assert t.texts(PIDS[3])["exit"] == "-9 SIGKILL"
         assert t.texts(PIDS[3])["state"] == "exited"
@@ -216,10 +209,7 @@ async def test_minus_and_equals_change_the_interval_within_limits() -> None:
 
 
 async def test_enter_and_double_click_open_the_detail() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         table(app).select_pid(PIDS[5])
         await pilot.press("enter")
         screen = app.screen
@@ -247,10 +237,7 @@ async def test_help_keys() -> None:
 
 
 async def test_process_keys_are_disabled_without_a_supervisor() -> None:
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         for action in ("add", "terminate", "kill", "suspend", "pin", "terminate_all"):
             assert app.check_action(action, ()) is None
         await pilot.press("a", "plus", "t", "k", "s", "p", "d", "T", "K")
@@ -262,10 +249,7 @@ async def test_process_keys_are_disabled_without_a_supervisor() -> None:
 
 async def test_a_dialog_takes_the_keys_and_ctrl_c_still_quits() -> None:
     # while the detail screen is up, the main screen's keys neither act nor show
-    app = samples.view_only_app()
-    async with app.run_test(size=SIZE) as pilot:
-        samples.feed(app)
-        await pilot.pause()
+    async with fed_app() as (app, pilot):
         assert app.check_action("freeze", ()) is True
         await pilot.press("enter")
         assert isinstance(app.screen, DetailScreen)
