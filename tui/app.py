@@ -24,15 +24,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from textual import constants as textual_constants
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Log
 
 from tui.detail import WorkerDetail, detail_from_sample, read_detail
+from tui.driver import QuietLinuxDriver
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.help import HelpScreen
@@ -180,6 +184,17 @@ class MptopApp(App[int]):
         self.lesson_title = lesson_title
 
     # -- layout -----------------------------------------------------------------
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice of driver, with :class:`QuietLinuxDriver` in place of ``LinuxDriver``.
+
+        Only Textual's own ``LinuxDriver`` is replaced (it wakes 10 times a
+        second to read keys; see :mod:`tui.driver`); a ``TEXTUAL_DRIVER`` from
+        the environment or another platform's driver is kept.
+        """
+        driver = super().get_driver_class()
+        chosen_by_textual = textual_constants.DRIVER is None
+        return QuietLinuxDriver if chosen_by_textual and driver is LinuxDriver else driver
 
     def compose(self) -> ComposeResult:
         yield Summary(id="summary")
