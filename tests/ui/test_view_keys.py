@@ -128,12 +128,12 @@ async def test_only_changed_rows_are_redrawn() -> None:
         snap = samples.feed(app, ticks=2)
         await pilot.pause()
         t = table(app)
-        before = {pid: t._strips[pid][2] for pid in PIDS}
+        before = {pid: t._strips[pid][1] for pid in PIDS}
         w0 = snap.workers[0]
         changed = dataclasses.replace(w0, cpu_percent=(w0.cpu_percent or 0) + 11)
         app.apply(dataclasses.replace(snap, workers=(changed, *snap.workers[1:])))
         await pilot.pause()
-        after = {pid: t._strips[pid][2] for pid in PIDS}
+        after = {pid: t._strips[pid][1] for pid in PIDS}
         assert after[w0.pid] is not before[w0.pid]
         assert all(after[p] is before[p] for p in PIDS[1:])
 

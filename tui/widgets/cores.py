@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from itertools import groupby
 from typing import ClassVar, Literal
 
 from rich.style import Style
@@ -175,7 +176,9 @@ class CoresPanel(Widget):
         out.append(("▏", self._style("frame")))
 
     def _spark(self, out: Pieces, values: list[float]) -> None:
-        out.extend((spark([v]), self._style(load_level(v))) for v in values)
+        """A sparkline of ``values``, one piece per run of equal load level."""
+        for level, run in groupby(values, load_level):
+            out.append((spark(list(run)), self._style(level)))
 
     def _cell(self, i: int, p: Plan, digits: int) -> Pieces:
         """Core ``i``'s cell: pieces of exactly ``p.cell_width`` cells."""

@@ -25,7 +25,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui import format as fmt
-from tui.widgets.strips import join_runs
 from workers.snapshot import WorkerSample, WorkerState, describe_exitcode
 
 Justify = Literal["left", "right"]
@@ -175,6 +174,35 @@ def worker_texts(w: WorkerSample) -> tuple[str, ...]:
     )
 
 
+# Where each column's cells are in a row, gaps excluded: [start, end) in cells.
+_CELLS: tuple[tuple[int, int], ...] = tuple(
+    (start + _GAP, start + _GAP + c.width) for start, c in zip(COLUMN_STARTS, COLUMNS, strict=True)
+)
+_STATE, _EXIT, _CPU = (COLUMN_KEYS.index(k) for k in ("state", "exit", "cpu"))
+_STATE_STYLES = {
+    WorkerState.RUNNING: "running",
+    WorkerState.STOPPED: "stopped",
+    WorkerState.ZOMBIE: "zombie",
+}
+
+
+def row_line(texts: tuple[str, ...], alive: bool) -> str:
+    """A row's plain text, :data:`TOTAL_WIDTH` cells: each cell fitted to its column, gaps between.
+
+    ``texts`` as from :func:`worker_texts`. A live worker's CPU% keeps its
+    bar whole and cuts the number if it must. Assumes one cell per character.
+    """
+    gap = " " * _GAP
+    parts = [gap]
+    for c, text in zip(COLUMNS, texts, strict=True):
+        if c.key == "cpu" and alive:
+            parts.append(_fit(text[:-BAR_CELLS], c.width - BAR_CELLS, "right") + text[-BAR_CELLS:])
+        else:
+            parts.append(_fit(text, c.width, c.justify))
+        parts.append(gap)
+    return "".join(parts)
+
+
 def matches(w: WorkerSample, text: str) -> bool:
     """True if ``text`` (case-insensitive) is in the PID, name or state of ``w``."""
     t = text.strip().lower()
@@ -265,7 +293,7 @@ class WorkerTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._samples: dict[int, WorkerSample] = {}
         self._texts: dict[int, tuple[str, ...]] = {}
-        self._strips: dict[int, tuple[tuple[str, ...], bool, Strip]] = {}
+        self._strips: dict[int, tuple[tuple[tuple[str, ...], bool, int, int], Strip]] = {}
         self._hidden: set[int] = set()
         self._order: list[int] = []
         self._index: dict[int, int] = {}
@@ -365,7 +393,8 @@ class WorkerTable(ScrollView, can_focus=True):
         """Recompute the shown order; returns True (and refreshes all) if it changed."""
         column = COLUMNS[COLUMN_KEYS.index(self.sort_key)]
         key = column.sort_key
-        shown = [w for w in self._samples.values() if matches(w, self.filter_text)]
+        text = self.filter_text
+        shown = [w for w in self._samples.values() if not text or matches(w, text)]
         valued = [(v, w.pid) for w in shown if (v := key(w)) is not None]
         valued.sort(reverse=self.sort_reverse)
         # rows without a value (an exited worker's CPU%) last, whichever the direction
@@ -502,41 +531,49 @@ class WorkerTable(ScrollView, can_focus=True):
             self._header = Strip(segs, TOTAL_WIDTH)
         return self._header
 
-    def _row_strip(self, pid: int, selected: bool) -> Strip:
+    def _row_strip(self, pid: int, selected: bool, x0: int, width: int) -> Strip:
+        """Row ``pid`` as shown: cells ``x0`` to ``x0 + width`` of it, padded past its end.
+
+        The row is one string (:func:`row_line`) cut at the few places its style
+        changes, so a row is 2-7 segments and one Strip, built only when its
+        text, the cursor, the scroll or the width changed.
+        """
         texts = self._texts[pid]
+        key = (texts, selected, x0, width)
         cached = self._strips.get(pid)
-        if cached is not None and cached[0] == texts and cached[1] == selected:
-            return cached[2]
+        if cached is not None and cached[0] == key:
+            return cached[1]
         w = self._samples[pid]
         base = self._style("base")
         if not w.alive:
             base = base + self._style("exited")
-        cells: list[Style | None] = [None] * len(COLUMNS)
+        # (start, end, style) of the cells not in the row's base style, left to right
+        styled: list[tuple[int, int, Style]] = []
         if w.alive:
-            state = {
-                WorkerState.RUNNING: "running",
-                WorkerState.STOPPED: "stopped",
-                WorkerState.ZOMBIE: "zombie",
-            }.get(w.state)
+            state = _STATE_STYLES.get(w.state)
             if state:
-                cells[2] = self._style(state)
+                styled.append((*_CELLS[_STATE], base + self._style(state)))
         if w.exitcode not in (None, 0):
-            cells[3] = self._style("error")
-        pieces: list[tuple[str, Style]] = [(" " * _GAP, base)]
-        for i, (c, text) in enumerate(zip(COLUMNS, texts, strict=True)):
-            style = base if cells[i] is None else base + cells[i]
-            if c.key == "cpu" and w.alive:
-                num, bar = text[:-BAR_CELLS], text[-BAR_CELLS:]
-                pieces.append((_fit(num, c.width - BAR_CELLS, "right"), style))
-                pieces.append((bar, base + self._style(load_level(w.cpu_percent))))
-            else:
-                pieces.append((_fit(text, c.width, c.justify), style))
-            pieces.append((" " * _GAP, base))
-        segs = join_runs(pieces)
-        if selected:  # the cursor's colours over every cell's own, as htop's selection bar
-            segs = list(Segment.apply_style(segs, post_style=self._style("cursor")))
-        strip = Strip(segs, TOTAL_WIDTH)
-        self._strips[pid] = (texts, selected, strip)
+            styled.append((*_CELLS[_EXIT], base + self._style("error")))
+        if w.alive:
+            end = _CELLS[_CPU][1]
+            styled.append((end - BAR_CELLS, end, base + self._style(load_level(w.cpu_percent))))
+        text = row_line(texts, w.alive)
+        cursor = self._style("cursor") if selected else None
+        x1 = x0 + width
+        segs: list[Segment] = []
+        pos = 0
+        for start, stop, style in [*styled, (TOTAL_WIDTH, TOTAL_WIDTH, base)]:
+            for a, b, st in ((pos, start, base), (start, stop, style)):
+                a, b = max(a, x0), min(b, x1)
+                if a < b:
+                    segs.append(Segment(text[a:b], st if cursor is None else st + cursor))
+            pos = stop
+        if x1 > TOTAL_WIDTH:  # past the last column: the row's fill (the cursor bar's, if on it)
+            fill = base if cursor is None else cursor
+            segs.append(Segment(" " * (x1 - max(x0, TOTAL_WIDTH)), fill))
+        strip = Strip(segs, width)
+        self._strips[pid] = (key, strip)
         return strip
 
     def render_line(self, y: int) -> Strip:
@@ -549,7 +586,4 @@ class WorkerTable(ScrollView, can_focus=True):
         if row >= len(self._order):
             return Strip.blank(width, self._style("base"))
         pid = self._order[row]
-        selected = row == self._cursor_row
-        strip = self._row_strip(pid, selected)
-        fill = self._style("cursor") if selected else self._style("base")
-        return strip.crop_extend(scroll_x, scroll_x + width, fill)
+        return self._row_strip(pid, row == self._cursor_row, scroll_x, width)
