@@ -3,6 +3,7 @@
     python -m bench.ui apply    # one snapshot of 16/256/1024 workers: apply + redraw, ms
     python -m bench.ui keys     # key press -> answered, ms, while 256 real workers run (a pty)
     python -m bench.ui cpu      # mptop's own CPU at a 1 s refresh vs htop -d 10, same terminal size
+    python -m bench.ui cpu --threads   # the same, and mptop's CPU per thread
 
 ``apply`` compares the worker table with the DataTable it replaced
 (bench/baseline_datatable.py); ``cpu`` compares with htop running at the
@@ -22,9 +23,11 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -173,18 +176,24 @@ def _cpu(p: psutil.Process) -> float:
     return t.user + t.system
 
 
-def bench_cpu(seconds: float, workers: int) -> None:
-    """mptop's and htop's own CPU over ``seconds``, both in tmux at the same size, same run."""
+def bench_cpu(seconds: float, workers: int, threads: bool = False) -> None:
+    """mptop's and htop's own CPU over ``seconds``, both in tmux at the same size, same run.
+
+    With ``threads``, mptop runs under :mod:`bench.thread_cpu`, which also
+    prints mptop's CPU per thread over the same window.
+    """
     for tool in ("tmux", "htop"):
         if shutil.which(tool) is None:
             raise SystemExit(f"bench.ui cpu: needs {tool} (apt-get install {tool})")
     socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
     env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
     w, h = str(SIZE[0]), str(SIZE[1])
+    out = Path(tempfile.mkdtemp(prefix="mptop-bench-")) / "threads.txt"
+    runner = ["bench.thread_cpu", str(out), str(seconds), "--"] if threads else ["tui"]
     mptop_cmd = [
         sys.executable,
         "-m",
-        "tui",
+        *runner,
         "-n",
         str(workers),
         "--workload",
@@ -198,7 +207,7 @@ def bench_cpu(seconds: float, workers: int) -> None:
     _tmux(socket, "new-session", "-d", "-s", "htop", "-x", w, "-y", h, *env, "htop", "-d", "10")
     try:
         time.sleep(5)  # start-up and first samples
-        mptop = _pane_process(socket, "mptop", "tui")
+        mptop = _pane_process(socket, "mptop", runner[0])
         htop = _pane_process(socket, "htop", "htop")
         m0, h0, t0 = _cpu(mptop), _cpu(htop), time.monotonic()
         time.sleep(seconds)
@@ -209,6 +218,12 @@ def bench_cpu(seconds: float, workers: int) -> None:
             f"--ipc none), 1 s refresh: mptop {pm:.2f}% of one core, htop -d 10 {ph:.2f}%, "
             f"ratio mptop/htop {pm / ph if ph else float('inf'):.2f}"
         )
+        if threads:
+            deadline = time.monotonic() + 10
+            while not out.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            print("mptop per thread, % of one core, same window:")
+            print(out.read_text() if out.exists() else "(no figures written)", end="")
     finally:
         _tmux(socket, "send-keys", "-t", "mptop", "q")
         with contextlib.suppress(Exception):
@@ -236,13 +251,14 @@ def main() -> None:
     c = sub.add_parser("cpu")
     c.add_argument("--seconds", type=float, default=60)
     c.add_argument("-n", type=int, default=16)
+    c.add_argument("--threads", action="store_true", help="also mptop's CPU per thread")
     args = p.parse_args()
     if args.what == "apply":
         bench_apply(args.rounds)
     elif args.what == "keys":
         bench_keys(args.n, args.workload or ["sleep", "cpu"], args.presses, args.ipc, args.nice)
     else:
-        bench_cpu(args.seconds, args.n)
+        bench_cpu(args.seconds, args.n, args.threads)
 
 
 if __name__ == "__main__":
