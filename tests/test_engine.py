@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 
 import psutil
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from tests.conftest import START_METHODS, SupervisorFactory
 from tests.helpers import alive, wait_for
 from workers.snapshot import describe_exitcode
-from workers.supervisor import NoSuchWorker
+from workers.supervisor import NoSuchWorker, Supervisor
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,18 +58,50 @@ def test_signals_refuse_dead_and_foreign_pids(make_supervisor: SupervisorFactory
         sup.kill(1)  # never ours
 
 
+def stopped(sup: Supervisor, pid: int) -> bool:
+    sup.poll()  # sends a SIGSTOP held back while the worker was starting
+    return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+
+
 def test_suspend_resume_and_terminate_while_stopped(make_supervisor: SupervisorFactory) -> None:
     sup = make_supervisor(count=1)
     (h,) = sup.start()
     assert sup.toggle_suspend(h.pid) is True
-    wait_for(lambda: psutil.Process(h.pid).status() == psutil.STATUS_STOPPED)
+    wait_for(lambda: stopped(sup, h.pid))
     assert sup.toggle_suspend(h.pid) is False
     wait_for(lambda: psutil.Process(h.pid).status() != psutil.STATUS_STOPPED)
     sup.suspend(h.pid)
-    wait_for(lambda: psutil.Process(h.pid).status() == psutil.STATUS_STOPPED)
+    wait_for(lambda: stopped(sup, h.pid))
     sup.terminate(h.pid)  # SIGCONT goes first, so SIGTERM acts at once
     wait_for(lambda: exited(sup, h.pid) is not None, timeout=5)
     assert h.exitcode == -signal.SIGTERM
+
+
+def test_sigstop_waits_until_the_worker_runs(make_supervisor: SupervisorFactory) -> None:
+    """Stopped before its parent-death guard, a worker would outlive a SIGKILLed mptop."""
+    sup = make_supervisor(count=1, workload="sleep")
+    (h,) = sup.start()
+    wait_for(lambda: h.guarded)
+    at = h.ready.value
+    h.ready.value = 0.0  # as the worker looks before its first lines
+    sup.suspend(h.pid)
+    assert h.suspended and h.stop_pending
+    assert any("still starting" in e.text for e in sup.drain_events())
+    deadline = time.monotonic() + 0.3  # nothing may stop it meanwhile, whatever polls
+    while time.monotonic() < deadline:
+        assert not stopped(sup, h.pid)
+    h.ready.value = at
+    wait_for(lambda: stopped(sup, h.pid))
+    assert not h.stop_pending
+    sup.resume(h.pid)
+    wait_for(lambda: psutil.Process(h.pid).status() != psutil.STATUS_STOPPED)
+    # a resume (or any other signal) while the SIGSTOP waits cancels it
+    h.ready.value = 0.0
+    sup.suspend(h.pid)
+    sup.resume(h.pid)
+    h.ready.value = at
+    sup.poll()
+    assert not h.stop_pending and not h.suspended
 
 
 def test_non_daemon_workers_finish_on_shutdown(make_supervisor: SupervisorFactory) -> None:

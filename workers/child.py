@@ -43,7 +43,7 @@ class ChildArgs:
     expected_ppid: int
     role: Role
     stop: StopFlag  # set by mptop when the worker should finish
-    ready: Any = None  # a shared double: time.time() when this worker ran its first line
+    ready: Any = None  # a shared double: time.time() once this worker runs, guard set
     loops_per_second: float | None = None  # one core's pure-Python speed, measured by mptop
     nice: int = 0  # the nice value to run the workload at (raised only; see WorkerSpec.nice)
 
@@ -124,20 +124,21 @@ def _release_forkserver() -> None:
 
 def main(args: ChildArgs) -> None:
     """Entry point of every worker (the ``Process`` target)."""
-    if args.ready is not None:
-        args.ready.value = time.time()  # how long the start method took, seen from inside
+    # First the guard, then letting go of the forkserver's pipe, then telling mptop we
+    # run: mptop holds back a SIGSTOP until ``ready`` is set (Supervisor.send), because a
+    # worker stopped before these two lines keeps the forkserver (and so every worker)
+    # alive after mptop is SIGKILLed, or itself outlives it, stopped, without the guard.
+    _guard_parent(args.expected_ppid)
     if args.start_method == "forkserver":
         _release_forkserver()
-    # Niced only now: until the forkserver's pipe is released above, a worker that mptop
-    # suspends keeps the forkserver (and so every worker) alive after mptop is SIGKILLed,
-    # and nice 19 made that window long on a busy machine.
+    if args.ready is not None:
+        args.ready.value = time.time()  # how long the start method took, seen from inside
     if os.getpriority(os.PRIO_PROCESS, 0) < args.nice:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     out, err, tb_path = log_paths(args.log_dir, args.name)
     _redirect_stdio(out, err)
     _reset_signals()
-    _guard_parent(args.expected_ppid)
     me = multiprocessing.current_process()
     print(
         f"{me.name} pid {os.getpid()} daemon={me.daemon} "

@@ -64,8 +64,10 @@ class WorkerHandle:
     ``exitcode`` is set once, by :meth:`Supervisor.poll`. ``start_seconds``
     is how long ``Process.start()`` took, in seconds; ``launched`` the
     ``time.time()`` just before it and ``ready`` the shared double the worker
-    sets on its first line, so :attr:`ready_seconds` is how long the start
-    method really took (spawn returns from ``start()`` long before).
+    sets once it runs (its first lines: the guard against mptop's death), so
+    :attr:`ready_seconds` is how long the start method really took (spawn
+    returns from ``start()`` long before). ``stop_pending``: a SIGSTOP asked
+    for before then, sent by :meth:`Supervisor.poll` once it is.
     """
 
     name: str
@@ -84,6 +86,7 @@ class WorkerHandle:
     start_seconds: float = 0.0
     launched: float = 0.0
     ready: Any = None
+    stop_pending: bool = False
     log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
 
     @property
@@ -93,9 +96,14 @@ class WorkerHandle:
 
     @property
     def ready_seconds(self) -> float | None:
-        """Seconds from ``Process.start()`` to the worker's first line; None until it ran."""
+        """Seconds from ``Process.start()`` to the worker's first lines; None until it ran."""
         at = self.ready.value if self.ready is not None else 0.0
         return at - self.launched if at > 0 else None
+
+    @property
+    def guarded(self) -> bool:
+        """True once the worker runs and will die with its parent (see ``child._guard_parent``)."""
+        return self.ready is None or self.ready.value > 0
 
 
 class _StarterThread:
@@ -481,11 +489,20 @@ class Supervisor:
         """Send ``sig`` to worker ``pid`` after the identity check.
 
         SIGCONT goes first to a suspended worker for SIGTERM (a stopped process
-        would not act on it). Raises :class:`NoSuchWorker` if ``pid`` is not a
-        live worker of this run.
+        would not act on it). SIGSTOP to a worker that has not yet run its first
+        lines waits for them (:attr:`WorkerHandle.stop_pending`, sent by
+        :meth:`poll`); any other signal cancels such a wait. Raises
+        :class:`NoSuchWorker` if ``pid`` is not a live worker of this run.
         """
         with self._lock:
             h = self._live(pid)
+            if sig == signal.SIGSTOP and not h.guarded:
+                # Stopped before it set its parent-death guard (and, under forkserver, let go
+                # of the server's "alive" pipe), a worker would outlive a SIGKILLed mptop.
+                h.suspended = h.stop_pending = True
+                self._event(f"{pid} is still starting: SIGSTOP is sent once it runs", pid)
+                return
+            h.stop_pending = False
             if sig in (signal.SIGTERM, signal.SIGKILL) and self._stopped(h):
                 self._signal(h, signal.SIGCONT)
                 h.suspended = False
@@ -600,7 +617,7 @@ class Supervisor:
         return lines[0].strip() if lines else ""
 
     def poll(self) -> list[WorkerHandle]:
-        """Reap workers that exited; returns the newly exited ones.
+        """Reap workers that exited, send the SIGSTOPs that waited; returns the newly exited ones.
 
         The only place that reaps: ``Process.exitcode`` polls the child
         (``waitpid(WNOHANG)`` under fork/spawn, the sentinel under forkserver),
@@ -625,6 +642,9 @@ class Supervisor:
                         meaning = f"{meaning}: {error}"
                     level = "info" if code == 0 else "warning"
                     self._event(f"{h.pid} exited with {code} ({meaning})", h.pid, level)
+            for h in live.values():
+                if h.stop_pending and h.exitcode is None and h.guarded:
+                    self.send(h.pid, signal.SIGSTOP)
         return exited
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
