@@ -214,6 +214,12 @@ async def test_enter_shows_the_detail_of_a_live_worker(make_supervisor: Supervis
         assert screen.detail.affinity
         assert screen.detail.nice == max(psutil.Process().nice(), DEFAULT_NICE)
         assert f"pid {pid}" in screen.detail.stdout_tail
+        ppid, cmdline = screen.detail.ppid, screen.detail.cmdline
+        sup.kill(pid)  # it dies while its detail is open: what psutil read while it ran stays
+        await until(pilot, lambda: screen.detail is not None and screen.detail.last_seen)
+        assert screen.detail.sample.exitcode == -9
+        assert (screen.detail.ppid, screen.detail.cmdline) == (ppid, cmdline)
+        assert screen.detail.affinity
         await pilot.press("escape")
         app.stop_threads()
 

@@ -9,6 +9,7 @@ deterministic samples of the tests.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ class WorkerDetail:
     recorded: bool = False  # True: only what a recording holds (no psutil, no log files)
     nice: int | None = None
     mptop_nice: int | None = None  # mptop's own nice value when the detail was read
+    last_seen: bool = False  # True: PPID to nice are as read while the worker ran (it has exited)
 
 
 def detail_from_sample(sample: WorkerSample) -> WorkerDetail:
@@ -84,6 +86,34 @@ def detail_from_sample(sample: WorkerSample) -> WorkerDetail:
         stderr_tail="",
         traceback="",
         recorded=True,
+    )
+
+
+def keep_last_seen(new: WorkerDetail, old: WorkerDetail | None) -> WorkerDetail:
+    """``new``, with the facts only a live process has taken from ``old`` once the worker exited.
+
+    psutil cannot read a process that is gone, so the detail of a worker that
+    exited while it was open would lose its PPID, command line, affinity,
+    threads and nice value; they are kept from ``old`` (the same PID's last
+    detail) and marked :attr:`WorkerDetail.last_seen`.
+    """
+    if (
+        old is None
+        or old.sample.pid != new.sample.pid
+        or new.sample.alive
+        or new.ppid is not None
+        or (old.ppid is None and not old.last_seen)
+    ):
+        return new
+    return dataclasses.replace(
+        new,
+        ppid=old.ppid,
+        cmdline=new.cmdline or old.cmdline,
+        create_time=old.create_time if new.create_time is None else new.create_time,
+        affinity=old.affinity,
+        threads=old.threads,
+        nice=old.nice,
+        last_seen=True,
     )
 
 
@@ -150,6 +180,7 @@ __all__ = [
     "NoSuchWorker",
     "WorkerDetail",
     "detail_from_sample",
+    "keep_last_seen",
     "read_detail",
     "tail",
 ]

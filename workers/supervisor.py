@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ from workers.workloads import calibrate
 # themselves, then how long SIGTERM gets before SIGKILL.
 FINISH_GRACE = 1.0
 TERM_GRACE = 0.7
+
+
+_FORKSERVER_USERS: weakref.WeakSet[Supervisor] = weakref.WeakSet()
+"""Prepared, not yet shut down Supervisors of this process that use the (one) forkserver."""
 
 
 @dataclass(eq=False)
@@ -260,6 +265,7 @@ class Supervisor:
                     ["workers.child", "workers.workloads", "workers.channels"]
                 )
                 multiprocessing.forkserver.ensure_running()
+                _FORKSERVER_USERS.add(self)
                 pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
                 if pid:
                     self.helper_pids.append(pid)
@@ -715,7 +721,8 @@ class Supervisor:
         with a parent's daemonic children at exit; non-daemon workers are asked to
         finish (the stop flag) and get :data:`FINISH_GRACE` seconds. Whatever
         is left gets SIGTERM, then SIGKILL after :data:`TERM_GRACE`; each
-        escalation is logged. Takes at most about 2.5 s.
+        escalation is logged. The forkserver is stopped with the last open
+        Supervisor of this process that uses it. Takes at most about 2.5 s.
         """
         with self._lock:
             if self._closed:
@@ -748,7 +755,10 @@ class Supervisor:
             for topology in (*self.retired, self.topology):
                 topology.close()
             self._starter.stop()
-            if "forkserver" in self.scenario.start_methods():
+            # The forkserver is one per process: another open Supervisor (a test's, a
+            # library user's) would see its workers die with it (PDEATHSIG, exit 255).
+            _FORKSERVER_USERS.discard(self)
+            if "forkserver" in self.scenario.start_methods() and not _FORKSERVER_USERS:
                 self._stop_forkserver()
 
     @staticmethod

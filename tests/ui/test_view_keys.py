@@ -156,6 +156,11 @@ async def test_filter_by_name_pid_and_state() -> None:
         box.value = "WORKER-3"
         await pilot.pause()
         assert table(app).order == [PIDS[2]]
+        box.value = "nobody"
+        await pilot.pause()
+        assert table(app).order == []
+        line = table(app).render_line(1).text
+        assert "no worker's PID, name or state contains 'nobody' (Esc clears)" in line
         await pilot.press("escape")
         assert table(app).order == PIDS
         assert not box.has_class("-shown")

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from tui import format as fmt
-from tui.detail import WorkerDetail
+from tui.detail import WorkerDetail, keep_last_seen
 from workers.snapshot import WorkerSample, describe_exitcode
 
 DetailSource = Callable[[WorkerSample], WorkerDetail | None]
@@ -97,6 +97,11 @@ def render_detail(
     row("Affinity", cores_text(d.affinity, total_cores))
     row("Threads", fmt.DASH if d.threads is None else str(d.threads))
     row("Nice", fmt.DASH if d.nice is None else nice_text(d.nice, d.mptop_nice))
+    if d.last_seen:
+        row(
+            "",
+            Text("PPID, command line, affinity, threads, nice: as last seen running", style="dim"),
+        )
     row("RSS", fmt.size(w.rss))
     for c in d.channels:
         row(
@@ -202,6 +207,7 @@ class DetailScreen(ModalScreen[None]):
         if d is None:
             self.query_one("#facts", Static).update("no longer a worker of this run")
             return
+        d = keep_last_seen(d, self.detail)
         self.detail = d
         self.query_one("#facts", Static).update(
             render_detail(d, self._now, self._total_cores, self._time_fmt)

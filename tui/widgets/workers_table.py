@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui import format as fmt
+from tui.widgets import strips
 from workers.snapshot import WorkerSample, WorkerState, describe_exitcode
 
 Justify = Literal["left", "right"]
@@ -584,6 +585,10 @@ class WorkerTable(ScrollView, can_focus=True):
             return strip.crop_extend(scroll_x, scroll_x + width, self._style("header"))
         row = round(self.scroll_y) + y - 1
         if row >= len(self._order):
+            if y == 1 and not self._order and self.filter_text and self._samples:
+                note = f" no worker's PID, name or state contains '{self.filter_text}' (Esc clears)"
+                base = self._style("base")
+                return strips.line([(note, base + self._style("exited"))], width, base)
             return Strip.blank(width, self._style("base"))
         pid = self._order[row]
         return self._row_strip(pid, row == self._cursor_row, scroll_x, width)
