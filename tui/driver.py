@@ -111,7 +111,7 @@ class QuietLinuxDriver(LinuxDriver):
         selector.register(self._wake_r, selectors.EVENT_READ)
         parser = XTermParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
-        last_input = -GRACE
+        last_input = float("-inf")
         try:
             while not self.exit_event.is_set():
                 recent = time.monotonic() - last_input < GRACE
@@ -119,13 +119,15 @@ class QuietLinuxDriver(LinuxDriver):
                     if key.fd == self._wake_r:
                         _drain(self._wake_r)
                         continue
-                    text = decode(os.read(tty, 4096))
-                    if not text:
+                    data = os.read(tty, 4096)
+                    if not data:  # end of input (the decoder alone may hold half a character)
                         selector.unregister(tty)
                         continue
                     last_input = time.monotonic()
-                    for event in parser.feed(text):
-                        self.process_message(event)
+                    text = decode(data)
+                    if text:
+                        for event in parser.feed(text):
+                            self.process_message(event)
                 for event in parser.tick():
                     self.process_message(event)
         finally:

@@ -111,6 +111,15 @@ async def test_reads_keys_and_times_out_a_lone_escape_after_sleeping(typing: Typ
     wait_for(lambda: typing.driver.keys() == ["q", "escape"])
 
 
+async def test_a_character_split_across_reads_is_read_whole(typing: Typing) -> None:
+    tid = cast(int, typing.thread.native_id)
+    before = wakeups(tid)
+    typing.type("é".encode()[:1])
+    wait_for(lambda: wakeups(tid) > before)  # it woke for the first byte, alone
+    typing.type("é".encode()[1:] + b"q")
+    wait_for(lambda: typing.driver.keys() == ["é", "q"])
+
+
 async def test_exit_event_wakes_an_idle_thread_at_once(typing: Typing) -> None:
     typing.wait_until_idle()
     started = time.monotonic()
