@@ -272,7 +272,12 @@ class MptopApp(App[int]):
             self.query_one(WorkerTable).update_workers(snap.workers)
             self.query_one(ChannelTable).update_channels(snap.channels)
             if self.lesson:
-                self.query_one(LessonPanel).update_figures(snap.workers)
+                cleared = self.query_one(
+                    WorkerTable
+                ).cleared  # `c` drops them here as in the header
+                self.query_one(LessonPanel).update_figures(
+                    tuple(w for w in snap.workers if w.pid not in cleared)
+                )
             if snap.events:
                 self.query_one(Log).write_lines(
                     (f"{self.clock(e.time)} {e.text}" for e in snap.events), scroll_end=True

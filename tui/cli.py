@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ from workers.spec import (
 )
 
 if TYPE_CHECKING:
-    from workers.supervisor import Supervisor
+    from workers.supervisor import Supervisor, WorkerHandle
 
 EXIT_USAGE = 2
 # Seconds Textual gets to restore the terminal once the workers are stopped.
@@ -497,17 +498,21 @@ def _print_fates(supervisor: Supervisor) -> None:
     handles = supervisor.handles()
     if not handles:
         return
+
+    def fate(h: WorkerHandle) -> str:
+        if h.exitcode is None:
+            return "still running?"
+        return f"{h.exitcode} ({describe_exitcode(h.exitcode)})"
+
     lines = [f"mptop: {len(handles)} worker(s) this run; how each ended:"]
     for h in handles[:FATES_SHOWN]:
         kind = "daemon" if h.daemon else "non-daemon"
-        code = (
-            "still running?"
-            if h.exitcode is None
-            else f"{h.exitcode} ({describe_exitcode(h.exitcode)})"
-        )
-        lines.append(f"  {h.name:<12} {h.pid:>7}  {kind:<10}  {code}")
-    if len(handles) > FATES_SHOWN:
-        lines.append(f"  ... and {len(handles) - FATES_SHOWN} more")
+        lines.append(f"  {h.name:<12} {h.pid:>7}  {kind:<10}  {fate(h)}")
+    rest = handles[FATES_SHOWN:]
+    if rest:
+        tally = Counter(("daemon" if h.daemon else "non-daemon", fate(h)) for h in rest)
+        counts = ", ".join(f"{n} {kind} {what}" for (kind, what), n in sorted(tally.items()))
+        lines.append(f"  ... and {len(rest)} more: {counts}")
     with contextlib.suppress(OSError):
         print("\n".join(lines), file=sys.stderr)
 

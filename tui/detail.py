@@ -140,6 +140,8 @@ def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
     h = supervisor.handle(sample.pid)
     ppid: int | None = None
     cmdline: tuple[str, ...] = ()
+    # mptop's clock when it started the worker, not psutil's create_time(): that one is
+    # derived from boot time in clock ticks and can read a second off the Events' times
     create: float | None = h.started
     affinity: tuple[int, ...] | None = None
     threads: int | None = None
@@ -149,7 +151,6 @@ def read_detail(supervisor: Supervisor, sample: WorkerSample) -> WorkerDetail:
             ppid = h.ps.ppid()
             nice = int(h.ps.nice())
             cmdline = tuple(h.ps.cmdline())
-            create = h.ps.create_time()
             threads = h.ps.num_threads()
             with contextlib.suppress(AttributeError, psutil.Error):
                 affinity = tuple(h.ps.cpu_affinity() or ())

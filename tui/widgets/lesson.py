@@ -17,6 +17,25 @@ from tui import format as fmt
 from workers.snapshot import WorkerSample
 
 
+def reflow(text: str) -> str:
+    """Lesson text with each plain paragraph joined into one line, for the terminal to wrap.
+
+    Lessons are written hard-wrapped (TOML, ~90 columns); wrapped again at 80
+    they break unevenly. Paragraphs are separated by blank lines; one with
+    an indented line or a run of two spaces (a table, like start-methods'
+    list of methods) is kept as written.
+    """
+    paragraphs = text.strip().split("\n\n")
+    out = []
+    for para in paragraphs:
+        lines = para.split("\n")
+        if any(line[:1].isspace() or "  " in line.strip() for line in lines):
+            out.append(para)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
 def group_of(name: str) -> str:
     """``procs-3`` -> ``procs``: the group part of a worker name."""
     head, sep, tail = name.rpartition("-")
@@ -63,7 +82,7 @@ class LessonPanel(Static):
 
     def __init__(self, lesson: str, *, title: str = "Lesson", id: str | None = None) -> None:
         super().__init__(id=id)
-        self.lesson = lesson.strip()
+        self.lesson = reflow(lesson)
         self.border_title = f"{title} (L hides)"
         self._figures: list[str] = []
         self._render_text()
@@ -76,8 +95,11 @@ class LessonPanel(Static):
             self._render_text()
 
     def _render_text(self) -> None:
-        text = Text(self.lesson)
+        # the figures first: on a short terminal the panel is cut, and they are the point
+        text = Text()
         if self._figures:
-            text.append("\n\nnow: ", style="bold")
+            text.append("now: ", style="bold")
             text.append(" │ ".join(self._figures), style="bold")
+            text.append("\n")
+        text.append(self.lesson)
         self.update(text)
