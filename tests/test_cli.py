@@ -8,7 +8,8 @@ import sys
 import psutil
 import pytest
 
-from tui.cli import parse_scenario
+from tests.conftest import SupervisorFactory
+from tui.cli import FATES_SHOWN, _print_fates, parse_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,3 +81,19 @@ def test_engine_never_imports_the_front_end() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stdout
+
+
+@pytest.mark.timeout(60)
+def test_exit_summary_lists_twelve_and_counts_the_rest_by_fate(
+    make_supervisor: SupervisorFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sup = make_supervisor(count=FATES_SHOWN + 2, workload="sleep", daemon=True)
+    handles = sup.start()
+    sup.kill(handles[-1].pid)
+    sup.shutdown()
+    _print_fates(sup)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"mptop: {FATES_SHOWN + 2} worker(s) this run; how each ended:"
+    assert len(lines) == 1 + FATES_SHOWN + 1
+    assert all(line.endswith("-15 (SIGTERM)") for line in lines[1 : 1 + FATES_SHOWN])
+    assert lines[-1] == "  ... and 2 more: 1 daemon -15 (SIGTERM), 1 daemon -9 (SIGKILL)"
