@@ -94,16 +94,12 @@ def keep_last_seen(new: WorkerDetail, old: WorkerDetail | None) -> WorkerDetail:
 
     psutil cannot read a process that is gone, so the detail of a worker that
     exited while it was open would lose its PPID, command line, affinity,
-    threads and nice value; they are kept from ``old`` (the same PID's last
-    detail) and marked :attr:`WorkerDetail.last_seen`.
+    threads and nice value; when ``new`` has no PPID they are kept from
+    ``old`` (the same PID's last detail) and marked :attr:`WorkerDetail.last_seen`.
     """
-    if (
-        old is None
-        or old.sample.pid != new.sample.pid
-        or new.sample.alive
-        or new.ppid is not None
-        or (old.ppid is None and not old.last_seen)
-    ):
+    # (not only once the sample says "exited": a worker that dies during the read is
+    # still alive in the snapshot the read was for, and psutil already finds nothing)
+    if old is None or old.sample.pid != new.sample.pid or new.ppid is not None or old.ppid is None:
         return new
     return dataclasses.replace(
         new,

@@ -39,7 +39,7 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 
 | key | does |
 | --- | --- |
-| `↑` `↓` `PgUp` `PgDn` `Home` `End` / click | select a worker; the selection follows its PID |
+| `↑` `↓` `PgUp` `PgDn` `Home` `End`, or a click | select a worker; the selection follows its PID |
 | `←` `→` | scroll the table sideways, a column at a time |
 | `<` `>` / click a header | sort by the previous / next column; click the sorted header again to invert |
 | `I` | invert the sort order |
