@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -150,6 +153,32 @@ def test_workers_run_at_the_specs_nice_value() -> None:
         sup.shutdown()
         sup.remove_log_dir()
     assert alive([niced.pid, normal.pid]) == []
+
+
+def thread_nices(pid: int) -> dict[int, int]:
+    """Each thread's nice value (Linux keeps one per thread): field 19 of /proc/PID/task/TID/stat."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+            out[int(task.name)] = int(fields[16])
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/task")
+def test_every_thread_of_a_worker_runs_at_its_nice_value(
+    make_supervisor: SupervisorFactory,
+) -> None:
+    """A thread made before the renice keeps nice 0: 256 of them took mptop's CPU."""
+    from workers.spec import DEFAULT_NICE
+
+    own = psutil.Process().nice()
+    sup = make_supervisor(count=1, workload="threads:3")
+    (h,) = sup.start()
+    wait_for(lambda: psutil.Process(h.pid).num_threads() >= 3)  # threads:3 = 3 busy threads
+    nices = thread_nices(h.pid)
+    assert len(nices) >= 3
+    assert set(nices.values()) == {max(own, DEFAULT_NICE)}, nices
 
 
 def test_a_niced_mptop_keeps_its_workers_at_its_own_nice_and_says_so() -> None:
