@@ -272,12 +272,7 @@ class MptopApp(App[int]):
             self.query_one(WorkerTable).update_workers(snap.workers)
             self.query_one(ChannelTable).update_channels(snap.channels)
             if self.lesson:
-                cleared = self.query_one(
-                    WorkerTable
-                ).cleared  # `c` drops them here as in the header
-                self.query_one(LessonPanel).update_figures(
-                    tuple(w for w in snap.workers if w.pid not in cleared)
-                )
+                self.query_one(LessonPanel).update_figures(self._shown_workers(snap))
             if snap.events:
                 self.query_one(Log).write_lines(
                     (f"{self.clock(e.time)} {e.text}" for e in snap.events), scroll_end=True
@@ -286,6 +281,11 @@ class MptopApp(App[int]):
             sample = self.query_one(WorkerTable).sample(self.screen.pid)
             if sample is not None:
                 self.screen.reload(sample, snap.time)
+
+    def _shown_workers(self, snap: Snapshot) -> tuple[WorkerSample, ...]:
+        """``snap``'s workers less the exited rows ``c`` cleared (the sampler still reports them)."""
+        cleared = self.query_one(WorkerTable).cleared
+        return tuple(w for w in snap.workers if w.pid not in cleared)
 
     def summary(self) -> str:
         """The header line: run, load, settings, and what the numbers mean.
@@ -303,7 +303,7 @@ class MptopApp(App[int]):
             parts.append(f"filter '{table.filter_text}'")
         method = ""
         if snap is not None:
-            shown = [w for w in snap.workers if w.pid not in table.cleared]  # `c` drops exited rows
+            shown = self._shown_workers(snap)
             alive = sum(1 for w in shown if w.alive)
             method = snap.start_method + (
                 " (parent has threads!)" if snap.start_method == "fork" else ""

@@ -396,10 +396,18 @@ class WorkerTable(ScrollView, can_focus=True):
         key = column.sort_key
         text = self.filter_text
         shown = [w for w in self._samples.values() if not text or matches(w, text)]
-        valued = [(v, w.pid) for w in shown if (v := key(w)) is not None]
+        valued: list[tuple[Any, int]] = []
+        unvalued: list[
+            int
+        ] = []  # no value (an exited worker's CPU%): last, whichever the direction
+        for w in shown:
+            v = key(w)
+            if v is None:
+                unvalued.append(w.pid)
+            else:
+                valued.append((v, w.pid))
         valued.sort(reverse=self.sort_reverse)
-        # rows without a value (an exited worker's CPU%) last, whichever the direction
-        order = [pid for _, pid in valued] + sorted(w.pid for w in shown if key(w) is None)
+        order = [pid for _, pid in valued] + sorted(unvalued)
         if order == self._order and not force:
             return False
         self._order = order
