@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from tui import format as fmt
-from workers.snapshot import WorkerSample, WorkerState, describe_exitcode
+from mptop.tui import format as fmt
+from mptop.workers.snapshot import WorkerSample, WorkerState, describe_exitcode
 
 # (key, label, width in cells) in display order; fixed widths, so no update re-measures a column.
 COLUMNS: tuple[tuple[str, str, int], ...] = (

@@ -98,7 +98,7 @@ def measure(
     With ``control``, the "counted" channel is a second raw one: the ratio
     then shows the bench's own noise (1.00 if it had none).
     """
-    from workers.channels import ChannelInfo, CountedPipeEnd, CountedQueue, Counters
+    from mptop.workers.channels import ChannelInfo, CountedPipeEnd, CountedQueue, Counters
 
     ctx: Any = multiprocessing.get_context("forkserver")
     done_r, done_w = ctx.Pipe(duplex=False)

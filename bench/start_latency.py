@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tui.app import MptopApp
+    from mptop.tui.app import MptopApp
 
 # mptop's modules are imported inside the functions that use them: under spawn and
 # forkserver every child re-imports this __main__ module, and the bare baseline must
@@ -50,17 +50,17 @@ def bare_start(method: str, rounds: int) -> list[float]:
 
 
 def _cell(app: MptopApp, pid: int, column: str) -> str:
-    from tui.widgets.workers_table import WorkerTable
+    from mptop.tui.widgets.workers_table import WorkerTable
 
     return app.query_one(WorkerTable).texts(pid)[column].strip()
 
 
 async def mptop_start(method: str, rounds: int) -> tuple[list[float], list[float]]:
     """Seconds from `a` to the new row, and to its first CPU% figure, ``rounds`` times."""
-    from tui.app import MptopApp
-    from tui.widgets.workers_table import WorkerTable
-    from workers.spec import Scenario, WorkerSpec
-    from workers.supervisor import Supervisor
+    from mptop.tui.app import MptopApp
+    from mptop.tui.widgets.workers_table import WorkerTable
+    from mptop.workers.spec import Scenario, WorkerSpec
+    from mptop.workers.supervisor import Supervisor
 
     scenario = Scenario.simple(1, WorkerSpec(workload="cpu"), start_method=method, interval=1.0)
     sup = Supervisor(scenario)

@@ -51,7 +51,7 @@ def main() -> int:
         return 2
     out, seconds = Path(args[0]), float(args[1])
     threading.Thread(target=measure, args=(out, seconds), name="bench-measure", daemon=True).start()
-    from tui.cli import main as mptop_main
+    from mptop.tui.cli import main as mptop_main
 
     return mptop_main(args[3:])
 

@@ -35,10 +35,10 @@ from textual.app import App, ComposeResult
 
 from bench.baseline_datatable import WorkerTable as OldTable
 from bench.pty_term import PtyProgram
+from mptop.tui.app import MptopApp
+from mptop.tui.widgets.workers_table import WorkerTable
+from mptop.workers.snapshot import Snapshot
 from tests.ui import samples
-from tui.app import MptopApp
-from tui.widgets.workers_table import WorkerTable
-from workers.snapshot import Snapshot
 
 SIZE = (160, 48)
 
@@ -142,7 +142,17 @@ def _key_times(n: int, workload: str, presses: int, ipc: str, nice: int | None) 
     """
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
-    cmd = [sys.executable, "-m", "tui", "-n", str(n), "--workload", workload, "--interval", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mptop.tui",
+        "-n",
+        str(n),
+        "--workload",
+        workload,
+        "--interval",
+        "1",
+    ]
     cmd += ["--ipc", ipc] + ([] if nice is None else ["--nice", str(nice)])
     times: list[float] = []
     with PtyProgram(cmd, *SIZE, env=env) as term:

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from mptop.workers.spec import Scenario, WorkerSpec
+from mptop.workers.supervisor import Supervisor
 from tests.helpers import alive, kill_all, wait_for
 from tests.terminal import Terminal
-from workers.spec import Scenario, WorkerSpec
-from workers.supervisor import Supervisor
 
 START_METHODS = ["forkserver", "spawn", "fork"]
 

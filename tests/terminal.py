@@ -67,11 +67,11 @@ def mptop_cmd(*args: str) -> list[str]:
     """The real ``mptop`` console script of the environment running the tests.
 
     Taken next to ``sys.executable`` (a venv's or pyenv's bin/), not the first
-    ``mptop`` on PATH, which may be another install; ``python -m tui`` if the
+    ``mptop`` on PATH, which may be another install; ``python -m mptop.tui`` if the
     script is missing (an install without scripts).
     """
     exe = Path(sys.executable).parent / "mptop"
-    return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "tui", *args]
+    return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "mptop.tui", *args]
 
 
 def descendants(pid: int) -> set[int]:

@@ -10,14 +10,14 @@ import pytest
 from textual.binding import Binding
 from textual.pilot import Pilot
 
+from mptop.tui.app import MptopApp
+from mptop.tui.screens.confirm import ConfirmScreen
+from mptop.tui.screens.detail import DetailScreen
+from mptop.tui.screens.help import HelpScreen, help_text
+from mptop.tui.widgets.workers_table import WorkerTable
+from mptop.workers.spec import DEFAULT_NICE
 from tests.conftest import SupervisorFactory
 from tests.helpers import alive
-from tui.app import MptopApp
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.detail import DetailScreen
-from tui.screens.help import HelpScreen, help_text
-from tui.widgets.workers_table import WorkerTable
-from workers.spec import DEFAULT_NICE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -239,9 +239,9 @@ async def test_ctrl_c_quits_and_leaves_no_child(make_supervisor: SupervisorFacto
 async def test_stalled_queue_ui_stays_responsive_r_rebuilds_q_is_quick() -> None:
     """Kill workers mid-transfer (1 MiB tasks) until the tasks Queue is stuck: the UI answers
     keys, marks the channel STALLED, `r` brings the traffic back, and quit takes under 3 s."""
-    from tui.screens.help import HelpScreen as Help
-    from workers.spec import Scenario, WorkerSpec
-    from workers.supervisor import Supervisor
+    from mptop.tui.screens.help import HelpScreen as Help
+    from mptop.workers.spec import Scenario, WorkerSpec
+    from mptop.workers.supervisor import Supervisor
 
     scenario = Scenario.simple(
         2, WorkerSpec(workload="sleep", task_seconds=0.001), message_size=1 << 20, interval=0.2

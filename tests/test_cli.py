@@ -8,8 +8,8 @@ import sys
 import psutil
 import pytest
 
+from mptop.tui.cli import FATES_SHOWN, _print_fates, parse_scenario
 from tests.conftest import SupervisorFactory
-from tui.cli import FATES_SHOWN, _print_fates, parse_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_bad_values_one_line_exit_2_no_process(args: list[str], names: str) -> None:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     run = subprocess.run(
-        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "mptop.tui", *args], capture_output=True, text=True, timeout=30
     )
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
@@ -48,7 +48,7 @@ def test_bad_values_one_line_exit_2_no_process(args: list[str], names: str) -> N
 
 def test_help_and_version() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "tui", "--help"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "mptop.tui", "--help"], capture_output=True, text=True, timeout=30
     )
     assert (
         run.returncode == 0
@@ -56,7 +56,7 @@ def test_help_and_version() -> None:
         and "100 = one full core" in run.stdout
     )
     run = subprocess.run(
-        [sys.executable, "-m", "tui", "--version"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "mptop.tui", "--version"], capture_output=True, text=True, timeout=30
     )
     assert run.returncode == 0 and run.stdout.startswith("mptop ")
 
@@ -75,8 +75,9 @@ def test_defaults_one_worker_per_usable_core() -> None:
 
 def test_engine_never_imports_the_front_end() -> None:
     code = (
-        "import sys, workers.supervisor, workers.sampler, workers.dispatcher, workers.child;"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'tui')];"
+        "import sys, mptop.workers.supervisor, mptop.workers.sampler, mptop.workers.dispatcher,"
+        " mptop.workers.child;"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'textual' or m.startswith('mptop.tui')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)

@@ -11,10 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mptop.workers.snapshot import describe_exitcode
+from mptop.workers.supervisor import NoSuchWorker, Supervisor
 from tests.conftest import START_METHODS, SupervisorFactory
 from tests.helpers import alive, wait_for
-from workers.snapshot import describe_exitcode
-from workers.supervisor import NoSuchWorker, Supervisor
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -132,8 +132,8 @@ def test_describe_exitcode(code: int | None, meaning: str) -> None:
 
 
 def test_workers_run_at_the_specs_nice_value() -> None:
-    from workers.spec import DEFAULT_NICE, Scenario, WorkerSpec
-    from workers.supervisor import Supervisor
+    from mptop.workers.spec import DEFAULT_NICE, Scenario, WorkerSpec
+    from mptop.workers.supervisor import Supervisor
 
     own = psutil.Process().nice()
     scenario = Scenario(
@@ -170,7 +170,7 @@ def test_every_thread_of_a_worker_runs_at_its_nice_value(
     make_supervisor: SupervisorFactory,
 ) -> None:
     """A thread made before the renice keeps nice 0: 256 of them took mptop's CPU."""
-    from workers.spec import DEFAULT_NICE
+    from mptop.workers.spec import DEFAULT_NICE
 
     own = psutil.Process().nice()
     sup = make_supervisor(count=1, workload="threads:3")
@@ -187,8 +187,8 @@ def test_a_niced_mptop_keeps_its_workers_at_its_own_nice_and_says_so() -> None:
 
     code = """
 import os, psutil
-from workers.spec import Scenario, WorkerSpec
-from workers.supervisor import Supervisor
+from mptop.workers.spec import Scenario, WorkerSpec
+from mptop.workers.supervisor import Supervisor
 os.nice(5)
 sup = Supervisor(Scenario(groups=(WorkerSpec(workload="sleep", nice=3, count=2),)))
 sup.prepare()
@@ -231,10 +231,10 @@ def test_toggle_pin_sets_and_restores_affinity(make_supervisor: SupervisorFactor
 
 
 def test_groups_with_their_own_start_method_and_affinity_share_the_channels() -> None:
-    from workers.sampler import Sampler
-    from workers.spec import Scenario, WorkerSpec
-    from workers.supervisor import Supervisor
-    from workers.workloads import Task
+    from mptop.workers.sampler import Sampler
+    from mptop.workers.spec import Scenario, WorkerSpec
+    from mptop.workers.supervisor import Supervisor
+    from mptop.workers.workloads import Task
 
     last = (psutil.cpu_count() or 1) - 1
     scenario = Scenario(

@@ -23,10 +23,10 @@ from tests.terminal import Terminal, descendants, mptop_cmd, needs_tmux
 pytestmark = [pytest.mark.timeout(60), needs_tmux]
 
 CRASH = (
-    "import sys, tui.app as m\n"
+    "import sys, mptop.tui.app as m\n"
     "def boom(self): raise RuntimeError('injected crash')\n"
     "m.MptopApp.action_add = boom\n"
-    "from tui.cli import main\n"
+    "from mptop.tui.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from workers.flag import StopFlag
+from mptop.workers.flag import StopFlag
 
 pytestmark = pytest.mark.timeout(30)
 

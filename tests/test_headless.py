@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mptop.workers.record import CSV_COLUMNS, read_recording
 from tests.helpers import alive, kill_all, wait_for
-from workers.record import CSV_COLUMNS, read_recording
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,7 +30,7 @@ def test_headless_jsonl_exits_0_and_leaves_nothing(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "tui",
+        "mptop.tui",
         "--scenario",
         "pool",
         "--interval",
@@ -65,7 +65,7 @@ def test_headless_csv(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tui",
+            "mptop.tui",
             "-n",
             "1",
             "--workload",
@@ -94,7 +94,7 @@ def test_ctrl_c_stops_cleanly_and_the_file_stays_valid(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tui",
+            "mptop.tui",
             "--scenario",
             "processes-vs-threads",
             "--interval",
@@ -133,7 +133,14 @@ def test_ctrl_c_stops_cleanly_and_the_file_stays_valid(tmp_path: Path) -> None:
 
 def test_bad_output_path_starts_nothing(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "tui", "--headless", "-o", str(tmp_path / "no" / "dir" / "r.jsonl")],
+        [
+            sys.executable,
+            "-m",
+            "mptop.tui",
+            "--headless",
+            "-o",
+            str(tmp_path / "no" / "dir" / "r.jsonl"),
+        ],
         capture_output=True,
         text=True,
         timeout=30,
@@ -146,7 +153,7 @@ def test_replay_of_a_bad_recording_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"kind": "header", "version": 1}\n{"kind": "snapshot", "vers')
     run = subprocess.run(
-        [sys.executable, "-m", "tui", "--replay", str(bad)],
+        [sys.executable, "-m", "mptop.tui", "--replay", str(bad)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -160,8 +167,8 @@ def test_replay_of_a_bad_recording_is_one_line(tmp_path: Path) -> None:
 
 def test_headless_uses_the_scenarios_message_size_and_rate(tmp_path: Path) -> None:
     # --message-size and --rate shape the recorded traffic as they do in the TUI
-    from workers.headless import open_output, run_headless
-    from workers.spec import Scenario, WorkerSpec
+    from mptop.workers.headless import open_output, run_headless
+    from mptop.workers.spec import Scenario, WorkerSpec
 
     scenario = Scenario.simple(
         2, WorkerSpec(workload="sleep", task_seconds=0.01), interval=0.5, message_size=4096, rate=20

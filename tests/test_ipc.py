@@ -11,14 +11,14 @@ from collections.abc import Callable
 import psutil
 import pytest
 
+from mptop.workers.dispatcher import Dispatcher
+from mptop.workers.sampler import Sampler
+from mptop.workers.snapshot import ChannelSample, Snapshot
+from mptop.workers.spec import Scenario, WorkerSpec
+from mptop.workers.supervisor import Supervisor
+from mptop.workers.workloads import Result, Task
 from tests.conftest import SupervisorFactory
 from tests.helpers import alive, wait_for
-from workers.dispatcher import Dispatcher
-from workers.sampler import Sampler
-from workers.snapshot import ChannelSample, Snapshot
-from workers.spec import Scenario, WorkerSpec
-from workers.supervisor import Supervisor
-from workers.workloads import Result, Task
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -278,7 +278,7 @@ def test_a_pipe_end_closed_by_another_thread_raises_oserror_not_typeerror() -> N
     # mptop's shutdown closes its ends while the dispatcher thread may be about to read
     import multiprocessing
 
-    from workers.channels import ChannelInfo, CountedPipeEnd, Counters
+    from mptop.workers.channels import ChannelInfo, CountedPipeEnd, Counters
 
     ctx = multiprocessing.get_context("fork")
     a, b = ctx.Pipe()

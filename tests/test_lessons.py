@@ -13,16 +13,16 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mptop.tui.widgets.lesson import group_of
+from mptop.workers.channels import RECEIVED
+from mptop.workers.dispatcher import Dispatcher
+from mptop.workers.headless import open_output, run_headless
+from mptop.workers.record import Recording, read_recording
+from mptop.workers.sampler import Sampler
+from mptop.workers.scenario_file import load_bundled
+from mptop.workers.snapshot import Snapshot
+from mptop.workers.supervisor import Supervisor, WorkerHandle
 from tests.helpers import alive, kill_all, wait_for
-from tui.widgets.lesson import group_of
-from workers.channels import RECEIVED
-from workers.dispatcher import Dispatcher
-from workers.headless import open_output, run_headless
-from workers.record import Recording, read_recording
-from workers.sampler import Sampler
-from workers.scenario_file import load_bundled
-from workers.snapshot import Snapshot
-from workers.supervisor import Supervisor, WorkerHandle
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,17 +10,17 @@ import time
 import psutil
 import pytest
 
+from mptop.workers.sampler import Sampler
+from mptop.workers.supervisor import NoSuchWorker, Supervisor
 from tests.conftest import START_METHODS, SupervisorFactory
 from tests.helpers import alive, wait_for
-from workers.sampler import Sampler
-from workers.supervisor import NoSuchWorker, Supervisor
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def feed(sup: Supervisor, n: int = 4) -> None:
     """Hand ``n`` tasks to the workers by hand (no dispatcher)."""
-    from workers.workloads import Task
+    from mptop.workers.workloads import Task
 
     for i in range(n):
         sup.tasks.put(Task(i, 0.01))

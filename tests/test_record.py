@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.ui import samples
-from workers.record import (
+from mptop.workers.record import (
     CSV_COLUMNS,
     VERSION,
     RecordingError,
@@ -21,7 +20,8 @@ from workers.record import (
     scenario_record,
     write_recording,
 )
-from workers.spec import Scenario
+from mptop.workers.spec import Scenario
+from tests.ui import samples
 
 
 def _write(path: Path, ticks: int = 4) -> list[object]:

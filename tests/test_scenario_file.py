@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui.cli import list_scenarios, parse_invocation
-from workers.scenario_file import (
+from mptop.tui.cli import list_scenarios, parse_invocation
+from mptop.workers.scenario_file import (
     GROUP_KEYS,
     TOP_KEYS,
     bundled_names,
@@ -26,7 +26,7 @@ from workers.scenario_file import (
     parse_scenario_text,
     scenario_from_dict,
 )
-from workers.spec import DEFAULT_NICE, ConfigError
+from mptop.workers.spec import DEFAULT_NICE, ConfigError
 
 GOOD = """\
 name = "mine"
@@ -339,7 +339,7 @@ def test_bad_input_real_command_no_process(tmp_path: Path, case: int) -> None:
     _, text, argv, _ = CASES[case]
     full = _run_case(tmp_path, text, argv)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", *full],
+        [sys.executable, "-m", "mptop.tui", *full],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

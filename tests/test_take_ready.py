@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from mptop.workers.channels import READ_CHUNK, ChannelInfo, CountedQueue, Counters
 from tests.helpers import wait_for
-from workers.channels import READ_CHUNK, ChannelInfo, CountedQueue, Counters
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from mptop.workers.dispatcher import Dispatcher
+from mptop.workers.sampler import Sampler
+from mptop.workers.workloads import Task
 from tests.conftest import START_METHODS, SupervisorFactory
 from tests.helpers import wait_for
-from workers.dispatcher import Dispatcher
-from workers.sampler import Sampler
-from workers.workloads import Task
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,12 +8,12 @@ import time
 import psutil
 import pytest
 
+from mptop.workers.dispatcher import Dispatcher
+from mptop.workers.sampler import Sampler
+from mptop.workers.spec import ConfigError, WorkerSpec
+from mptop.workers.workloads import Workload, parse_workload
 from tests.conftest import SupervisorFactory
 from tests.helpers import wait_for
-from workers.dispatcher import Dispatcher
-from workers.sampler import Sampler
-from workers.spec import ConfigError, WorkerSpec
-from workers.workloads import Workload, parse_workload
 
 pytestmark = pytest.mark.timeout(60)
 

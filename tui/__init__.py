@@ -1,5 +1,5 @@
 """mptop's Textual front end: reads snapshots from ``workers``, sends commands back."""
 
-from workers import __version__
+from mptop.workers import __version__
 
 __all__ = ["__version__"]

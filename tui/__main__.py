@@ -1,8 +1,8 @@
-"""``python -m tui`` runs mptop."""
+"""``python -m mptop.tui`` runs mptop."""
 
 import sys
 
-from tui.cli import main
+from mptop.tui.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

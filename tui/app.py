@@ -35,23 +35,23 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Log
 
-from tui.detail import WorkerDetail, detail_from_sample, read_detail
-from tui.driver import QuietLinuxDriver
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.detail import DetailScreen
-from tui.screens.help import HelpScreen
-from tui.widgets import cores as cores_mod
-from tui.widgets.channels_table import ChannelTable
-from tui.widgets.cores import CoresPanel
-from tui.widgets.lesson import LessonPanel
-from tui.widgets.summary import Summary
-from tui.widgets.workers_table import COLUMN_KEYS, COLUMNS, WorkerTable
-from workers import __version__
-from workers.dispatcher import Dispatcher
-from workers.sampler import MIN_CPU_WINDOW, Sampler, SamplingThread
-from workers.snapshot import Event, Snapshot, WorkerSample
-from workers.spec import MAX_INTERVAL, MIN_INTERVAL
-from workers.supervisor import NoSuchWorker, Supervisor
+from mptop.tui.detail import WorkerDetail, detail_from_sample, read_detail
+from mptop.tui.driver import QuietLinuxDriver
+from mptop.tui.screens.confirm import ConfirmScreen
+from mptop.tui.screens.detail import DetailScreen
+from mptop.tui.screens.help import HelpScreen
+from mptop.tui.widgets import cores as cores_mod
+from mptop.tui.widgets.channels_table import ChannelTable
+from mptop.tui.widgets.cores import CoresPanel
+from mptop.tui.widgets.lesson import LessonPanel
+from mptop.tui.widgets.summary import Summary
+from mptop.tui.widgets.workers_table import COLUMN_KEYS, COLUMNS, WorkerTable
+from mptop.workers import __version__
+from mptop.workers.dispatcher import Dispatcher
+from mptop.workers.sampler import MIN_CPU_WINDOW, Sampler, SamplingThread
+from mptop.workers.snapshot import Event, Snapshot, WorkerSample
+from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
+from mptop.workers.supervisor import NoSuchWorker, Supervisor
 
 # After SIGTERM or SIGKILL, how long a key's command waits for the exit before refreshing, seconds.
 EXIT_WAIT = 0.3
@@ -93,7 +93,7 @@ class SnapshotReady(Message):
 
 
 class MptopApp(App[int]):
-    """The mptop screen, for one :class:`~workers.supervisor.Supervisor` or view-only.
+    """The mptop screen, for one :class:`~mptop.workers.supervisor.Supervisor` or view-only.
 
     With a supervisor, the app starts its workers, the dispatcher and the
     sampling thread on mount, and shuts all of them down on quit (``q``,
@@ -189,7 +189,7 @@ class MptopApp(App[int]):
         """Textual's choice of driver, with :class:`QuietLinuxDriver` in place of ``LinuxDriver``.
 
         Only Textual's own ``LinuxDriver`` is replaced (it wakes 10 times a
-        second to read keys; see :mod:`tui.driver`); a ``TEXTUAL_DRIVER`` from
+        second to read keys; see :mod:`mptop.tui.driver`); a ``TEXTUAL_DRIVER`` from
         the environment or another platform's driver is kept.
         """
         driver = super().get_driver_class()

@@ -22,9 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from workers import __version__
-from workers.record import OUTPUT_SUFFIXES
-from workers.scenario_file import (
+from mptop.workers import __version__
+from mptop.workers.record import OUTPUT_SUFFIXES
+from mptop.workers.scenario_file import (
     MAX_COUNT,
     ScenarioFile,
     bundled_names,
@@ -32,7 +32,7 @@ from workers.scenario_file import (
     load_scenario,
     parse_size,
 )
-from workers.spec import (
+from mptop.workers.spec import (
     DEFAULT_NICE,
     IPC_TOPOLOGIES,
     MAX_INTERVAL,
@@ -47,7 +47,7 @@ from workers.spec import (
 )
 
 if TYPE_CHECKING:
-    from workers.supervisor import Supervisor, WorkerHandle
+    from mptop.workers.supervisor import Supervisor, WorkerHandle
 
 EXIT_USAGE = 2
 # Seconds Textual gets to restore the terminal once the workers are stopped.
@@ -434,7 +434,7 @@ def _usage_error(text: str) -> int:
 
 def run_headless_cli(inv: Invocation) -> int:
     """``--headless``: record until ``--duration`` or Ctrl+C/SIGTERM/SIGHUP; returns 0."""
-    from workers.headless import open_output, run_headless
+    from mptop.workers.headless import open_output, run_headless
 
     assert inv.loaded is not None and inv.output is not None
     loaded = inv.loaded
@@ -468,8 +468,8 @@ def run_headless_cli(inv: Invocation) -> int:
 
 def run_tui(inv: Invocation) -> int:
     """The live TUI on a new supervisor; returns the exit status."""
-    from tui.app import MptopApp
-    from workers.supervisor import Supervisor
+    from mptop.tui.app import MptopApp
+    from mptop.workers.supervisor import Supervisor
 
     assert inv.loaded is not None
     supervisor = Supervisor(inv.loaded.scenario)
@@ -493,7 +493,7 @@ FATES_SHOWN = 12
 
 def _print_fates(supervisor: Supervisor) -> None:
     """After the screen is gone, say how each worker ended (the daemons lesson needs it)."""
-    from workers.snapshot import describe_exitcode
+    from mptop.workers.snapshot import describe_exitcode
 
     handles = supervisor.handles()
     if not handles:
@@ -524,8 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(list_scenarios())
         return 0
     if inv.mode == "replay":
-        from tui.replay import run_replay
-        from workers.record import RecordingError, read_recording
+        from mptop.tui.replay import run_replay
+        from mptop.workers.record import RecordingError, read_recording
 
         assert inv.replay is not None
         try:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psutil
 
-from workers.snapshot import WorkerSample
-from workers.supervisor import NoSuchWorker, Supervisor
+from mptop.workers.snapshot import WorkerSample
+from mptop.workers.supervisor import NoSuchWorker, Supervisor
 
 # How much of the end of a worker's stdout/stderr to show: bytes read, lines kept.
 TAIL_BYTES = 8192

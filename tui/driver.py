@@ -17,7 +17,7 @@ thread wakes:
   writes a byte to a wake pipe (store, then wake).
 
 It is used only where Textual would pick ``LinuxDriver`` itself (see
-:meth:`tui.app.MptopApp.get_driver_class`); ``TEXTUAL_DRIVER`` and the
+:meth:`mptop.tui.app.MptopApp.get_driver_class`); ``TEXTUAL_DRIVER`` and the
 headless driver of tests are left alone. Written against Textual 8.x
 (``LinuxDriver.run_input_thread``); pyproject pins ``textual<9``.
 """

@@ -1,7 +1,7 @@
 """``mptop --replay run.jsonl``: a recording played back in the view-only app at its real pace.
 
-:class:`ReplayApp` is the view-only :class:`~tui.app.MptopApp` fed from a
-:class:`~workers.record.Recording`: each snapshot is applied after the
+:class:`ReplayApp` is the view-only :class:`~mptop.tui.app.MptopApp` fed from a
+:class:`~mptop.workers.record.Recording`: each snapshot is applied after the
 recorded time between it and the previous one (capped at
 :data:`MAX_GAP` seconds), so the replay runs as fast as the run did. ``space``
 pauses and resumes, ``.`` or ``n`` steps one snapshot (and pauses), ``q``
@@ -18,8 +18,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
 
-from tui.app import MptopApp, local_clock
-from workers.record import Recording
+from mptop.tui.app import MptopApp, local_clock
+from mptop.workers.record import Recording
 
 # Longest pause between two replayed snapshots, seconds (a recording with a gap plays on).
 MAX_GAP = 10.0

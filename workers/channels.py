@@ -120,7 +120,7 @@ def _dumps(obj: object) -> bytes | memoryview:
     fraction of ``ForkingPickler.dumps`` (that one builds a BytesIO and a
     Pickler per call; multiprocessing's Queue feeder and ``Connection.send``
     use it). Messages with a large bytes payload (``obj`` itself, or its
-    ``payload`` attribute, as :class:`~workers.workloads.Task` has):
+    ``payload`` attribute, as :class:`~mptop.workers.workloads.Task` has):
     ``ForkingPickler`` into a BytesIO, whose buffer is sent as is;
     ``pickle.dumps`` would copy the payload once more into the bytes object it
     returns. Objects only ``ForkingPickler`` can pickle (its extra reducers,

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workers.flag import StopFlag
-from workers.snapshot import EXIT_PARENT_GONE
-from workers.topology import Role
-from workers.workloads import Workload, make_body, serve
+from mptop.workers.flag import StopFlag
+from mptop.workers.snapshot import EXIT_PARENT_GONE
+from mptop.workers.topology import Role
+from mptop.workers.workloads import Workload, make_body, serve
 
 GUARD_SECONDS = 0.25
 _PR_SET_PDEATHSIG = 1

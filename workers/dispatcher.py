@@ -27,10 +27,10 @@ import time
 from collections import defaultdict
 from multiprocessing.connection import wait
 
-from workers.channels import RECEIVED, SENT, Channel, CountedPipeEnd, CountedQueue
-from workers.supervisor import Supervisor
-from workers.topology import MPTOP, Topology
-from workers.workloads import Result, Task
+from mptop.workers.channels import RECEIVED, SENT, Channel, CountedPipeEnd, CountedQueue
+from mptop.workers.supervisor import Supervisor
+from mptop.workers.topology import MPTOP, Topology
+from mptop.workers.workloads import Result, Task
 
 # Tasks that may wait in the tasks Queue per live, running consumer, at first; doubled
 # (up to MAX_PER_WORKER) each time a top-up finds the Queue empty, so workers with

@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.dispatcher import Dispatcher
-from workers.record import SnapshotWriter, header_record, open_writer, scenario_record
-from workers.sampler import Sampler
-from workers.spec import Scenario
-from workers.supervisor import Supervisor
+from mptop.workers.dispatcher import Dispatcher
+from mptop.workers.record import SnapshotWriter, header_record, open_writer, scenario_record
+from mptop.workers.sampler import Sampler
+from mptop.workers.spec import Scenario
+from mptop.workers.supervisor import Supervisor
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,14 +7,14 @@ A JSONL recording is one JSON object per line. Line 1 is the header::
                   "interval": 1.0, "ipc": "queue", "message_size": 0, "rate": null,
                   "groups": [{"name": ..., "count": ..., "workload": ..., ...}, ...]}}
 
-and every further line is one :class:`~workers.snapshot.Snapshot`::
+and every further line is one :class:`~mptop.workers.snapshot.Snapshot`::
 
     {"kind": "snapshot", "version": 1, "time": ..., "interval": ..., "start_method": ...,
      "cores": [{"index": 0, "percent": 97.0, "worker_pids": [4101]}, ...],
      "workers": [{"pid": 4101, "name": "procs-2", ...}, ...],
      "channels": [...], "events": [...], "load_avg": [1.5, 0.75, 0.25], "notes": []}
 
-The fields are those of the dataclasses in :mod:`workers.snapshot`, walked with
+The fields are those of the dataclasses in :mod:`mptop.workers.snapshot`, walked with
 :func:`dataclasses.fields`, so new fields are recorded without touching this
 module. On load, a missing field that has a default takes it (older
 recordings), and an unknown or mistyped field is an error.
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from workers import __version__
-from workers.snapshot import Snapshot
-from workers.spec import Scenario
+from mptop.workers import __version__
+from mptop.workers.snapshot import Snapshot
+from mptop.workers.spec import Scenario
 
 VERSION = 1
 CSV_COLUMNS = ("version", "tick", "time", "entity", "id", "field", "value")

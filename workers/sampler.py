@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from workers.channels import Channel
-from workers.snapshot import ChannelSample, CoreSample, Snapshot, WorkerSample, WorkerState
-from workers.supervisor import Supervisor, WorkerHandle
-from workers.topology import MPTOP
+from mptop.workers.channels import Channel
+from mptop.workers.snapshot import ChannelSample, CoreSample, Snapshot, WorkerSample, WorkerState
+from mptop.workers.supervisor import Supervisor, WorkerHandle
+from mptop.workers.topology import MPTOP
 
 # The shortest window a CPU% is measured over, seconds: /proc/stat ticks every
 # 10 ms, so a shorter window is mostly noise. A sample taken sooner (a poke after

@@ -40,7 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from workers.spec import MAX_MESSAGE_SIZE, ConfigError, Scenario, WorkerSpec
+from mptop.workers.spec import MAX_MESSAGE_SIZE, ConfigError, Scenario, WorkerSpec
 
 __all__ = [
     "GROUP_KEYS",
@@ -413,7 +413,7 @@ def load_scenario(path: str | Path) -> ScenarioFile:
 
 
 def _scenarios_dir() -> Any:
-    return resources.files("workers.scenarios")
+    return resources.files("mptop.workers.scenarios")
 
 
 def bundled_names() -> list[str]:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from workers.workloads import SYNTAX as WORKLOAD_SYNTAX
-from workers.workloads import Workload, parse_workload
+from mptop.workers.workloads import SYNTAX as WORKLOAD_SYNTAX
+from mptop.workers.workloads import Workload, parse_workload
 
 __all__ = ["WORKLOAD_SYNTAX", "ConfigError", "Scenario", "WorkerSpec"]
 
@@ -85,7 +85,7 @@ class WorkerSpec:
 
     ``workload`` is workload text (``cpu``, ``duty:30``, ``sleep``,
     ``memory:MB``, ``threads:N``, ``package.module:function``; see
-    :mod:`workers.workloads`), parsed once into :attr:`parsed`;
+    :mod:`mptop.workers.workloads`), parsed once into :attr:`parsed`;
     ``task_seconds`` the length of one task in seconds; ``daemon`` sets
     ``Process.daemon``; ``start_method`` overrides the scenario's (``None``:
     the scenario's); ``affinity`` is the cores the workers may run on

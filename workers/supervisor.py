@@ -42,13 +42,13 @@ from typing import Any
 
 import psutil
 
-from workers import child
-from workers.channels import Channel, CountedQueue, Counters
-from workers.flag import StopFlag
-from workers.snapshot import Event, describe_exitcode
-from workers.spec import Scenario, WorkerSpec
-from workers.topology import Topology
-from workers.workloads import calibrate
+from mptop.workers import child
+from mptop.workers.channels import Channel, CountedQueue, Counters
+from mptop.workers.flag import StopFlag
+from mptop.workers.snapshot import Event, describe_exitcode
+from mptop.workers.spec import Scenario, WorkerSpec
+from mptop.workers.topology import Topology
+from mptop.workers.workloads import calibrate
 
 # Shutdown budget, seconds: how long non-daemon workers get to finish by
 # themselves, then how long SIGTERM gets before SIGKILL.
@@ -262,7 +262,7 @@ class Supervisor:
         with _stdio_to(Path(self.log_dir) / "multiprocessing.log"):
             if "forkserver" in methods:
                 multiprocessing.get_context("forkserver").set_forkserver_preload(
-                    ["workers.child", "workers.workloads", "workers.channels"]
+                    ["mptop.workers.child", "mptop.workers.workloads", "mptop.workers.channels"]
                 )
                 multiprocessing.forkserver.ensure_running()
                 _FORKSERVER_USERS.add(self)

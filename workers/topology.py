@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 
-from workers.channels import Channel, ChannelInfo, CountedPipeEnd, CountedQueue, Counters
+from mptop.workers.channels import Channel, ChannelInfo, CountedPipeEnd, CountedQueue, Counters
 
 MPTOP = 0  # the owner key of mptop's own counter blocks and of mptop as a consumer
 

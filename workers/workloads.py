@@ -245,13 +245,13 @@ class Result(NamedTuple):
 
 
 def serve(role: Any, body: Callable[[float], object], stop: Any) -> None:
-    """A worker's loop for its :class:`~workers.topology.Role` (inbox/outbox already bound).
+    """A worker's loop for its :class:`~mptop.workers.topology.Role` (inbox/outbox already bound).
 
     ``consume``: take a Task, run ``body``, put a Result; ``forward``: take a
     Task, run ``body``, pass the Task on (pipeline stage 1); ``echo``: the
     same over a Pipe, the Result carrying the request's payload back;
     ``spin``: run ``body`` over and over with no messages. Returns when
-    ``stop`` (a :class:`~workers.flag.StopFlag`) is set, notices it within
+    ``stop`` (a :class:`~mptop.workers.flag.StopFlag`) is set, notices it within
     :data:`POLL_SECONDS` plus one task, or when a ``None`` message or EOF
     arrives.
     """

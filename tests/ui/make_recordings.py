@@ -2,16 +2,16 @@
 
 They hold the deterministic samples of :mod:`tests.ui.samples` (fixed PIDs,
 times and loads), 8 ticks each, for 2 and 64 cores, written with
-:mod:`workers.record` exactly as ``mptop --headless`` writes them.
+:mod:`mptop.workers.record` exactly as ``mptop --headless`` writes them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mptop.workers.record import header_record, scenario_record, write_recording
+from mptop.workers.spec import Scenario
 from tests.ui import samples
-from workers.record import header_record, scenario_record, write_recording
-from workers.spec import Scenario
 
 HERE = Path(__file__).with_name("recordings")
 TICKS = 8

@@ -11,9 +11,16 @@ from __future__ import annotations
 import sys
 import time
 
-from tui.app import MptopApp
-from tui.detail import ChannelCounts, WorkerDetail
-from workers.snapshot import ChannelSample, CoreSample, Event, Snapshot, WorkerSample, WorkerState
+from mptop.tui.app import MptopApp
+from mptop.tui.detail import ChannelCounts, WorkerDetail
+from mptop.workers.snapshot import (
+    ChannelSample,
+    CoreSample,
+    Event,
+    Snapshot,
+    WorkerSample,
+    WorkerState,
+)
 
 # 2024-01-02 03:04:05 UTC, the time of tick 0.
 T0 = 1704164645.0
@@ -148,8 +155,8 @@ def feed_recording(app: MptopApp, cores: int) -> Snapshot:
     The recordings (``tests/ui/recordings/*.jsonl``, made by ``python -m
     tests.ui.make_recordings``) are read back with the replay's own reader.
     """
+    from mptop.workers.record import read_recording
     from tests.ui.make_recordings import path
-    from workers.record import read_recording
 
     rec = read_recording(path(cores))
     for snap in rec.snapshots:

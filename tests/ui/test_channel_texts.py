@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tui.widgets.channels_table import channel_state, channel_texts, flow_line
-from workers.snapshot import ChannelSample
+from mptop.tui.widgets.channels_table import channel_state, channel_texts, flow_line
+from mptop.workers.snapshot import ChannelSample
 
 
 def sample(name: str, kind: str, producer: str, consumer: str, **kw: object) -> ChannelSample:

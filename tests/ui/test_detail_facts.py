@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from mptop.tui.detail import keep_last_seen
 from tests.ui import samples
-from tui.detail import keep_last_seen
 
 LIVE = samples.snapshot(2, 6, 4).workers[0]
 

@@ -18,8 +18,8 @@ from textual import constants, events
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 
-from tui.app import MptopApp
-from tui.driver import QuietLinuxDriver
+from mptop.tui.app import MptopApp
+from mptop.tui.driver import QuietLinuxDriver
 
 pytestmark = [
     pytest.mark.timeout(30),

@@ -5,15 +5,15 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
+from mptop.tui.app import MptopApp
+from mptop.tui.widgets.lesson import LessonPanel, reflow
+from mptop.tui.widgets.summary import Summary
+from mptop.tui.widgets.workers_table import WorkerTable
 from tests.ui import samples
-from tui.app import MptopApp
-from tui.widgets.lesson import LessonPanel, reflow
-from tui.widgets.summary import Summary
-from tui.widgets.workers_table import WorkerTable
 
 
 def scenario_lesson(name: str) -> str:
-    text = resources.files("workers.scenarios").joinpath(f"{name}.toml").read_text()
+    text = resources.files("mptop.workers.scenarios").joinpath(f"{name}.toml").read_text()
     lesson: str = tomllib.loads(text)["lesson"]
     return lesson
 

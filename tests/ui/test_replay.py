@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from mptop.tui.replay import ReplayApp
+from mptop.tui.widgets.lesson import LessonPanel
+from mptop.workers.record import read_recording
 from tests.ui import samples
 from tests.ui.make_recordings import path
-from tui.replay import ReplayApp
-from tui.widgets.lesson import LessonPanel
-from workers.record import read_recording
 
 
 def app(autoplay: bool = False) -> ReplayApp:
@@ -74,7 +74,7 @@ async def test_detail_in_a_replay_shows_what_the_recording_holds() -> None:
     from rich.console import Console
     from textual.widgets import Static
 
-    from tui.screens.detail import DetailScreen
+    from mptop.tui.screens.detail import DetailScreen
 
     replay = app()
     async with replay.run_test(size=(160, 48)) as pilot:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from mptop.tui.app import MptopApp
+from mptop.tui.widgets.workers_table import WorkerTable
 from tests.ui import samples
-from tui.app import MptopApp
-from tui.widgets.workers_table import WorkerTable
 
 SIZES = [(80, 24), (160, 48)]
 CORES = [2, 64]

@@ -11,13 +11,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from mptop.tui.app import MptopApp, SnapshotReady
+from mptop.tui.screens.detail import DetailScreen
+from mptop.tui.screens.help import HelpScreen
+from mptop.tui.widgets.cores import CoresPanel, max_rows_for, plan
+from mptop.tui.widgets.workers_table import COLUMN_KEYS, COLUMN_STARTS, WorkerTable
+from mptop.workers.snapshot import Snapshot, WorkerState
 from tests.ui import samples
-from tui.app import MptopApp, SnapshotReady
-from tui.screens.detail import DetailScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.cores import CoresPanel, max_rows_for, plan
-from tui.widgets.workers_table import COLUMN_KEYS, COLUMN_STARTS, WorkerTable
-from workers.snapshot import Snapshot, WorkerState
 
 pytestmark = pytest.mark.timeout(30)
 SIZE = (120, 40)

@@ -15,9 +15,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from tui import format as fmt
-from tui.detail import WorkerDetail, keep_last_seen
-from workers.snapshot import WorkerSample, describe_exitcode
+from mptop.tui import format as fmt
+from mptop.tui.detail import WorkerDetail, keep_last_seen
+from mptop.workers.snapshot import WorkerSample, describe_exitcode
 
 DetailSource = Callable[[WorkerSample], WorkerDetail | None]
 

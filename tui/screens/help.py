@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from tui.widgets.workers_table import COLUMNS
+from mptop.tui.widgets.workers_table import COLUMNS
 
 HELP = """\
 # mptop help

@@ -16,8 +16,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from tui import format as fmt
-from workers.snapshot import ChannelSample
+from mptop.tui import format as fmt
+from mptop.workers.snapshot import ChannelSample
 
 # (label, width in cells, right-justified) in display order.
 COLUMNS: tuple[tuple[str, int, bool], ...] = (

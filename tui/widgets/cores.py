@@ -23,8 +23,8 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets import strips
-from workers.snapshot import CoreSample
+from mptop.tui.widgets import strips
+from mptop.workers.snapshot import CoreSample
 
 Mode = Literal["wide", "medium", "compact", "micro"]
 # Minimum cell width per mode, in columns (the digits of the core number come on top).

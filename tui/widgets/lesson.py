@@ -13,8 +13,8 @@ import statistics
 from rich.text import Text
 from textual.widgets import Static
 
-from tui import format as fmt
-from workers.snapshot import WorkerSample
+from mptop.tui import format as fmt
+from mptop.workers.snapshot import WorkerSample
 
 
 def reflow(text: str) -> str:

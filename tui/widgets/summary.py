@@ -6,7 +6,7 @@ from rich.cells import cell_len, set_cell_size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets import strips
+from mptop.tui.widgets import strips
 
 
 class Summary(Widget):

@@ -24,9 +24,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui import format as fmt
-from tui.widgets import strips
-from workers.snapshot import WorkerSample, WorkerState, describe_exitcode
+from mptop.tui import format as fmt
+from mptop.tui.widgets import strips
+from mptop.workers.snapshot import WorkerSample, WorkerState, describe_exitcode
 
 Justify = Literal["left", "right"]
 # CPU% bar: this many cells of eighth blocks, full at 100% (one core).
