@@ -19,21 +19,19 @@ import contextlib
 import ctypes
 import errno
 import fcntl
-import multiprocessing.queues
-import multiprocessing.util as mp_util
 import os
 import pickle
 import queue
 import struct
 import termios
-import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Self
+
+from mptop.workers.cpython import FeederParts, OwnFeederQueue, recv_buffer
 
 # Slots of one Counters block.
 SENT, SENT_BYTES, RECEIVED, RECEIVED_BYTES = range(4)
@@ -173,10 +171,7 @@ class Channel:
         return s, sb, r, rb
 
 
-_MP_QUEUE: Any = multiprocessing.queues.Queue  # its private finalizers are reused below
-
-
-class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
+class CountingQueue(OwnFeederQueue):
     """A ``multiprocessing.Queue`` whose feeder thread counts what it sends.
 
     Everything is multiprocessing's Queue (pipe, locks, semaphore, feeder
@@ -191,100 +186,60 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
     ``write`` calls as it can (small messages framed and joined, up to
     :data:`BATCH_BYTES`), where multiprocessing's feeder makes one lock round
     and one or two writes per message; the bytes in the pipe are the same.
-    ``_start_thread`` and ``_feed`` follow CPython 3.11-3.13's
-    ``multiprocessing/queues.py``.
+    The feeder's plumbing is CPython's (:class:`~mptop.workers.cpython.OwnFeederQueue`).
     """
+
+    _sent_box: list[memoryview | None]
 
     def bind_sent(self, counters: Counters) -> None:
         """Count this process's sends into ``counters`` (call before the first put)."""
-        q: Any = self
-        if not hasattr(q, "_sent_box"):
-            q._sent_box = [None]
-        q._sent_box[0] = counters.array
+        if not hasattr(self, "_sent_box"):
+            self._sent_box = [None]
+        self._sent_box[0] = counters.array
 
     def __setstate__(self, state: Any) -> None:
         super().__setstate__(state)
-        q: Any = self
-        q._sent_box = [None]
+        self._sent_box = [None]
+
+    def feeder_state(self) -> list[memoryview | None]:
+        """The box holding the sent slots the feeder counts into (filled by :meth:`bind_sent`)."""
+        if not hasattr(self, "_sent_box"):
+            self._sent_box = [None]
+        return self._sent_box
 
     def get_buffer(self, timeout: float | None = None) -> memoryview:
         """Take one message's pickled bytes, uncopied; ``queue.Empty`` after ``timeout`` seconds.
 
-        The view is of the connection's receive buffer (``Connection._recv_bytes``
-        hands back a BytesIO), which ``Queue.get`` would first copy into a bytes
-        object: one copy of the message fewer, which counts at 1 MiB.
+        The view is of the connection's receive buffer (a BytesIO), which
+        ``Queue.get`` would first copy into a bytes object: one copy of the
+        message fewer, which counts at 1 MiB. Raises ``ValueError`` once the
+        Queue is closed.
         """
-        q: Any = self  # the attributes are multiprocessing's, not in the type stubs
-        if q._closed:
-            raise ValueError(f"Queue {q!r} is closed")
+        r = self.reader()
+        if r.closed():
+            raise ValueError(f"Queue {self!r} is closed")
         if timeout is None:
-            with q._rlock:
-                buf = q._reader._recv_bytes()
-            q._sem.release()
-            return buf.getbuffer()  # type: ignore[no-any-return]
+            with r.rlock:
+                buf = r.recv_bytes()
+            r.release()
+            return buf.getbuffer()
         deadline = time.monotonic() + timeout
-        if not q._rlock.acquire(True, timeout):
+        if not r.rlock.acquire(True, timeout):
             raise queue.Empty
         try:
-            if not q._poll(max(0.0, deadline - time.monotonic())):
+            if not r.poll(max(0.0, deadline - time.monotonic())):
                 raise queue.Empty
-            buf = q._reader._recv_bytes()
-            q._sem.release()
+            buf = r.recv_bytes()
+            r.release()
         finally:
-            q._rlock.release()
-        return buf.getbuffer()  # type: ignore[no-any-return]
-
-    def _start_thread(self) -> None:
-        q: Any = self
-        q._buffer.clear()
-        if not hasattr(q, "_sent_box"):
-            q._sent_box = [None]
-        q._thread = threading.Thread(
-            target=CountingQueue._feed_counted,
-            args=(
-                q._sent_box,
-                q._buffer,
-                q._notempty,
-                q._send_bytes,
-                q._writer._send,
-                q._wlock,
-                q._reader.close,
-                q._writer.close,
-                q._ignore_epipe,
-                q._sem,
-            ),
-            name="QueueFeederThread",
-            daemon=True,
-        )
-        q._thread.start()
-        if not q._joincancelled:
-            q._jointhread = mp_util.Finalize(
-                q._thread,
-                _MP_QUEUE._finalize_join,
-                [weakref.ref(q._thread)],
-                exitpriority=-5,
-            )
-        q._close = mp_util.Finalize(
-            q,
-            _MP_QUEUE._finalize_close,
-            [q._buffer, q._notempty],
-            exitpriority=10,
-        )
+            r.rlock.release()
+        return buf.getbuffer()
 
     @staticmethod
-    def _feed_counted(
-        sent_box: list[memoryview | None],
-        buffer: Any,
-        notempty: threading.Condition,
-        send_bytes: Any,
-        send_all: Any,
-        writelock: Any,
-        reader_close: Any,
-        writer_close: Any,
-        ignore_epipe: bool,
-        queue_sem: Any,
-    ) -> None:
-        sentinel = multiprocessing.queues._sentinel  # type: ignore[attr-defined]
+    def feed(sent_box: list[memoryview | None], parts: FeederParts) -> None:
+        """The feeder thread: pickle, count and write what ``put`` buffered, in batches."""
+        buffer, notempty, writelock = parts.buffer, parts.notempty, parts.writelock
+        send_bytes, send_all, sentinel = parts.send_bytes, parts.send_all, parts.sentinel
         sent, sent_bytes, dumps, pack = SENT, SENT_BYTES, _dumps, _HEADER.pack
 
         def flush(frames: list[bytes | memoryview]) -> None:
@@ -307,8 +262,8 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                     obj = buffer.popleft()
                     if obj is sentinel:
                         flush(frames)
-                        reader_close()
-                        writer_close()
+                        parts.reader_close()
+                        parts.writer_close()
                         return
                     data = dumps(obj)
                     slots = sent_box[0]
@@ -328,14 +283,14 @@ class CountingQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
                         frames, size = [], 0
                 flush(frames)
             except Exception as e:
-                if ignore_epipe and getattr(e, "errno", 0) == errno.EPIPE:
+                if parts.ignore_epipe and getattr(e, "errno", 0) == errno.EPIPE:
                     return
-                if mp_util.is_exiting():
+                if parts.is_exiting():
                     return
-                queue_sem.release()
+                parts.sem.release()
 
 
-def _counted_get(q: Any, slots: memoryview) -> Any:
+def _counted_get(q: CountingQueue, slots: memoryview) -> Any:
     """``CountedQueue.get`` for one process: take, count into ``slots``, unpickle.
 
     ``q`` is a :class:`CountingQueue`, ``slots`` its taker's counter block.
@@ -343,11 +298,18 @@ def _counted_get(q: Any, slots: memoryview) -> Any:
     unpickle from the receive buffer (no copy, see
     :meth:`CountingQueue.get_buffer`); timed ones go through ``get_buffer``.
     """
-    rlock, recv, sem_release, loads = q._rlock, q._reader._recv_bytes, q._sem.release, pickle.loads
+    r = q.reader()
+    rlock, recv, sem_release, closed, loads = (
+        r.rlock,
+        r.recv_bytes,
+        r.release,
+        r.closed,
+        pickle.loads,
+    )
     received, received_bytes = RECEIVED, RECEIVED_BYTES
 
     def get(timeout: float | None = None) -> Any:
-        if timeout is None and not q._closed:
+        if timeout is None and not closed():
             with rlock:
                 buf = recv()
             sem_release()
@@ -425,9 +387,8 @@ class CountedQueue(_CountedEnd):
         """Count this process's traffic into ``counters`` (its feeder thread's too); returns self."""
         self.queue.bind_sent(counters)
         super().bind(counters)
-        q: Any = self.queue  # the attributes are multiprocessing's, not in the type stubs
-        self.put = q.put  # type: ignore[method-assign]
-        self.get = _counted_get(q, counters.array)  # type: ignore[method-assign]
+        self.put = self.queue.put  # type: ignore[method-assign]
+        self.get = _counted_get(self.queue, counters.array)  # type: ignore[method-assign]
         return self
 
     def put(self, obj: object) -> None:
@@ -464,8 +425,8 @@ class CountedQueue(_CountedEnd):
         ``RuntimeError`` if :meth:`bind` was not called.
         """
         slots = self._bound().array
-        q: Any = self.queue
-        fd = q._reader.fileno()
+        r = self.queue.reader()
+        fd = r.fd
         buf = self._pending
         avail = array.array("i", [0])
         fcntl.ioctl(fd, termios.FIONREAD, avail)
@@ -473,7 +434,7 @@ class CountedQueue(_CountedEnd):
             buf += os.read(fd, min(avail[0], READ_CHUNK))
         out: list[Any] = []
         at, end = 0, len(buf)
-        release, loads = q._sem.release, pickle.loads
+        release, loads = r.release, pickle.loads
         view = memoryview(buf)
         try:
             while end - at >= 4:
@@ -503,9 +464,7 @@ class CountedQueue(_CountedEnd):
 
     def waitable(self) -> Connection:
         """The Queue's read end, for ``multiprocessing.connection.wait`` (single reader only)."""
-        q: Any = self.queue
-        reader: Connection = q._reader
-        return reader
+        return self.queue.reader().connection
 
     def abandon(self) -> None:
         """Let this process exit without flushing what is still buffered.
@@ -560,12 +519,12 @@ class CountedPipeEnd(_CountedEnd):
         conn = self.conn
         if timeout is not None and not conn.poll(timeout):
             raise queue.Empty
-        # Connection._recv_bytes() hands back its BytesIO: unpickling from its buffer
-        # spares a copy of the message, as Connection.recv() does.
+        # unpickling from the receive buffer spares a copy of the message, as
+        # Connection.recv() does
         try:
-            buf = conn._recv_bytes()  # type: ignore[attr-defined]
-        except TypeError:
-            if conn.closed:  # closed under us: _recv_bytes skips recv()'s check
+            buf = recv_buffer(conn)
+        except OSError:
+            if conn.closed:
                 raise OSError(f"channel {self.info.name!r}: this end is closed") from None
             raise
         view = buf.getbuffer()

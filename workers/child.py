@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mptop.workers.cpython import release_forkserver
 from mptop.workers.flag import StopFlag
 from mptop.workers.snapshot import EXIT_PARENT_GONE
 from mptop.workers.topology import Role
@@ -118,24 +118,6 @@ def _watch_parent_thread(expected_ppid: int) -> None:
     ).start()
 
 
-def _release_forkserver() -> None:
-    """Close this worker's copy of the forkserver's "alive" pipe.
-
-    multiprocessing hands every forkserver child the write end of the pipe
-    whose EOF tells the server that its client (mptop) is gone, so the server
-    outlives mptop for as long as any worker lives. Closed here, the server
-    exits with mptop, and PR_SET_PDEATHSIG then takes down every worker, even
-    a suspended one. (The attribute is CPython's, 3.8-3.14; absent, nothing
-    is done.)
-    """
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    fd = getattr(server, "_forkserver_alive_fd", None)
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        server._forkserver_alive_fd = None  # type: ignore[union-attr]
-
-
 def main(args: ChildArgs) -> None:
     """Entry point of every worker (the ``Process`` target)."""
     # First the guard, then letting go of the forkserver's pipe, then telling mptop we
@@ -144,7 +126,7 @@ def main(args: ChildArgs) -> None:
     # alive after mptop is SIGKILLed, or itself outlives it, stopped, without the guard.
     _guard_parent(args.expected_ppid)
     if args.start_method == "forkserver":
-        _release_forkserver()
+        release_forkserver()  # so that the server exits with mptop
     if args.ready is not None:
         args.ready.value = time.time()  # how long the start method took, seen from inside
     if os.getpriority(os.PRIO_PROCESS, 0) < args.nice:

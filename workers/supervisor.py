@@ -44,6 +44,7 @@ import psutil
 
 from mptop.workers import child
 from mptop.workers.channels import Channel, CountedQueue, Counters
+from mptop.workers.cpython import forkserver_pid, resource_tracker_pid, stop_forkserver
 from mptop.workers.flag import StopFlag
 from mptop.workers.snapshot import Event, describe_exitcode
 from mptop.workers.spec import Scenario, WorkerSpec
@@ -266,13 +267,11 @@ class Supervisor:
                 )
                 multiprocessing.forkserver.ensure_running()
                 _FORKSERVER_USERS.add(self)
-                pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
-                if pid:
+                if pid := forkserver_pid():
                     self.helper_pids.append(pid)
             if methods != {"fork"}:
                 multiprocessing.resource_tracker.ensure_running()
-                pid = getattr(multiprocessing.resource_tracker._resource_tracker, "_pid", None)
-                if pid:
+                if pid := resource_tracker_pid():
                     self.helper_pids.append(pid)
             self.topology = Topology(self.ctx, self.scenario.ipc)
             # one core's pure-Python speed, before any worker loads the cores: cpu tasks
@@ -469,10 +468,8 @@ class Supervisor:
         Never restarts the forkserver here: that would swap fds 1 and 2 under a
         running UI, which writes to them.
         """
-        if method == "forkserver":
-            pid = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
-            if pid:
-                return int(pid)
+        if method == "forkserver" and (pid := forkserver_pid()):
+            return pid
         return os.getpid()
 
     def _live(self, pid: int) -> WorkerHandle:
@@ -759,27 +756,7 @@ class Supervisor:
             # library user's) would see its workers die with it (PDEATHSIG, exit 255).
             _FORKSERVER_USERS.discard(self)
             if "forkserver" in self.scenario.start_methods() and not _FORKSERVER_USERS:
-                self._stop_forkserver()
-
-    @staticmethod
-    def _stop_forkserver(timeout: float = 1.0) -> None:
-        """Stop multiprocessing's forkserver (its private ``_stop``), waiting at most ``timeout`` s.
-
-        The server exits on EOF of its "alive" pipe; ``_stop`` closes mptop's end
-        and reaps it. Workers close their copies (child.py), so nothing else
-        keeps it alive; the timeout is a guard, not the expected path.
-        """
-        stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
-        if stop is None:
-            return
-
-        def run() -> None:
-            with contextlib.suppress(OSError, ChildProcessError):
-                stop()
-
-        t = threading.Thread(target=run, name="mptop-forkserver-stop", daemon=True)
-        t.start()
-        t.join(timeout)
+                stop_forkserver()
 
     def remove_log_dir(self) -> None:
         """Delete the per-run log directory if this supervisor created it."""
