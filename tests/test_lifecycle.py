@@ -109,7 +109,7 @@ def test_pin_and_unpin(make_supervisor: SupervisorFactory, method: str) -> None:
     (h,) = sup.start()
     everything = psutil.Process(h.pid).cpu_affinity()
     last = len(everything) - 1
-    assert sup.pin(h.pid, last) == last
+    assert sup.pin(h.pid, (last,)) == (last,)
     assert psutil.Process(h.pid).cpu_affinity() == [last]
     assert f"pinned {h.pid} to core {last}" in events(sup)
     sampler = Sampler(sup)
@@ -119,7 +119,7 @@ def test_pin_and_unpin(make_supervisor: SupervisorFactory, method: str) -> None:
     assert sup.toggle_pin(h.pid) is None  # unpin
     assert psutil.Process(h.pid).cpu_affinity() == everything
     with pytest.raises(ValueError, match="does not exist"):
-        sup.pin(h.pid, 4096)
+        sup.pin(h.pid, (4096,))
 
 
 def test_signals_are_identity_checked(make_supervisor: SupervisorFactory) -> None:

@@ -22,139 +22,45 @@ import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.connection
-import multiprocessing.forkserver
-import multiprocessing.resource_tracker
 import os
-import queue
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
-import weakref
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 import psutil
 
-from mptop.workers import child
-from mptop.workers.channels import Channel, CountedQueue, Counters
-from mptop.workers.cpython import forkserver_pid, resource_tracker_pid, stop_forkserver
+from mptop.workers import child, cpython, helper_processes
+from mptop.workers.channels import CountedQueue
+from mptop.workers.events import EventLog
 from mptop.workers.flag import StopFlag
+from mptop.workers.handles import NoSuchWorker, WorkerHandle
+from mptop.workers.output import tail_lines
+from mptop.workers.signals import check_live, deliver, is_stopped, set_affinity
 from mptop.workers.snapshot import Event, describe_exitcode
 from mptop.workers.spec import Scenario, WorkerSpec
+from mptop.workers.starter import StarterThread
 from mptop.workers.topology import Topology
 from mptop.workers.workloads import calibrate
+
+__all__ = [
+    "FINISH_GRACE",
+    "TERM_GRACE",
+    "NoSuchWorker",
+    "Supervisor",
+    "WorkerHandle",
+    "WorkerOutput",
+]
 
 # Shutdown budget, seconds: how long non-daemon workers get to finish by
 # themselves, then how long SIGTERM gets before SIGKILL.
 FINISH_GRACE = 1.0
 TERM_GRACE = 0.7
-
-
-_FORKSERVER_USERS: weakref.WeakSet[Supervisor] = weakref.WeakSet()
-"""Prepared, not yet shut down Supervisors of this process that use the (one) forkserver."""
-
-
-@dataclass(eq=False)
-class WorkerHandle:
-    """mptop's record of one worker it started.
-
-    ``ps`` is the identity anchor (``psutil.Process`` remembers the create
-    time); ``None`` if the worker died before it could be looked at.
-    ``exitcode`` is set once, by :meth:`Supervisor.poll`. ``start_seconds``
-    is how long ``Process.start()`` took, in seconds; ``launched`` the
-    ``time.time()`` just before it and ``ready`` the shared double the worker
-    sets once it runs (its first lines: the guard against mptop's death), so
-    :attr:`ready_seconds` is how long the start method really took (spawn
-    returns from ``start()`` long before). ``stop_pending``: a SIGSTOP asked
-    for before then, sent by :meth:`Supervisor.poll` once it is.
-    """
-
-    name: str
-    process: BaseProcess
-    pid: int
-    ps: psutil.Process | None
-    daemon: bool
-    workload: str
-    spec: WorkerSpec
-    blocks: list[tuple[Channel, Counters]]
-    started: float
-    exitcode: int | None = None
-    suspended: bool = False
-    pinned: int | None = None
-    start_method: str = ""
-    start_seconds: float = 0.0
-    launched: float = 0.0
-    ready: Any = None
-    stop_pending: bool = False
-    log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
-
-    @property
-    def alive(self) -> bool:
-        """True until reaped."""
-        return self.exitcode is None
-
-    @property
-    def ready_seconds(self) -> float | None:
-        """Seconds from ``Process.start()`` to the worker's first lines; None until it ran."""
-        at = self.ready.value if self.ready is not None else 0.0
-        return at - self.launched if at > 0 else None
-
-    @property
-    def guarded(self) -> bool:
-        """True once the worker runs and will die with its parent (see ``child._guard_parent``)."""
-        return self.ready is None or self.ready.value > 0
-
-
-class _StarterThread:
-    """One long-lived daemon thread that runs ``Process.start`` calls, one at a time.
-
-    Why: PR_SET_PDEATHSIG (child.py) fires when the *thread* that forked the
-    child ends, so children must be forked by a thread that lives as long as
-    mptop. A plain ``threading.Thread``, not a ``ThreadPoolExecutor``: a child
-    forked from an executor thread runs the executor's atexit hook, which
-    joins its own thread and turns every exit code into 1 (CPython 3.11).
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[
-            tuple[Callable[[], None], threading.Event, list[BaseException]] | None
-        ] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="mptop-starter", daemon=True)
-        self._thread.start()
-
-    def call(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the starter thread and wait; re-raises what it raised."""
-        done = threading.Event()
-        errors: list[BaseException] = []
-        self._jobs.put((fn, done, errors))
-        done.wait()
-        if errors:
-            raise errors[0]
-
-    def stop(self) -> None:
-        """Let the thread end once queued calls are done."""
-        self._jobs.put(None)
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            fn, done, errors = job
-            try:
-                fn()
-            except BaseException as err:
-                errors.append(err)
-            finally:
-                done.set()
-
-
-class NoSuchWorker(LookupError):
-    """The PID is not a live worker of this run (gone, reaped, or never ours)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,46 +73,6 @@ class WorkerOutput:
     stdout: tuple[str, ...]
     stderr: tuple[str, ...]
     traceback: str | None
-
-
-def tail_lines(path: Path, lines: int, max_bytes: int = 64 * 1024) -> tuple[str, ...]:
-    """The last ``lines`` lines of the text file ``path`` (reads at most ``max_bytes``); () if missing."""
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
-    except OSError:
-        return ()
-    text = data.decode("utf-8", errors="replace")
-    return tuple(text.splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def _stdio_to(path: Path) -> Iterator[None]:
-    """Point fds 1 and 2 at ``path`` for helpers started inside, then restore them."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved = (os.dup(0), os.dup(1), os.dup(2))
-    saved_stderr = sys.stderr
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    null = os.open(os.devnull, os.O_RDONLY)
-    try:
-        os.dup2(null, 0)  # helpers never share the terminal's stdin
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        # resource_tracker passes sys.stderr.fileno() on; inside a UI or a
-        # capturing test runner that may be -1 ("bad value(s) in fds_to_keep").
-        sys.stderr = sys.__stderr__
-        yield
-    finally:
-        sys.stderr = saved_stderr
-        for target, f in enumerate(saved):
-            os.dup2(f, target)
-        for f in (*saved, fd, null):
-            os.close(f)
 
 
 class Supervisor:
@@ -234,7 +100,7 @@ class Supervisor:
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="mptop-")
         self._lock = threading.RLock()
         self._handles: dict[int, WorkerHandle] = {}
-        self._events: deque[Event] = deque()
+        self.events = EventLog()
         self._numbers: dict[str, itertools.count[int]] = {}  # per group name: busy-1, busy-2
         self._prepared = False
         self._closed = False
@@ -242,7 +108,7 @@ class Supervisor:
         self._nice_said = False  # the "cannot lower the nice value" event is said once per run
         # Workers are started from this one long-lived thread: PR_SET_PDEATHSIG
         # in a child fires when the thread that forked it ends (see child.py).
-        self._starter = _StarterThread()
+        self._starter = StarterThread()
         self.topology: Topology
         self.loops_per_second: float | None = None
         self.retired: list[Topology] = []
@@ -260,24 +126,18 @@ class Supervisor:
         if self._prepared:
             return
         methods = self.scenario.start_methods()
-        with _stdio_to(Path(self.log_dir) / "multiprocessing.log"):
-            if "forkserver" in methods:
-                multiprocessing.get_context("forkserver").set_forkserver_preload(
-                    ["mptop.workers.child", "mptop.workers.workloads", "mptop.workers.channels"]
-                )
-                multiprocessing.forkserver.ensure_running()
-                _FORKSERVER_USERS.add(self)
-                if pid := forkserver_pid():
-                    self.helper_pids.append(pid)
-            if methods != {"fork"}:
-                multiprocessing.resource_tracker.ensure_running()
-                if pid := resource_tracker_pid():
-                    self.helper_pids.append(pid)
-            self.topology = Topology(self.ctx, self.scenario.ipc)
-            # one core's pure-Python speed, before any worker loads the cores: cpu tasks
-            # are amounts of work, so oversubscribed cores show as longer tasks
-            self.loops_per_second = calibrate()
-            self.stop_event = StopFlag(self.ctx)
+        problems = cpython.problems()
+        if problems:
+            raise RuntimeError(
+                f"this Python's multiprocessing is not what mptop expects: {problems[0]}"
+            )
+        log = Path(self.log_dir) / "multiprocessing.log"
+        self.helper_pids = helper_processes.start_helpers(methods, log, self)
+        self.topology = Topology(self.ctx, self.scenario.ipc)
+        # one core's pure-Python speed, before any worker loads the cores: cpu tasks
+        # are amounts of work, so oversubscribed cores show as longer tasks
+        self.loops_per_second = calibrate()
+        self.stop_event = StopFlag(self.ctx)
         self._prepared = True
         if "fork" in methods:
             self._event(
@@ -315,18 +175,15 @@ class Supervisor:
     # -- events ---------------------------------------------------------------
 
     def _event(self, text: str, pid: int | None = None, level: str = "info") -> None:
-        self._events.append(Event(time.time(), text, pid, level))
+        self.events.add(text, pid, level)
 
     def note(self, text: str, pid: int | None = None, level: str = "info") -> None:
         """Add an event from outside the supervisor (the sampler's stall marks)."""
-        self._event(text, pid, level)
+        self.events.add(text, pid, level)
 
     def drain_events(self) -> list[Event]:
         """Events since the last call, oldest first (single consumer: the sampler)."""
-        out: list[Event] = []
-        while self._events:
-            out.append(self._events.popleft())
-        return out
+        return self.events.drain()
 
     # -- queries --------------------------------------------------------------
 
@@ -341,7 +198,7 @@ class Supervisor:
             try:
                 return self._handles[pid]
             except KeyError:
-                raise NoSuchWorker(f"{pid}: no such process") from None
+                raise NoSuchWorker(pid, "no such process") from None
 
     def count_running(self, pids: Iterable[int]) -> int:
         """How many of ``pids`` are workers alive and not suspended (other PIDs, as mptop's 0, count 0).
@@ -468,25 +325,15 @@ class Supervisor:
         Never restarts the forkserver here: that would swap fds 1 and 2 under a
         running UI, which writes to them.
         """
-        if method == "forkserver" and (pid := forkserver_pid()):
+        if method == "forkserver" and (pid := cpython.forkserver_pid()):
             return pid
         return os.getpid()
 
     def _live(self, pid: int) -> WorkerHandle:
         """The handle of a live worker whose identity still checks out, else NoSuchWorker."""
         h = self.handle(pid)
-        if h.exitcode is not None:
-            raise NoSuchWorker(f"{pid} has exited ({h.exitcode}: {describe_exitcode(h.exitcode)})")
-        if h.ps is None or not h.ps.is_running():
-            raise NoSuchWorker(f"{pid}: no such process")
+        check_live(h)
         return h
-
-    def _signal(self, h: WorkerHandle, sig: signal.Signals) -> None:
-        assert h.ps is not None
-        try:
-            h.ps.send_signal(sig)  # psutil re-checks the create time first
-        except psutil.NoSuchProcess:
-            raise NoSuchWorker(f"{h.pid}: no such process") from None
 
     def send(self, pid: int, sig: signal.Signals) -> None:
         """Send ``sig`` to worker ``pid`` after the identity check.
@@ -506,28 +353,15 @@ class Supervisor:
                 self._event(f"{pid} is still starting: SIGSTOP is sent once it runs", pid)
                 return
             h.stop_pending = False
-            if sig in (signal.SIGTERM, signal.SIGKILL) and self._stopped(h):
-                self._signal(h, signal.SIGCONT)
+            if sig in (signal.SIGTERM, signal.SIGKILL) and is_stopped(h):
+                deliver(h, signal.SIGCONT)
                 h.suspended = False
-            self._signal(h, sig)
+            deliver(h, sig)
             if sig == signal.SIGSTOP:
                 h.suspended = True
             elif sig == signal.SIGCONT:
                 h.suspended = False
             self._event(f"sent {sig.name} to {pid}", pid)
-
-    @staticmethod
-    def _stopped(h: WorkerHandle) -> bool:
-        """Suspended by us, or stopped by anyone else (kill -STOP from a shell)."""
-        if h.suspended:
-            return True
-        try:
-            return h.ps is not None and h.ps.status() in (
-                psutil.STATUS_STOPPED,
-                psutil.STATUS_TRACING_STOP,
-            )
-        except psutil.Error:
-            return False
 
     def terminate(self, pid: int) -> None:
         """SIGTERM worker ``pid`` (what ``Process.terminate()`` sends). Raises NoSuchWorker."""
@@ -555,42 +389,26 @@ class Supervisor:
                 self.suspend(pid)
             return h.suspended
 
-    def pin(self, pid: int, core: int | None = None) -> int:
-        """Set worker ``pid``'s CPU affinity to the one ``core`` (default: the core it last ran on).
+    def pin(self, pid: int, cores: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """Set worker ``pid``'s CPU affinity to ``cores`` (default: the one core it last ran on).
 
-        Returns the core. Raises :class:`NoSuchWorker`, ``ValueError`` for a core
+        Returns the cores. Raises :class:`NoSuchWorker`, ``ValueError`` for a core
         this machine does not have, and ``NotImplementedError`` where the OS has
         no affinity (macOS).
         """
         with self._lock:
             h = self._live(pid)
-            assert h.ps is not None
-            if not hasattr(h.ps, "cpu_affinity"):
-                raise NotImplementedError("CPU affinity is not supported on this platform")
-            if core is None:
-                core = h.ps.cpu_num()
-            cores = psutil.cpu_count() or 1
-            if not 0 <= core < cores:
-                raise ValueError(
-                    f"core {core} does not exist (this machine has cores 0-{cores - 1})"
-                )
-            try:
-                h.ps.cpu_affinity([core])
-            except psutil.NoSuchProcess:
-                raise NoSuchWorker(f"{pid}: no such process") from None
-            h.pinned = core
-            self._event(f"pinned {pid} to core {core}", pid)
-            return core
+            cores = set_affinity(h, cores)
+            h.pinned = cores[0] if len(cores) == 1 else None
+            where = f"core {cores[0]}" if len(cores) == 1 else f"cores {','.join(map(str, cores))}"
+            self._event(f"pinned {pid} to {where}", pid)
+            return cores
 
     def unpin(self, pid: int) -> None:
         """Let worker ``pid`` run on every core again. Raises :class:`NoSuchWorker`."""
         with self._lock:
             h = self._live(pid)
-            assert h.ps is not None
-            try:
-                h.ps.cpu_affinity([])  # psutil: an empty list means all eligible cores
-            except psutil.NoSuchProcess:
-                raise NoSuchWorker(f"{pid}: no such process") from None
+            set_affinity(h, ())
             h.pinned = None
             self._event(f"unpinned {pid} (all cores)", pid)
 
@@ -598,7 +416,7 @@ class Supervisor:
         """Pin an unpinned worker to its current core, or unpin a pinned one; returns the pin."""
         with self._lock:
             if self.handle(pid).pinned is None:
-                return self.pin(pid)
+                return self.pin(pid)[0]
             self.unpin(pid)
             return None
 
@@ -752,11 +570,7 @@ class Supervisor:
             for topology in (*self.retired, self.topology):
                 topology.close()
             self._starter.stop()
-            # The forkserver is one per process: another open Supervisor (a test's, a
-            # library user's) would see its workers die with it (PDEATHSIG, exit 255).
-            _FORKSERVER_USERS.discard(self)
-            if "forkserver" in self.scenario.start_methods() and not _FORKSERVER_USERS:
-                stop_forkserver()
+            helper_processes.release(self)
 
     def remove_log_dir(self) -> None:
         """Delete the per-run log directory if this supervisor created it."""

@@ -1,0 +1,90 @@
+"""multiprocessing's helper processes: the forkserver and the resource tracker.
+
+They start once per mptop process, before a UI takes the terminal, with
+their stdin on /dev/null and their stdout and stderr in a log file, so
+nothing they print reaches the screen. The forkserver is shared by every
+:class:`~mptop.workers.supervisor.Supervisor` of the process: it is stopped
+with the last one that used it (a test's or a library user's other
+Supervisors would otherwise see their workers die with it, exit 255).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from mptop.workers import cpython
+
+# The modules the forkserver imports once, so that a worker costs one fork.
+PRELOAD = ["mptop.workers.child", "mptop.workers.workloads", "mptop.workers.channels"]
+
+_users: set[int] = set()  # id()s of the open users of the forkserver
+_users_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def stdio_to(path: Path) -> Iterator[None]:
+    """Point fds 0 (to /dev/null), 1 and 2 (to ``path``) for helpers started inside, then restore them."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = (os.dup(0), os.dup(1), os.dup(2))
+    saved_stderr = sys.stderr
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        os.dup2(null, 0)  # helpers never share the terminal's stdin
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        # resource_tracker passes sys.stderr.fileno() on; inside a UI or a
+        # capturing test runner that may be -1 ("bad value(s) in fds_to_keep").
+        sys.stderr = sys.__stderr__
+        yield
+    finally:
+        sys.stderr = saved_stderr
+        for target, f in enumerate(saved):
+            os.dup2(f, target)
+        for f in (*saved, fd, null):
+            os.close(f)
+
+
+def start_helpers(methods: set[str], log_path: Path, user: object) -> list[int]:
+    """Start the helpers that ``methods`` (start methods) need; returns their PIDs.
+
+    The forkserver (for ``forkserver``) preloads :data:`PRELOAD`; the
+    resource tracker runs for every method but ``fork`` alone. ``user`` is
+    registered as a user of the forkserver until :func:`release`. Their
+    output goes to ``log_path``.
+    """
+    pids: list[int] = []
+    with stdio_to(log_path):
+        if "forkserver" in methods:
+            multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+            multiprocessing.forkserver.ensure_running()
+            with _users_lock:
+                _users.add(id(user))
+            if pid := cpython.forkserver_pid():
+                pids.append(pid)
+        if methods != {"fork"}:
+            multiprocessing.resource_tracker.ensure_running()
+            if pid := cpython.resource_tracker_pid():
+                pids.append(pid)
+    return pids
+
+
+def release(user: object) -> None:
+    """``user`` is done with the forkserver: stop it if no other user is left (bounded, 1 s)."""
+    with _users_lock:
+        if id(user) not in _users:
+            return
+        _users.discard(id(user))
+        last = not _users
+    if last:
+        cpython.stop_forkserver()

@@ -1,0 +1,33 @@
+"""The tails of a worker's captured stdout, stderr and traceback files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# How much of the end of a file to read, bytes.
+TAIL_BYTES = 64 * 1024
+
+
+def tail_lines(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> tuple[str, ...]:
+    """The last ``lines`` lines of the text file ``path`` (reads at most ``max_bytes``); () if unreadable.
+
+    Bytes that are not UTF-8 are replaced (U+FFFD).
+    """
+    if not path.name:
+        return ()
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ()
+    text = data.decode("utf-8", errors="replace")
+    return tuple(text.splitlines()[-lines:])
+
+
+def tail_text(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> str:
+    """:func:`tail_lines` joined with newlines; "" if unreadable."""
+    return "\n".join(tail_lines(path, lines, max_bytes))

@@ -1,0 +1,137 @@
+"""The one boundary between mptop's engine and everything that shows it: :class:`Source`.
+
+A front end (the Textual app, headless recording, later a browser or a
+metrics exporter) needs exactly this of any kind of run (workers mptop
+spawns, a recording played back, later a user's program, an attached tree
+or a Dask cluster):
+
+- :meth:`Source.info`: what the header shows (kind, title, facts, lesson);
+- :attr:`Source.caps`: which commands it takes, so the keys can follow;
+- snapshots, delivered to a callback with one in flight at a time: after
+  ``deliver(snapshot)`` the source takes no new one until :meth:`Source.arm`
+  (the front end has applied it), and :meth:`Source.poke` asks for the next
+  one now rather than at the next tick;
+- :meth:`Source.send` for commands (:mod:`mptop.workers.commands`), raising
+  :class:`~mptop.workers.commands.CommandError` only;
+- :meth:`Source.detail` for one process, as a frozen record;
+- :meth:`Source.close`: bounded, and it says how each process ended.
+
+No psutil object, shared-memory block or thread of the engine crosses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mptop.workers.commands import Cap, Command
+from mptop.workers.detail import WorkerDetail
+from mptop.workers.snapshot import Snapshot, describe_exitcode
+
+Deliver = Callable[[Snapshot], None]
+"""Called on the source's thread with each new snapshot; must not block."""
+Failed = Callable[[str], None]
+"""Called on the source's thread with one line when taking a snapshot failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What a front end shows about a run, now.
+
+    ``kind`` names the kind of run (``spawn``, ``replay``); ``title`` is one
+    line for a window or tab title; ``lead`` holds header facts to show
+    first (a replay's position), ``facts`` those to show after the run's
+    own figures (the daemon flag and workload of new workers). ``lesson`` is
+    the scenario's explanation ("" = none) under ``lesson_title``.
+    ``interval`` is the seconds between snapshots now. ``unavailable`` says,
+    in a few words, why the commands missing from the caps are not there
+    ("a replay starts no process"). ``record`` is the ``scenario`` object of a
+    recording's header (see :mod:`mptop.workers.record`).
+    """
+
+    kind: str
+    title: str
+    interval: float
+    lead: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    lesson: str = ""
+    lesson_title: str = "Lesson"
+    unavailable: str = ""
+    record: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """How one process of the run ended: its exit code (``None``: still running when mptop left)."""
+
+    pid: int
+    name: str
+    daemon: bool
+    exitcode: int | None
+
+    def describe(self) -> str:
+        """``"-15 (SIGTERM)"``, ``"0 (done)"``, or ``"still running?"``."""
+        if self.exitcode is None:
+            return "still running?"
+        return f"{self.exitcode} ({describe_exitcode(self.exitcode)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """What :meth:`Source.close` leaves: every process's fate, in start order, and the last snapshot.
+
+    ``last`` is taken after the processes were stopped (their exit codes and
+    exit events), or ``None`` if the source has nothing new to say (a replay).
+    """
+
+    fates: tuple[Fate, ...] = ()
+    last: Snapshot | None = None
+
+
+class Source(Protocol):
+    """Any kind of run, as a front end sees it (see the module's docstring).
+
+    Threads: :meth:`info`, :meth:`arm` and :meth:`poke` never block and may
+    be called from a UI loop; :meth:`start` returns at once; :meth:`send`,
+    :meth:`detail` and :meth:`close` may block (a process start, a file
+    read, a shutdown of about 2.5 s) and must be called off it.
+    """
+
+    caps: frozenset[Cap]
+
+    def info(self) -> SourceInfo:
+        """The header's facts now."""
+        ...
+
+    def start(self, deliver: Deliver, failed: Failed) -> None:
+        """Begin: start the processes (if any) and deliver the first snapshot as soon as there is one.
+
+        ``failed`` gets one line per failed sampling (the source keeps going).
+        Call once.
+        """
+        ...
+
+    def arm(self) -> None:
+        """The last snapshot has been applied: the next one may come."""
+        ...
+
+    def poke(self) -> None:
+        """Take the next snapshot as soon as the last one has been applied, not at the next tick."""
+        ...
+
+    def send(self, command: Command) -> str | None:
+        """Carry ``command`` out; returns a line for the log, or None.
+
+        Raises :class:`~mptop.workers.commands.CommandError` (with the PID and
+        the reason) if it failed or the source lacks its capability.
+        """
+        ...
+
+    def detail(self, pid: int) -> WorkerDetail:
+        """Everything known about process ``pid``. Raises ``CommandError`` if it is not of this run."""
+        ...
+
+    def close(self) -> Closed:
+        """Stop every process and thread of the source (bounded; idempotent) and say how each ended."""
+        ...
