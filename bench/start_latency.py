@@ -59,12 +59,13 @@ async def mptop_start(method: str, rounds: int) -> tuple[list[float], list[float
     """Seconds from `a` to the new row, and to its first CPU% figure, ``rounds`` times."""
     from mptop.tui.app import MptopApp
     from mptop.tui.widgets.workers_table import WorkerTable
+    from mptop.workers.spawn_source import SpawnSource
     from mptop.workers.spec import Scenario, WorkerSpec
-    from mptop.workers.supervisor import Supervisor
 
     scenario = Scenario.simple(1, WorkerSpec(workload="cpu"), start_method=method, interval=1.0)
-    sup = Supervisor(scenario)
-    app = MptopApp(sup)
+    source = SpawnSource(scenario)
+    sup = source.supervisor
+    app = MptopApp(source)
     to_row: list[float] = []
     to_cpu: list[float] = []
     try:
@@ -91,9 +92,7 @@ async def mptop_start(method: str, rounds: int) -> tuple[list[float], list[float
             while app.is_running:
                 await asyncio.sleep(0.01)
     finally:
-        app.stop_threads()
-        sup.shutdown()
-        sup.remove_log_dir()
+        source.close()
     return to_row, to_cpu
 
 

@@ -35,7 +35,6 @@ from textual.app import App, ComposeResult
 
 from bench.baseline_datatable import WorkerTable as OldTable
 from bench.pty_term import PtyProgram
-from mptop.tui.app import MptopApp
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.snapshot import Snapshot
 from tests.ui import samples
@@ -88,7 +87,7 @@ def bench_apply(rounds: int) -> None:
     print(f"{'workers':>8} {'mptop app':>10} {'table':>8} {'old DataTable':>14} {'old/new':>8}")
     for n in (16, 256, 1024):
         snaps = _snaps(n, rounds)
-        full = MptopApp(None)
+        full = samples.view_only_app()
         t_full = asyncio.run(_time_applies(full, full.apply, snaps))
         new = _TableApp(WorkerTable)
 

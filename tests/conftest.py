@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from mptop.workers.spawn_source import SpawnSource
 from mptop.workers.spec import Scenario, WorkerSpec
 from mptop.workers.supervisor import Supervisor
 from tests.helpers import alive, kill_all, wait_for
@@ -14,6 +15,7 @@ from tests.terminal import Terminal
 START_METHODS = ["forkserver", "spawn", "fork"]
 
 SupervisorFactory = Callable[..., Supervisor]
+SourceFactory = Callable[..., SpawnSource]
 
 
 @pytest.fixture
@@ -48,6 +50,40 @@ def make_supervisor() -> Iterator[SupervisorFactory]:
         finally:
             kill_all(pids)
             sup.remove_log_dir()
+
+
+@pytest.fixture
+def make_source() -> Iterator[SourceFactory]:
+    """Build spawned-run Sources (prepared, not started); after the test, close them and assert
+    no worker is left. Give ``scenario=`` for a whole scenario, or the simple one's fields."""
+    made: list[SpawnSource] = []
+
+    def make(
+        count: int = 1,
+        start_method: str = "forkserver",
+        workload: str = "cpu",
+        daemon: bool = True,
+        interval: float = 0.2,
+        scenario: Scenario | None = None,
+    ) -> SpawnSource:
+        scenario = scenario or Scenario.simple(
+            count,
+            WorkerSpec(workload=workload, daemon=daemon),
+            start_method=start_method,
+            interval=interval,
+        )
+        source = SpawnSource(scenario)
+        made.append(source)
+        return source
+
+    yield make
+    for source in made:
+        source.close()
+        pids = [h.pid for h in source.supervisor.handles()]
+        try:
+            wait_for(lambda pids=pids: not alive(pids), timeout=5)  # type: ignore[misc]
+        finally:
+            kill_all(pids)
 
 
 @pytest.fixture

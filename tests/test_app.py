@@ -16,7 +16,7 @@ from mptop.tui.screens.detail import DetailScreen
 from mptop.tui.screens.help import HelpScreen, help_text
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.spec import DEFAULT_NICE
-from tests.conftest import SupervisorFactory
+from tests.conftest import SourceFactory
 from tests.helpers import alive
 
 pytestmark = pytest.mark.timeout(60)
@@ -33,6 +33,7 @@ KEY_NAMES = {
     "less_than_sign": "<",
     "greater_than_sign": ">",
     "escape": "Esc",
+    "full_stop": ".",
 }
 
 
@@ -53,9 +54,10 @@ def cell(app: MptopApp, pid: int, column: str) -> str:
     return app.query_one(WorkerTable).texts(pid)[column].strip()
 
 
-async def test_add_key_adds_a_row_with_a_new_pid(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=1)
-    app = MptopApp(sup)
+async def test_add_key_adds_a_row_with_a_new_pid(make_source: SourceFactory) -> None:
+    source = make_source(count=1)
+    sup = source.supervisor
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 1)
         before = set(table_pids(app))
@@ -64,12 +66,12 @@ async def test_add_key_adds_a_row_with_a_new_pid(make_supervisor: SupervisorFact
         (new,) = set(table_pids(app)) - before
         assert new in sup.alive_pids()
         await until(pilot, lambda: cell(app, new, "state") in ("running", "sleeping"))
-        app.stop_threads()
 
 
-async def test_kill_key_shows_exit_code_minus_9(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=2)
-    app = MptopApp(sup)
+async def test_kill_key_shows_exit_code_minus_9(make_source: SourceFactory) -> None:
+    source = make_source(count=2)
+    sup = source.supervisor
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 2)
         await pilot.press("down")
@@ -81,12 +83,11 @@ async def test_kill_key_shows_exit_code_minus_9(make_supervisor: SupervisorFacto
         assert cell(app, target, "state") == "exited"
         other = table_pids(app)[0]
         assert other in sup.alive_pids()
-        app.stop_threads()
 
 
-async def test_terminate_key_and_click_selection(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=2)
-    app = MptopApp(sup)
+async def test_terminate_key_and_click_selection(make_source: SourceFactory) -> None:
+    source = make_source(count=2)
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 2)
         table = app.query_one(WorkerTable)
@@ -97,12 +98,12 @@ async def test_terminate_key_and_click_selection(make_supervisor: SupervisorFact
         await pilot.press("t")
         await until(pilot, lambda: cell(app, target, "exit").startswith("-15"))
         assert cell(app, target, "exit") == "-15 SIGTERM"
-        app.stop_threads()
 
 
-async def test_quit_key_leaves_no_child(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=2)
-    app = MptopApp(sup)
+async def test_quit_key_leaves_no_child(make_source: SourceFactory) -> None:
+    source = make_source(count=2)
+    sup = source.supervisor
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 2)
         pids = table_pids(app)
@@ -114,9 +115,9 @@ async def test_quit_key_leaves_no_child(make_supervisor: SupervisorFactory) -> N
     assert alive(sup.helper_pids[:1]) == []  # the forkserver is gone too
 
 
-async def test_help_screen_lists_every_key(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=1)
-    app = MptopApp(sup)
+async def test_help_screen_lists_every_key(make_source: SourceFactory) -> None:
+    source = make_source(count=1)
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -127,29 +128,28 @@ async def test_help_screen_lists_every_key(make_supervisor: SupervisorFactory) -
                 assert f"`{shown}`" in help_text(), shown
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
-        app.stop_threads()
 
 
-async def test_plus_adds_and_d_flips_the_daemon_flag(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=1)
-    app = MptopApp(sup)
+async def test_plus_adds_and_d_flips_the_daemon_flag(make_source: SourceFactory) -> None:
+    source = make_source(count=1)
+    sup = source.supervisor
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 1)
         await pilot.press("d")
+        await until(pilot, lambda: "new: non-daemon" in app.summary())
         assert sup.daemon_default is False
-        assert "new: non-daemon" in app.summary()
         await pilot.press("plus")
         await until(pilot, lambda: len(table_pids(app)) == 2)
         new = table_pids(app)[1]
         assert cell(app, new, "daemon") == "no"
         await pilot.press("d")
-        assert sup.daemon_default is True
-        app.stop_threads()
+        await until(pilot, lambda: sup.daemon_default is True)
 
 
-async def test_s_suspends_and_resumes(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=1)
-    app = MptopApp(sup)
+async def test_s_suspends_and_resumes(make_source: SourceFactory) -> None:
+    source = make_source(count=1)
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 1)
         pid = table_pids(app)[0]
@@ -157,12 +157,11 @@ async def test_s_suspends_and_resumes(make_supervisor: SupervisorFactory) -> Non
         await until(pilot, lambda: cell(app, pid, "state") == "stopped")
         await pilot.press("s")
         await until(pilot, lambda: cell(app, pid, "state") in ("running", "sleeping"))
-        app.stop_threads()
 
 
-async def test_p_pins_to_one_core_and_unpins(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=1)
-    app = MptopApp(sup)
+async def test_p_pins_to_one_core_and_unpins(make_source: SourceFactory) -> None:
+    source = make_source(count=1)
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 1)
         pid = table_pids(app)[0]
@@ -175,15 +174,15 @@ async def test_p_pins_to_one_core_and_unpins(make_supervisor: SupervisorFactory)
         await pilot.press("p")
         await until(pilot, lambda: not cell(app, pid, "core").endswith("*"))
         assert ps.cpu_affinity() == everything
-        app.stop_threads()
 
 
 @pytest.mark.parametrize(("key", "code"), [("T", "-15"), ("K", "-9")])
 async def test_all_keys_ask_then_hit_every_worker(
-    make_supervisor: SupervisorFactory, key: str, code: str
+    make_source: SourceFactory, key: str, code: str
 ) -> None:
-    sup = make_supervisor(count=2)
-    app = MptopApp(sup)
+    source = make_source(count=2)
+    sup = source.supervisor
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 2)
         pids = table_pids(app)
@@ -196,12 +195,12 @@ async def test_all_keys_ask_then_hit_every_worker(
         for pid in pids:
             await until(pilot, lambda pid=pid: cell(app, pid, "exit").startswith(code))
         assert sup.alive_pids() == []
-        app.stop_threads()
 
 
-async def test_enter_shows_the_detail_of_a_live_worker(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=1)
-    app = MptopApp(sup)
+async def test_enter_shows_the_detail_of_a_live_worker(make_source: SourceFactory) -> None:
+    source = make_source(count=1)
+    sup = source.supervisor
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 1)
         pid = table_pids(app)[0]
@@ -217,16 +216,15 @@ async def test_enter_shows_the_detail_of_a_live_worker(make_supervisor: Supervis
         ppid, cmdline = screen.detail.ppid, screen.detail.cmdline
         sup.kill(pid)  # it dies while its detail is open: what psutil read while it ran stays
         await until(pilot, lambda: screen.detail is not None and screen.detail.last_seen)
-        assert screen.detail.sample.exitcode == -9
+        assert screen.sample.exitcode == -9
         assert (screen.detail.ppid, screen.detail.cmdline) == (ppid, cmdline)
         assert screen.detail.affinity
         await pilot.press("escape")
-        app.stop_threads()
 
 
-async def test_ctrl_c_quits_and_leaves_no_child(make_supervisor: SupervisorFactory) -> None:
-    sup = make_supervisor(count=1)
-    app = MptopApp(sup)
+async def test_ctrl_c_quits_and_leaves_no_child(make_source: SourceFactory) -> None:
+    source = make_source(count=1)
+    app = MptopApp(source)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: len(table_pids(app)) == 1)
         pids = table_pids(app)
@@ -240,14 +238,15 @@ async def test_stalled_queue_ui_stays_responsive_r_rebuilds_q_is_quick() -> None
     """Kill workers mid-transfer (1 MiB tasks) until the tasks Queue is stuck: the UI answers
     keys, marks the channel STALLED, `r` brings the traffic back, and quit takes under 3 s."""
     from mptop.tui.screens.help import HelpScreen as Help
+    from mptop.workers.spawn_source import SpawnSource
     from mptop.workers.spec import Scenario, WorkerSpec
-    from mptop.workers.supervisor import Supervisor
 
     scenario = Scenario.simple(
         2, WorkerSpec(workload="sleep", task_seconds=0.001), message_size=1 << 20, interval=0.2
     )
-    sup = Supervisor(scenario)
-    app = MptopApp(sup)
+    source = SpawnSource(scenario)
+    sup = source.supervisor
+    app = MptopApp(source)
     started: list[int] = []
     try:
         async with app.run_test(size=(160, 48)) as pilot:
@@ -284,6 +283,4 @@ async def test_stalled_queue_ui_stays_responsive_r_rebuilds_q_is_quick() -> None
             assert time.monotonic() - t0 < 3.0
         assert alive(started) == []
     finally:
-        app.stop_threads()
-        sup.shutdown()
-        sup.remove_log_dir()
+        source.close()

@@ -8,7 +8,8 @@ import sys
 import psutil
 import pytest
 
-from mptop.tui.cli import FATES_SHOWN, _print_fates, parse_scenario
+from mptop.tui.cli import FATES_SHOWN, parse_scenario, print_fates
+from mptop.workers.source import Fate
 from tests.conftest import SupervisorFactory
 
 pytestmark = pytest.mark.timeout(60)
@@ -92,7 +93,7 @@ def test_exit_summary_lists_twelve_and_counts_the_rest_by_fate(
     handles = sup.start()
     sup.kill(handles[-1].pid)
     sup.shutdown()
-    _print_fates(sup)
+    print_fates([Fate(h.pid, h.name, h.daemon, h.exitcode) for h in sup.handles()])
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"mptop: {FATES_SHOWN + 2} worker(s) this run; how each ended:"
     assert len(lines) == 1 + FATES_SHOWN + 1

@@ -168,13 +168,17 @@ def test_replay_of_a_bad_recording_is_one_line(tmp_path: Path) -> None:
 def test_headless_uses_the_scenarios_message_size_and_rate(tmp_path: Path) -> None:
     # --message-size and --rate shape the recorded traffic as they do in the TUI
     from mptop.workers.headless import open_output, run_headless
+    from mptop.workers.record import scenario_record
+    from mptop.workers.spawn_source import SpawnSource
     from mptop.workers.spec import Scenario, WorkerSpec
 
     scenario = Scenario.simple(
         2, WorkerSpec(workload="sleep", task_seconds=0.01), interval=0.5, message_size=4096, rate=20
     )
     path = tmp_path / "shaped.jsonl"
-    result = run_headless(scenario, open_output(path, scenario, "", ""), 2.5)
+    result = run_headless(
+        SpawnSource(scenario, start_first=True), open_output(path, scenario_record(scenario)), 2.5
+    )
     rec = read_recording(path)
     pids = {w.pid for s in rec.snapshots for w in s.workers}
     try:

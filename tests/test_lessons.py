@@ -17,10 +17,11 @@ from mptop.tui.widgets.lesson import group_of
 from mptop.workers.channels import RECEIVED
 from mptop.workers.dispatcher import Dispatcher
 from mptop.workers.headless import open_output, run_headless
-from mptop.workers.record import Recording, read_recording
+from mptop.workers.record import Recording, read_recording, scenario_record
 from mptop.workers.sampler import Sampler
 from mptop.workers.scenario_file import load_bundled
 from mptop.workers.snapshot import Snapshot
+from mptop.workers.spawn_source import SpawnSource
 from mptop.workers.supervisor import Supervisor, WorkerHandle
 from tests.helpers import alive, kill_all, wait_for
 
@@ -34,8 +35,8 @@ def record(name: str, seconds: float, tmp_path: Path, **overrides: object) -> Re
     loaded = load_bundled(name)
     scenario = dataclasses.replace(loaded.scenario, **overrides)  # type: ignore[arg-type]
     path = tmp_path / f"{name}.jsonl"
-    writer = open_output(path, scenario, loaded.description, loaded.lesson)
-    result = run_headless(scenario, writer, seconds)
+    writer = open_output(path, scenario_record(scenario, loaded.description, loaded.lesson))
+    result = run_headless(SpawnSource(scenario, start_first=True), writer, seconds)
     rec = read_recording(path)
     assert len(rec.snapshots) == result.snapshots
     pids = {w.pid for s in rec.snapshots for w in s.workers}

@@ -204,7 +204,7 @@ CASES: list[tuple[str, str | None, list[str], str]] = [
         [],
         "{f}:8: workers[0].nice: must be a whole number, got string 'low'",
     ),
-    ("cli: nice out of range", GOOD, ["--nice", "20"], "argument --nice: must be between 0 and 19"),
+    ("cli: nice out of range", GOOD, ["--nice", "20"], "--nice: must be between 0 and 19, got 20"),
     (
         "conflict: ipc none with rate",
         'ipc = "none"\nrate = 10\n' + GOOD.replace('name = "mine"\n', ""),
@@ -272,7 +272,7 @@ CASES: list[tuple[str, str | None, list[str], str]] = [
         "cli: duration zero",
         GOOD,
         ["--headless", "--duration", "0", "-o", "x.csv"],
-        "argument --duration: must be above 0",
+        "--duration: must be above 0 and at most a week, got 0",
     ),
     (
         "cli: replay with headless",
@@ -292,7 +292,7 @@ CASES: list[tuple[str, str | None, list[str], str]] = [
         ["--workload", "gpu"],
         "--workload: unknown workload 'gpu'",
     ),
-    ("cli: override -n 0", GOOD, ["-n", "0"], "argument -n/--workers: must be at least 1"),
+    ("cli: override -n 0", GOOD, ["-n", "0"], "-n/--workers: must be at least 1, got 0"),
 ]
 
 

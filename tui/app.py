@@ -1,13 +1,14 @@
-"""``MptopApp``: composes the widgets, binds the keys, runs the sampling loop.
+"""``MptopApp``: the screen of any :class:`~mptop.workers.source.Source`.
 
-The event loop never blocks: psutil reads happen on the sampling thread,
-process starts, signals and detail reads on Textual thread workers, and
-mptop's own queue traffic on the dispatcher thread. A snapshot arrives as a
-``SnapshotReady`` message; the next one is armed only after it has been applied.
+The app composes the widgets, binds the keys and applies the snapshots the
+source delivers; it knows nothing of how they are made. Which keys act comes
+from the source's capabilities (:data:`ACTION_CAPS`), and the footer, the
+palette and the help follow them.
 
-Without a supervisor the app is view-only: it shows whatever
-:class:`Snapshot` it is given through :meth:`MptopApp.apply` (tests, a
-replay), and the keys that act on processes are disabled.
+The event loop never blocks: the source samples on its own thread, and
+commands, detail reads and the close run on Textual thread workers. A
+snapshot arrives as a ``SnapshotReady`` message; the source sends the next
+one only after :meth:`Source.arm`, once it has been applied.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Log
 
-from mptop.tui.detail import WorkerDetail, detail_from_sample, read_detail
 from mptop.tui.driver import QuietLinuxDriver
 from mptop.tui.screens.confirm import ConfirmScreen
 from mptop.tui.screens.detail import DetailScreen
@@ -47,41 +47,56 @@ from mptop.tui.widgets.lesson import LessonPanel
 from mptop.tui.widgets.summary import Summary
 from mptop.tui.widgets.workers_table import COLUMN_KEYS, COLUMNS, WorkerTable
 from mptop.workers import __version__
-from mptop.workers.dispatcher import Dispatcher
-from mptop.workers.sampler import MIN_CPU_WINDOW, Sampler, SamplingThread
+from mptop.workers.commands import (
+    Add,
+    Cap,
+    Command,
+    CommandError,
+    Pin,
+    Rebuild,
+    SetInterval,
+    Signal,
+    Step,
+    ToggleDaemon,
+    TogglePause,
+    ToggleSuspend,
+    Unpin,
+)
+from mptop.workers.detail import WorkerDetail
 from mptop.workers.snapshot import Event, Snapshot, WorkerSample
+from mptop.workers.source import Closed, Source, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
-from mptop.workers.supervisor import NoSuchWorker, Supervisor
 
 # After SIGTERM or SIGKILL, how long a key's command waits for the exit before refreshing, seconds.
 EXIT_WAIT = 0.3
 # Refresh intervals that `-` and `=` step through, seconds.
 INTERVALS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
-# Actions that act on processes: disabled (greyed in the footer) without a supervisor.
-PROCESS_ACTIONS = frozenset(
-    {
-        "add",
-        "terminate",
-        "kill",
-        "suspend",
-        "pin",
-        "toggle_daemon",
-        "terminate_all",
-        "kill_all",
-        "rebuild",
-    }
-)
-VIEW_ONLY = "disabled: view only, no supervisor"
+# The capability each action needs. Without it, an action is greyed in the footer and
+# marked so in the palette and the help, unless it is in HIDDEN_WITHOUT.
+ACTION_CAPS: dict[str, Cap] = {
+    "add": Cap.ADD,
+    "terminate": Cap.SIGNAL,
+    "kill": Cap.SIGNAL,
+    "terminate_all": Cap.SIGNAL,
+    "kill_all": Cap.SIGNAL,
+    "suspend": Cap.SUSPEND,
+    "pin": Cap.PIN,
+    "toggle_daemon": Cap.DAEMON,
+    "rebuild": Cap.REBUILD,
+    "slower": Cap.INTERVAL,
+    "faster": Cap.INTERVAL,
+    "pause": Cap.PAUSE,
+    "step": Cap.STEP,
+}
+# The playback keys are not shown at all where there is nothing to play back.
+HIDDEN_WITHOUT = frozenset({"pause", "step"})
+# Where the playback keys are shown, these make room for them in the footer (80 columns).
+MAKE_ROOM_FOR_PLAYBACK = frozenset({"suspend", "pin"})
 
 
 def local_clock(t: float) -> str:
     """``time.time()`` seconds -> local ``HH:MM:SS``."""
     return time.strftime("%H:%M:%S", time.localtime(t))
-
-
-# After `a`, when to sample again so the new worker's first CPU% shows without waiting
-# for the next tick: just over the sampler's shortest CPU window.
-FIRST_CPU_SECONDS = MIN_CPU_WINDOW + 0.05
 
 
 class SnapshotReady(Message):
@@ -93,17 +108,16 @@ class SnapshotReady(Message):
 
 
 class MptopApp(App[int]):
-    """The mptop screen, for one :class:`~mptop.workers.supervisor.Supervisor` or view-only.
+    """The mptop screen for any :class:`~mptop.workers.source.Source`.
 
-    With a supervisor, the app starts its workers, the dispatcher and the
-    sampling thread on mount, and shuts all of them down on quit (``q``,
-    Ctrl+C, SIGTERM, SIGHUP). ``supervisor.prepare()`` is called here, in
-    ``__init__``, because multiprocessing's helpers must start before Textual
-    replaces ``sys.stderr``.
-
-    With ``supervisor=None`` nothing is started: feed it with :meth:`apply`;
-    ``detail_source`` (PID sample -> detail, may block: it runs on a thread)
-    backs the detail screen, and ``clock`` formats event times.
+    On mount it starts the source and applies each snapshot it delivers; on
+    quit (``q``, Ctrl+C, SIGTERM, SIGHUP) it closes the source, bounded, and
+    exits; :attr:`closed` then says how each process ended. The source is
+    made (and prepared) before the app, because multiprocessing's helpers
+    must start before Textual replaces ``sys.stderr``. ``clock`` formats
+    event times; ``exit_watchdog``: seconds after the close at which the
+    process exits even if Textual has not finished restoring the terminal
+    (None: never, as in tests).
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -114,6 +128,9 @@ class MptopApp(App[int]):
     TITLE = "mptop"
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The playback keys first, so a replay's footer shows them before the (greyed) process keys.
+        Binding("space", "pause", "Pause/Play"),
+        Binding("full_stop,n", "step", "Step", key_display="."),
         Binding("a,plus", "add", "Add", key_display="a"),
         Binding("t", "terminate", "Term"),
         Binding("k", "kill", "Kill"),
@@ -141,47 +158,32 @@ class MptopApp(App[int]):
 
     def __init__(
         self,
-        supervisor: Supervisor | None = None,
+        source: Source,
         *,
-        start_workers: bool = True,
-        interval: float | None = None,
-        detail_source: Callable[[WorkerSample], WorkerDetail | None] | None = None,
         clock: Callable[[float], str] = local_clock,
         exit_watchdog: float | None = None,
-        lesson: str = "",
-        lesson_title: str = "Lesson",
     ) -> None:
         super().__init__()
-        self.supervisor = supervisor
-        self.sampling: SamplingThread | None = None
-        self.dispatcher: Dispatcher | None = None
-        if supervisor is not None:
-            supervisor.prepare()
-            scenario = supervisor.scenario
-            self.dispatcher = Dispatcher(
-                supervisor, scenario.worker.task_seconds, scenario.message_size, scenario.rate
-            )
-            self.sampler = Sampler(supervisor, self.dispatcher.delivered)
-            self.interval = supervisor.scenario.interval if interval is None else interval
-            self.sampling = SamplingThread(self.sampler, self.interval, self._deliver)
-        else:
-            self.interval = 1.0 if interval is None else interval
+        self.source = source
+        self.caps = source.caps
+        info = source.info()
+        self.info: SourceInfo = info
+        self.interval = info.interval
         self.snapshot: Snapshot | None = None
         self.frozen = False
         self.clock = clock
-        self._detail_source = detail_source
+        self.closed: Closed | None = None
+        self.sampling_failure = ""  # the last sampling failure, until a snapshot arrives again
         self._held: Snapshot | None = None
         self._held_events: list[Event] = []
         self._totals: deque[float] = deque(maxlen=8)
-        self._start_workers = start_workers
         self._quitting = False
-        # Seconds after the workers are stopped at which the process exits even if
-        # Textual has not finished restoring the terminal; None (tests) = never.
         self.exit_watchdog = exit_watchdog
         self._watchdog: threading.Timer | None = None
         # The scenario's explanation, shown in a panel that L toggles ("" = no panel, no key).
-        self.lesson = lesson.strip()
-        self.lesson_title = lesson_title
+        self.lesson = info.lesson.strip()
+        self.lesson_title = info.lesson_title
+        self._signals: list[signal.Signals] = []
 
     # -- layout -----------------------------------------------------------------
 
@@ -215,41 +217,40 @@ class MptopApp(App[int]):
         self.query_one("#log").border_title = "Events"
         self.query_one(WorkerTable).focus()
         self._update_summary()
-        if self.supervisor is None:
-            return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
-        assert self.sampling is not None and self.dispatcher is not None
-        self.sampling.start()
-        self.dispatcher.start()
-        if self._start_workers:
-            self._start_all()
+                self._signals.append(sig)
+        self.source.start(self._deliver, self._failed)
+
+    def on_unmount(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            for sig in self._signals:
+                loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self.log_line(f"mptop got {sig.name}: quitting")
         self.run_worker(self.action_quit(), exclusive=True, group="quit")
 
-    @work(thread=True, group="commands")
-    def _start_all(self) -> None:
-        assert self.supervisor is not None
-        try:
-            self.supervisor.start()
-        except RuntimeError:
-            return  # quit came first
-        self._poke()
-
-    def _poke(self) -> None:
-        if self.sampling is not None:
-            self.sampling.poke()
-
     # -- snapshots -----------------------------------------------------------------
 
     def _deliver(self, snapshot: Snapshot) -> None:
-        """Runs on the sampling thread: hand over, never block."""
-        if not self.post_message(SnapshotReady(snapshot)) and self.sampling is not None:
-            self.sampling.arm()
+        """Runs on the source's thread: hand over, never block."""
+        if not self.post_message(SnapshotReady(snapshot)):
+            self.source.arm()
+
+    def _failed(self, line: str) -> None:
+        """Runs on the source's thread: a snapshot could not be taken; say so on screen and in the log."""
+        with contextlib.suppress(RuntimeError):  # the app has stopped meanwhile
+            self.call_from_thread(self._show_failure, line)
+
+    def _show_failure(self, line: str) -> None:
+        self.sampling_failure = line
+        self.notify(line, severity="error", timeout=10)
+        self.log_line(line)
+        self._update_summary()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         try:
@@ -259,12 +260,13 @@ class MptopApp(App[int]):
             else:
                 self.apply(message.snapshot)
         finally:
-            if self.sampling is not None:
-                self.sampling.arm()
+            self.source.arm()
 
     def apply(self, snap: Snapshot) -> None:
         """Show ``snap``: each widget redraws only what changed, inside one batch."""
         self.snapshot = snap
+        self.sampling_failure = ""
+        self.info = self.source.info()
         self._totals.append(snap.total_percent)
         with self.batch_update():
             self._update_summary()
@@ -283,7 +285,7 @@ class MptopApp(App[int]):
                 self.screen.reload(sample, snap.time)
 
     def _shown_workers(self, snap: Snapshot) -> tuple[WorkerSample, ...]:
-        """``snap``'s workers less the exited rows ``c`` cleared (the sampler still reports them)."""
+        """``snap``'s workers less the exited rows ``c`` cleared (the source still reports them)."""
         cleared = self.query_one(WorkerTable).cleared
         return tuple(w for w in snap.workers if w.pid not in cleared)
 
@@ -291,12 +293,17 @@ class MptopApp(App[int]):
         """The header line: run, load, settings, and what the numbers mean.
 
         Ordered by what must stay visible when the line is cut on a narrow
-        terminal: the frozen and filter states first (they hide what changes),
-        then the counts and load, the sort and refresh, and the explanations last.
+        terminal: a sampling failure and the source's lead (a replay's
+        position), the frozen and filter states (they hide what changes),
+        then the counts and load, the sort and refresh, the source's facts
+        and the explanations last.
         """
         snap = self.snapshot
         table = self.query_one(WorkerTable)
         parts: list[str] = []
+        if self.sampling_failure:
+            parts.append(f"⚠ {self.sampling_failure}")
+        parts += self.info.lead
         if self.frozen:
             parts.append("FROZEN (space)")
         if table.filter_text:
@@ -320,12 +327,7 @@ class MptopApp(App[int]):
         parts.append(f"every {self.interval:g} s")
         if method:
             parts.append(method)
-        sup = self.supervisor
-        if sup is not None:
-            daemon = "daemon" if sup.daemon_default else "non-daemon"
-            parts.append(f"new: {daemon} {sup.scenario.worker.workload}")
-        else:
-            parts.append("view only")
+        parts += self.info.facts
         parts += ["CPU% 100 = one core", f"mptop {__version__}"]
         return " │ ".join(parts)
 
@@ -338,44 +340,65 @@ class MptopApp(App[int]):
 
     # -- enabling ------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Which keys act and show: process actions are greyed without a supervisor.
+    def has(self, action: str) -> bool:
+        """Whether the source takes what ``action`` needs (actions that need nothing: True)."""
+        cap = ACTION_CAPS.get(action)
+        return cap is None or cap in self.caps
 
-        While a dialog (detail, help, confirm) is up, only its own keys act and
-        the footer shows only them; Ctrl+C still quits from anywhere.
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Which keys act and show: those whose capability the source has.
+
+        Without it, an action is greyed (None) in the footer, or hidden
+        (False) for the playback keys; ``space`` freezes the display where
+        it does not pause a playback. While a dialog (detail, help, confirm)
+        is up, only its own keys act and the footer shows only them; Ctrl+C
+        still quits from anywhere.
         """
         if isinstance(self.screen, ModalScreen) and action not in ("quit_now", "command_palette"):
             return False
-        if action in PROCESS_ACTIONS and self.supervisor is None:
-            return None
+        playback = Cap.PAUSE in self.caps
+        if action == "freeze":
+            return not playback
+        if action in MAKE_ROOM_FOR_PLAYBACK and playback:
+            return False
+        if not self.has(action):
+            return False if action in HIDDEN_WITHOUT else None
         # no lesson: no L in the footer
         return not (action == "lesson" and not self.lesson)
 
+    def unavailable(self) -> str:
+        """Why the keys the source lacks are disabled, for the palette and the help."""
+        return f"disabled: {self.info.unavailable or 'not in this kind of run'}"
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Every mptop action, by name, for the command palette (Ctrl+P)."""
-        yield from super().get_system_commands(screen)
+        """Every mptop action, by name and with its key, first; then Textual's own (Ctrl+P)."""
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
+            name = binding.action.partition("(")[0]
             if binding.action in ("quit", "quit_now", "close_filter"):
                 continue
             if binding.action == "lesson" and not self.lesson:
                 continue
-            name = binding.action.partition("(")[0]
+            if name in HIDDEN_WITHOUT and not self.has(name):
+                continue
+            if name == "freeze" and Cap.PAUSE in self.caps:
+                continue
             keys = binding.key_display or binding.key
             help_text = f"key: {keys}"
-            enabled = not (name in PROCESS_ACTIONS and self.supervisor is None)
+            enabled = self.has(name)
             if not enabled:
-                help_text += f" ({VIEW_ONLY})"
+                help_text += f" ({self.unavailable()})"
 
             def run(action: str = binding.action, enabled: bool = enabled) -> None:
                 if enabled:
                     self.run_worker(self.run_action(action), group="palette")
                 else:
-                    self.notify(VIEW_ONLY, severity="warning")
+                    self.notify(self.unavailable(), severity="warning")
 
             yield SystemCommand(f"mptop: {binding.description}", help_text, run)
+        yield from super().get_system_commands(screen)
 
-    # -- actions: workers ----------------------------------------------------------
+    # -- commands --------------------------------------------------------------------
 
     def selected_pid(self) -> int | None:
         """PID of the selected worker row, or None."""
@@ -385,114 +408,105 @@ class MptopApp(App[int]):
         self.notify(text, severity="warning")
         self.log_line(text)
 
-    @work(thread=True, group="commands")
-    def _command(self, fn: Callable[[int], object], pid: int, ends_it: bool) -> None:
-        assert self.supervisor is not None
-        try:
-            fn(pid)
-            if ends_it:  # show the exit code at once rather than on the next tick
-                self.supervisor.wait_exit(pid, EXIT_WAIT)
-        except (NoSuchWorker, ValueError, NotImplementedError, OSError) as err:
-            self.call_from_thread(self._warn, str(err))
-        self._poke()
+    def send(self, *commands: Command) -> None:
+        """Send ``commands`` to the source, in order, off the loop; a failure is a warning and a log line.
 
-    def _on_selected(self, fn: Callable[[int], object], ends_it: bool = False) -> None:
-        if self._quitting or self.supervisor is None:
+        No failure quits the app: a :class:`CommandError` is shown as it is,
+        anything else with its type (and the rest of ``commands`` still go).
+        """
+        if self._quitting:
             return
+        self._send(commands)
+
+    @work(thread=True, group="commands")
+    def _send(self, commands: tuple[Command, ...]) -> None:
+        for command in commands:
+            try:
+                note = self.source.send(command)
+            except CommandError as err:
+                self.call_from_thread(self._warn, str(err))
+                continue
+            except Exception as err:
+                what = type(command).__name__
+                self.call_from_thread(self._warn, f"{what} failed: {type(err).__name__}: {err}")
+                continue
+            if note:
+                self.call_from_thread(self.log_line, note)
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(self._update_summary)
+
+    def _selected(self) -> WorkerSample | None:
+        """The selected worker's latest sample; warns and returns None when nothing is selected."""
         pid = self.selected_pid()
-        if pid is None:
+        sample = None if pid is None else self.query_one(WorkerTable).sample(pid)
+        if sample is None:
             self.notify("no worker selected", severity="warning")
-            return
-        self._command(fn, pid, ends_it)
+        return sample
 
-    @work(thread=True, group="commands")
     def action_add(self) -> None:
         """Start one more worker (off the loop: a start may take 100 ms under spawn)."""
-        if self._quitting or self.supervisor is None:
-            return
-        try:
-            self.supervisor.add()
-        except RuntimeError:
-            return
-        self._poke()  # the new PID shows at once
-        time.sleep(FIRST_CPU_SECONDS)  # this is a thread: sleeping here blocks nothing
-        self._poke()  # and its first CPU% as soon as there is a window to measure
+        self.send(Add())
 
     def action_terminate(self) -> None:
         """SIGTERM the selected worker."""
-        if self.supervisor is not None:
-            self._on_selected(self.supervisor.terminate, ends_it=True)
+        if (w := self._selected()) is not None:
+            self.send(Signal(w.pid, signal.SIGTERM, EXIT_WAIT))
 
     def action_kill(self) -> None:
         """SIGKILL the selected worker."""
-        if self.supervisor is not None:
-            self._on_selected(self.supervisor.kill, ends_it=True)
+        if (w := self._selected()) is not None:
+            self.send(Signal(w.pid, signal.SIGKILL, EXIT_WAIT))
 
     def action_suspend(self) -> None:
         """SIGSTOP or SIGCONT the selected worker."""
-        if self.supervisor is not None:
-            self._on_selected(self.supervisor.toggle_suspend)
+        if (w := self._selected()) is not None:
+            self.send(ToggleSuspend(w.pid))
 
     def action_pin(self) -> None:
         """Pin the selected worker to its current core, or unpin it."""
-        if self.supervisor is not None:
-            self._on_selected(self.supervisor.toggle_pin)
+        if (w := self._selected()) is not None:
+            self.send(Pin(w.pid) if w.pinned is None else Unpin(w.pid))
 
-    @work(thread=True, group="commands")
     def action_rebuild(self) -> None:
         """New channels, and new workers on them: the cure for a stalled Queue (takes ~1-2 s)."""
-        if self._quitting or self.supervisor is None:
-            return
-        self.call_from_thread(self.notify, "rebuilding the channels: replacing the workers…")
-        try:
-            self.supervisor.rebuild_channels()
-        except RuntimeError:
-            return
-        self._poke()
+        if not self._quitting:
+            self.notify("rebuilding the channels: replacing the workers…")
+            self.send(Rebuild())
 
     def action_toggle_daemon(self) -> None:
         """Flip the daemon flag used for the next workers added."""
-        sup = self.supervisor
-        if sup is None:
-            return
-        sup.daemon_default = not sup.daemon_default
-        self.log_line(f"new workers will be {'daemon' if sup.daemon_default else 'non-daemon'}")
-        self._update_summary()
+        self.send(ToggleDaemon())
 
-    def _confirm_all(self, verb: str, fn_name: str) -> None:
-        if self._quitting or self.supervisor is None:
+    def action_pause(self) -> None:
+        """Pause or resume the playback."""
+        self.send(TogglePause())
+
+    def action_step(self) -> None:
+        """Show the next snapshot and stay paused there."""
+        self.send(Step())
+
+    def _confirm_all(self, verb: str, sig: signal.Signals) -> None:
+        if self._quitting:
             return
-        pids = self.supervisor.alive_pids()
+        snap = self.snapshot
+        pids = [w.pid for w in snap.workers if w.alive] if snap is not None else []
         if not pids:
             self.notify("no live worker", severity="warning")
             return
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                self._all(fn_name, pids)
+            if yes:  # the last one waits for its exit, so the exit codes show at once
+                self.send(*(Signal(p, sig, EXIT_WAIT if p == pids[-1] else 0) for p in pids))
 
         self.push_screen(ConfirmScreen(f"{verb} all {len(pids)} live workers?"), answered)
 
-    @work(thread=True, group="commands")
-    def _all(self, fn_name: str, pids: list[int]) -> None:
-        assert self.supervisor is not None
-        fn: Callable[[int], None] = getattr(self.supervisor, fn_name)
-        for pid in pids:
-            with contextlib.suppress(NoSuchWorker):
-                fn(pid)
-        deadline = time.monotonic() + EXIT_WAIT
-        for pid in pids:
-            with contextlib.suppress(NoSuchWorker):
-                self.supervisor.wait_exit(pid, max(0.0, deadline - time.monotonic()))
-        self._poke()
-
     def action_terminate_all(self) -> None:
         """SIGTERM every live worker, after a yes."""
-        self._confirm_all("Terminate (SIGTERM)", "terminate")
+        self._confirm_all("Terminate (SIGTERM)", signal.SIGTERM)
 
     def action_kill_all(self) -> None:
         """SIGKILL every live worker, after a yes."""
-        self._confirm_all("Kill (SIGKILL)", "kill")
+        self._confirm_all("Kill (SIGKILL)", signal.SIGKILL)
 
     def action_clear_exited(self) -> None:
         """Remove the rows of exited workers."""
@@ -521,13 +535,12 @@ class MptopApp(App[int]):
             )
         )
 
-    def _read_detail(self, sample: WorkerSample) -> WorkerDetail | None:
-        """Runs on a thread: the detail of ``sample``'s worker."""
-        if self.supervisor is not None:
-            return read_detail(self.supervisor, sample)
-        if self._detail_source is not None:
-            return self._detail_source(sample)
-        return detail_from_sample(sample)  # a replay: what the recording holds
+    def _read_detail(self, pid: int) -> WorkerDetail | None:
+        """Runs on a thread: the detail of worker ``pid``, or None if the source has none."""
+        try:
+            return self.source.detail(pid)
+        except CommandError:
+            return None
 
     def on_worker_table_activated(self, message: WorkerTable.Activated) -> None:
         self.action_detail(message.pid)
@@ -541,14 +554,19 @@ class MptopApp(App[int]):
     def action_help(self) -> None:
         """Show every key and what the numbers mean."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            disabled = tuple(
+                b.key_display or b.key.split(",")[0]
+                for b in self.BINDINGS
+                if isinstance(b, Binding)
+                and not self.has(action := b.action.partition("(")[0])
+                and action not in HIDDEN_WITHOUT
+            )
+            self.push_screen(HelpScreen(disabled, self.info.unavailable))
 
     def _set_interval(self, seconds: float) -> None:
         seconds = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
         self.interval = seconds
-        if self.sampling is not None:
-            self.sampling.interval = seconds
-            self.sampling.poke()
+        self.send(SetInterval(seconds))
         self._update_summary()
 
     def action_slower(self) -> None:
@@ -620,38 +638,28 @@ class MptopApp(App[int]):
         await self.action_quit()
 
     async def action_quit(self) -> None:
-        """Stop the workers (bounded, about 2.5 s at most), then leave."""
+        """Close the source (it stops its processes: about 2.5 s at most), then leave."""
         if self._quitting:
             return
         self._quitting = True
-        if self.supervisor is None:
-            self.exit(0)
-            return
-        self.notify("stopping workers…", timeout=3)
-        self._shutdown_and_exit()
+        if Cap.ADD in self.caps or Cap.SIGNAL in self.caps:
+            self.notify("stopping workers…", timeout=3)
+        self._close_and_exit()
 
     @work(thread=True, group="quit")
-    def _shutdown_and_exit(self) -> None:
-        assert self.supervisor is not None
-        self.supervisor.shutdown()
-        if self.dispatcher is not None:
-            self.dispatcher.stop()
-        if self.exit_watchdog is not None:
-            # If the terminal is gone (SIGHUP, a closed window), Textual's own exit can
-            # block for ever on a write; the workers are gone already, so do not wait.
-            self._watchdog = threading.Timer(self.exit_watchdog, os._exit, args=(0,))
-            self._watchdog.daemon = True
-            self._watchdog.start()
-        self.call_from_thread(self.exit, 0)
+    def _close_and_exit(self) -> None:
+        try:
+            self.closed = self.source.close()
+        finally:
+            if self.exit_watchdog is not None:
+                # If the terminal is gone (SIGHUP, a closed window), Textual's own exit can
+                # block for ever on a write; the workers are gone already, so do not wait.
+                self._watchdog = threading.Timer(self.exit_watchdog, os._exit, args=(0,))
+                self._watchdog.daemon = True
+                self._watchdog.start()
+            self.call_from_thread(self.exit, 0)
 
     def cancel_watchdog(self) -> None:
         """Disarm the exit watchdog (call once ``run()`` has returned)."""
         if self._watchdog is not None:
             self._watchdog.cancel()
-
-    def stop_threads(self) -> None:
-        """Stop the sampling and dispatcher threads (idempotent; safe after exit)."""
-        if self.sampling is not None:
-            self.sampling.stop()
-        if self.dispatcher is not None:
-            self.dispatcher.stop()

@@ -1,9 +1,12 @@
-"""The ``mptop`` command: argparse (+ a scenario file) -> :class:`Scenario` -> the app.
+"""The ``mptop`` command: argparse (+ a scenario file) -> a Source -> the app or a headless sink.
 
-Four modes: the live TUI (default), ``--headless`` recording, ``--replay`` of
-a recording, and ``--list-scenarios``. Bad input gets one line on stderr
-naming the option, or the file, line and key, exit status 2, no traceback,
-and no process started: everything is validated before the supervisor exists.
+Kinds of run, as subcommands: ``mptop [FILE.toml | --scenario NAME]`` (the
+spawned run, the default), ``mptop replay FILE.jsonl`` (``--replay FILE`` is
+an alias). Any kind runs in the TUI, or with ``--headless --output FILE``
+into a recording. Bad input gets one line on stderr naming the option, or the
+file, line and key, exit status 2, no traceback, and no process started:
+argparse only parses, the spec checks every range (one place, one wording),
+and all of it happens before a source exists.
 """
 
 from __future__ import annotations
@@ -16,16 +19,15 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mptop.workers import __version__
 from mptop.workers.record import OUTPUT_SUFFIXES
 from mptop.workers.scenario_file import (
-    MAX_COUNT,
     ScenarioFile,
     bundled_names,
     load_bundled,
@@ -36,18 +38,21 @@ from mptop.workers.spec import (
     DEFAULT_NICE,
     IPC_TOPOLOGIES,
     MAX_INTERVAL,
-    MAX_MESSAGE_SIZE,
     MAX_NICE,
     MIN_INTERVAL,
     START_METHODS,
     WORKLOAD_SYNTAX,
     ConfigError,
     Scenario,
+    check_duration,
     default_start_method,
 )
 
 if TYPE_CHECKING:
-    from mptop.workers.supervisor import Supervisor, WorkerHandle
+    from mptop.workers.source import Fate, Source
+
+# The kinds of run besides the default one, with a line for --help.
+SUBCOMMANDS = {"replay": "play a recording back in the TUI at its real pace"}
 
 EXIT_USAGE = 2
 # Seconds Textual gets to restore the terminal once the workers are stopped.
@@ -70,71 +75,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _whole(text: str) -> int:
+    """A whole number; its range is the spec's to check."""
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
 
 
-def _positive_int(text: str) -> int:
-    value = _whole(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    if value > MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT}, got {value}")
-    return value
+def _number(what: str) -> Callable[[str], float]:
+    """A parser of floats whose one-line argparse error says ``what`` was expected."""
 
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
 
-def _nice(text: str) -> int:
-    value = _whole(text)
-    if not 0 <= value <= MAX_NICE:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_NICE}, got {value}")
-    return value
-
-
-def _number(text: str, what: str) -> float:
-    """``text`` as a float; the one-line argparse error names ``what`` was expected."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-
-
-def _interval(text: str) -> float:
-    value = _number(text, "a number of seconds")
-    if not MIN_INTERVAL <= value <= MAX_INTERVAL:
-        raise argparse.ArgumentTypeError(
-            f"must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds, got {text}"
-        )
-    return value
+    return parse
 
 
 def _size(text: str) -> int:
     try:
-        value = parse_size(text)  # the scenario files' parser: 4096, 4K, 1M, 1MiB
+        return parse_size(text)  # the scenario files' parser: 4096, 4K, 1M, 1MiB
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a size in bytes like 4096 or 1M, got {text!r}"
         ) from None
-    if not 0 <= value <= MAX_MESSAGE_SIZE:
-        raise argparse.ArgumentTypeError(
-            f"must be between 0 and {MAX_MESSAGE_SIZE} bytes, got {text}"
-        )
-    return value
-
-
-def _rate(text: str) -> float:
-    value = _number(text, "a number of messages per second")
-    if not 0 < value <= 1e6:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1e6, got {text}")
-    return value
-
-
-def _duration(text: str) -> float:
-    value = _number(text, "a number of seconds")
-    if not 0 < value <= 7 * 86400:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most a week, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,13 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     only the ones given on the command line override the file.
     """
     cores = usable_cores()
+    commands = "; ".join(f"mptop {name} ({what})" for name, what in SUBCOMMANDS.items())
     p = _Parser(
         prog="mptop",
+        usage=(
+            "mptop [FILE.toml | --scenario NAME] [options]\n"
+            + "".join(f"       mptop {name} ...\n" for name in SUBCOMMANDS)
+        ),
         description=(
             "Start worker processes with Python's multiprocessing and watch them live: "
             "PIDs, states, exit codes, the load of every core, and the messages flowing "
             "through their Queues and Pipes. Keys add, terminate (SIGTERM), kill (SIGKILL), "
-            "suspend and pin workers; press ? inside for help, L for the scenario's lesson."
+            "suspend and pin workers; press ? inside for help, L for the scenario's lesson. "
+            f"Other kinds of run: {commands}; each has its own --help."
         ),
         epilog=(
             "CPU% is per process with 100 = one full core, as in htop. "
@@ -159,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
             "file's keys; -n, --workload, --daemon and --nice apply to every group of workers. "
             "Examples: mptop --list-scenarios; mptop --scenario processes-vs-threads; "
             "mptop my.toml -n 8; mptop --scenario pool --headless --duration 10 --output "
-            "run.jsonl; mptop --replay run.jsonl."
+            "run.jsonl; mptop replay run.jsonl."
         ),
     )
     p.add_argument(
@@ -181,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-n",
         "--workers",
-        type=_positive_int,
+        type=_whole,
         default=None,
         metavar="N",
         help=f"workers to start, per group (default: one per core, here {cores})",
@@ -206,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--nice",
-        type=_nice,
+        type=_whole,
         default=None,
         metavar="N",
         help=(
@@ -242,14 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--rate",
-        type=_rate,
+        type=_number("a number of messages per second"),
         default=None,
         metavar="MESSAGES_PER_S",
         help="tasks per second that mptop hands out (default: as fast as the workers go)",
     )
     p.add_argument(
         "--interval",
-        type=_interval,
+        type=_number("a number of seconds"),
         default=None,
         metavar="SECONDS",
         help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
@@ -262,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument(
         "--duration",
-        type=_duration,
+        type=_number("a number of seconds"),
         default=None,
         metavar="SECONDS",
         help="with --headless: stop after this many seconds (default: at Ctrl+C)",
@@ -276,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--replay",
         metavar="FILE.jsonl",
-        help="play a recording back in the TUI at its real pace (space pauses, . steps)",
+        help="the same as: mptop replay FILE.jsonl",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
@@ -316,6 +288,7 @@ class Invocation:
     output: Path | None = None
     duration: float | None = None
     replay: Path | None = None
+    named: str = "replay"  # how the recording was given: the subcommand, or --replay
 
 
 def _given(args: argparse.Namespace, options: Sequence[tuple[str, str]]) -> list[str]:
@@ -372,6 +345,10 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
     Reads the scenario file (or the bundled scenario) and imports a custom
     workload, but starts no process.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "replay":
+        replay = build_replay_parser().parse_args(argv[1:])
+        return Invocation("replay", replay=Path(replay.file))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_scenarios:
@@ -380,7 +357,7 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
         return Invocation("list")
     _check_conflicts(parser, args)
     if args.replay is not None:
-        return Invocation("replay", replay=Path(args.replay))
+        return Invocation("replay", replay=Path(args.replay), named="--replay")
     if args.workload is not None and ":" in args.workload and os.getcwd() not in sys.path:
         # a custom workload may live in the current directory, as with python -m;
         # appended, so it never shadows mptop's own packages
@@ -401,11 +378,12 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
         else:
             loaded = ScenarioFile(Scenario.simple(usable_cores()))
         scenario = _overridden(loaded, args)
+        duration = None if args.duration is None else check_duration(args.duration)
     except ConfigError as err:
         parser.error(str(err))
     loaded = dataclasses.replace(loaded, scenario=scenario)
     if args.headless:
-        return Invocation("headless", loaded, output=Path(args.output), duration=args.duration)
+        return Invocation("headless", loaded, output=Path(args.output), duration=duration)
     return Invocation("tui", loaded)
 
 
@@ -432,17 +410,35 @@ def _usage_error(text: str) -> int:
     return EXIT_USAGE
 
 
-def run_headless_cli(inv: Invocation) -> int:
-    """``--headless``: record until ``--duration`` or Ctrl+C/SIGTERM/SIGHUP; returns 0."""
+def _cannot_start(err: BaseException) -> int:
+    """One line for a run that could not be prepared (not bad input: exit status 1)."""
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    with contextlib.suppress(OSError):
+        print(f"mptop: cannot start the run: {reason}", file=sys.stderr)
+    return 1
+
+
+def run_headless_cli(
+    inv: Invocation, make_source: Callable[[], Source], record: dict[str, Any]
+) -> int:
+    """``--headless``: record any source until ``--duration`` or Ctrl+C/SIGTERM/SIGHUP; returns 0.
+
+    The output file is created first (a bad path fails before any process
+    starts), with ``record`` as its header's run description.
+    """
     from mptop.workers.headless import open_output, run_headless
 
-    assert inv.loaded is not None and inv.output is not None
-    loaded = inv.loaded
+    assert inv.output is not None
     try:
-        writer = open_output(inv.output, loaded.scenario, loaded.description, loaded.lesson)
+        writer = open_output(inv.output, record)
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         return _usage_error(f"--output: cannot create {inv.output}: {reason}")
+    try:
+        source = make_source()
+    except (OSError, RuntimeError) as err:
+        writer.close()
+        return _cannot_start(err)
     stop = threading.Event()
     got: list[str] = []
 
@@ -454,7 +450,7 @@ def run_headless_cli(inv: Invocation) -> int:
         sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     }
     try:
-        result = run_headless(loaded.scenario, writer, inv.duration, stop)
+        result = run_headless(source, writer, inv.duration, stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -466,55 +462,59 @@ def run_headless_cli(inv: Invocation) -> int:
     return 0
 
 
-def run_tui(inv: Invocation) -> int:
-    """The live TUI on a new supervisor; returns the exit status."""
+def run_tui(make_source: Callable[[], Source]) -> int:
+    """The live TUI on a new source; prints how each process ended; returns the exit status."""
     from mptop.tui.app import MptopApp
-    from mptop.workers.supervisor import Supervisor
 
-    assert inv.loaded is not None
-    supervisor = Supervisor(inv.loaded.scenario)
+    try:
+        source = make_source()
+    except (OSError, RuntimeError) as err:
+        return _cannot_start(err)
     app: MptopApp | None = None
     try:
-        app = MptopApp(supervisor, exit_watchdog=EXIT_WATCHDOG, lesson=inv.loaded.lesson)
+        app = MptopApp(source, exit_watchdog=EXIT_WATCHDOG)
         app.run()
     finally:
         if app is not None:
             app.cancel_watchdog()
-            app.stop_threads()
-        supervisor.shutdown()
-        supervisor.remove_log_dir()
-        _print_fates(supervisor)
+        closed = source.close()
+        print_fates(closed.fates)
     return app.return_code or 0 if app is not None else 1
 
 
-# Workers listed by name in the summary printed after quit; the rest are counted.
+# Processes listed by name in the summary printed after quit; the rest are counted.
 FATES_SHOWN = 12
 
 
-def _print_fates(supervisor: Supervisor) -> None:
+def print_fates(fates: Sequence[Fate]) -> None:
     """After the screen is gone, say how each worker ended (the daemons lesson needs it)."""
-    from mptop.workers.snapshot import describe_exitcode
-
-    handles = supervisor.handles()
-    if not handles:
+    if not fates:
         return
-
-    def fate(h: WorkerHandle) -> str:
-        if h.exitcode is None:
-            return "still running?"
-        return f"{h.exitcode} ({describe_exitcode(h.exitcode)})"
-
-    lines = [f"mptop: {len(handles)} worker(s) this run; how each ended:"]
-    for h in handles[:FATES_SHOWN]:
-        kind = "daemon" if h.daemon else "non-daemon"
-        lines.append(f"  {h.name:<12} {h.pid:>7}  {kind:<10}  {fate(h)}")
-    rest = handles[FATES_SHOWN:]
+    lines = [f"mptop: {len(fates)} worker(s) this run; how each ended:"]
+    for f in fates[:FATES_SHOWN]:
+        kind = "daemon" if f.daemon else "non-daemon"
+        lines.append(f"  {f.name:<12} {f.pid:>7}  {kind:<10}  {f.describe()}")
+    rest = fates[FATES_SHOWN:]
     if rest:
-        tally = Counter(("daemon" if h.daemon else "non-daemon", fate(h)) for h in rest)
+        tally = Counter(("daemon" if f.daemon else "non-daemon", f.describe()) for f in rest)
         counts = ", ".join(f"{n} {kind} {what}" for (kind, what), n in sorted(tally.items()))
         lines.append(f"  ... and {len(rest)} more: {counts}")
     with contextlib.suppress(OSError):
         print("\n".join(lines), file=sys.stderr)
+
+
+def build_replay_parser() -> argparse.ArgumentParser:
+    """The ``mptop replay`` argument parser."""
+    p = _Parser(
+        prog="mptop replay",
+        description=(
+            "Play a recording (mptop ... --headless --output run.jsonl) back in the TUI at the "
+            "pace it was recorded: space pauses and plays, . or n steps one snapshot, q quits. "
+            "The keys that act on processes are disabled: a replay starts no process."
+        ),
+    )
+    p.add_argument("file", metavar="FILE.jsonl", help="a JSON Lines recording")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -524,18 +524,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(list_scenarios())
         return 0
     if inv.mode == "replay":
-        from mptop.tui.replay import run_replay
         from mptop.workers.record import RecordingError, read_recording
+        from mptop.workers.replay_source import ReplaySource
 
         assert inv.replay is not None
         try:
             recording = read_recording(inv.replay)
         except RecordingError as err:
-            return _usage_error(f"--replay: {err}")
-        return run_replay(recording)
+            return _usage_error(f"{inv.named}: {err}")
+        return run_tui(lambda: ReplaySource(recording))
+    from mptop.workers.record import scenario_record
+    from mptop.workers.spawn_source import SpawnSource
+
+    assert inv.loaded is not None
+    loaded = inv.loaded
+
+    def spawned(start_first: bool = False) -> SpawnSource:
+        return SpawnSource(
+            loaded.scenario,
+            description=loaded.description,
+            lesson=loaded.lesson,
+            start_first=start_first,
+        )
+
     if inv.mode == "headless":
-        return run_headless_cli(inv)
-    return run_tui(inv)
+        record = scenario_record(loaded.scenario, loaded.description, loaded.lesson)
+        return run_headless_cli(inv, lambda: spawned(start_first=True), record)
+    return run_tui(spawned)
 
 
 if __name__ == "__main__":

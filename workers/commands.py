@@ -71,10 +71,8 @@ class Unpin:
 
 
 @dataclass(frozen=True, slots=True)
-class SetDaemon:
-    """The ``Process.daemon`` flag of the workers added from now on."""
-
-    daemon: bool
+class ToggleDaemon:
+    """Flip the ``Process.daemon`` flag of the workers added from now on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +110,7 @@ Command = (
     | ToggleSuspend
     | Pin
     | Unpin
-    | SetDaemon
+    | ToggleDaemon
     | Rebuild
     | SetInterval
     | TogglePause
@@ -126,7 +124,7 @@ NEEDS: dict[type, Cap] = {
     ToggleSuspend: Cap.SUSPEND,
     Pin: Cap.PIN,
     Unpin: Cap.PIN,
-    SetDaemon: Cap.DAEMON,
+    ToggleDaemon: Cap.DAEMON,
     Rebuild: Cap.REBUILD,
     SetInterval: Cap.INTERVAL,
     TogglePause: Cap.PAUSE,

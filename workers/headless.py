@@ -1,101 +1,104 @@
-"""Run a scenario without a UI and record one snapshot per tick (``mptop --headless``).
+"""Any source plus a recording sink, without a UI (``mptop ... --headless``).
 
-The run: open the output (so a bad path fails before any process starts),
-start the workers and the dispatcher, sample every ``interval`` seconds on
-this thread and write each snapshot, until ``duration`` has passed or
-``stop`` is set (the CLI sets it on Ctrl+C, SIGTERM and SIGHUP). Then the
-supervisor shuts down (bounded, about 2.5 s) and one last snapshot is
-written, holding the workers' exit codes and exit events. Every line or CSV
-tick is written and flushed whole, so the file is valid at any moment.
+The run: the CLI opens the output first (so a bad path fails before any
+process starts) and builds the source; :func:`run_headless` writes each
+snapshot the source delivers, until ``duration`` has passed or ``stop`` is
+set (the CLI sets it on Ctrl+C, SIGTERM and SIGHUP), then closes the source
+(bounded) and writes the last snapshot it leaves, which holds the exit codes
+and exit events. Every line or CSV tick is written and flushed whole, so the
+file is valid at any moment.
 """
 
 from __future__ import annotations
 
+import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from mptop.workers.dispatcher import Dispatcher
-from mptop.workers.record import SnapshotWriter, header_record, open_writer, scenario_record
-from mptop.workers.sampler import Sampler
-from mptop.workers.spec import Scenario
-from mptop.workers.supervisor import Supervisor
+from mptop.workers.record import SnapshotWriter, header_record, open_writer
+from mptop.workers.snapshot import Snapshot
+from mptop.workers.source import Closed, Source
+
+# How often the loop looks at the stop flag while it waits for a snapshot, seconds.
+POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class HeadlessResult:
-    """What a headless run did: snapshots written, seconds it ran, whether it was stopped early."""
+    """What a headless run did: snapshots written, seconds it ran, whether it was stopped early,
+    the file, how each process ended, and the sampling failures reported (one line each)."""
 
     snapshots: int
     seconds: float
     interrupted: bool
     path: Path
+    closed: Closed
+    failures: tuple[str, ...] = ()
 
 
-def open_output(
-    path: Path, scenario: Scenario, description: str = "", lesson: str = ""
-) -> SnapshotWriter:
-    """Create the recording file (JSONL with its header, or CSV).
+def open_output(path: Path, record: dict[str, Any]) -> SnapshotWriter:
+    """Create the recording file (JSONL with its header, or CSV), before any process starts.
 
-    Raises ``ValueError`` (bad suffix) or ``OSError`` (cannot create), before
-    any process exists.
+    ``record`` describes the run (the header's ``scenario`` object, as
+    :func:`~mptop.workers.record.scenario_record` makes it). Raises
+    ``ValueError`` (bad suffix) or ``OSError`` (cannot create).
     """
-    header = header_record(scenario_record(scenario, description, lesson), time.time())
-    return open_writer(path, header)
+    return open_writer(path, header_record(record, time.time()))
 
 
 def run_headless(
-    scenario: Scenario,
+    source: Source,
     writer: SnapshotWriter,
     duration: float | None,
     stop: threading.Event | None = None,
 ) -> HeadlessResult:
-    """Run ``scenario`` for ``duration`` seconds (``None``: until ``stop``), writing to ``writer``.
+    """Record ``source`` for ``duration`` seconds (``None``: until ``stop``) into ``writer``.
 
-    Ticks every ``scenario.interval`` seconds on a fixed schedule (a slow
-    tick does not shift the later ones). Always shuts the workers down and
-    closes ``writer``, also when interrupted or on an error.
+    Takes one snapshot per tick of the source's interval, the first at once:
+    ``duration / interval + 1`` of them, then the last one :meth:`Source.close`
+    leaves. A sampling failure is written to stderr as one line. Always
+    closes the source and ``writer``, also when interrupted or on an error.
     """
     stop = stop or threading.Event()
-    supervisor = Supervisor(scenario)
-    dispatcher: Dispatcher | None = None
+    inbox: queue.SimpleQueue[Snapshot] = queue.SimpleQueue()
+    failures: list[str] = []
+
+    def failed(line: str) -> None:
+        failures.append(line)
+        print(f"mptop: {line}", file=sys.stderr)
+
+    interval = source.info().interval
+    want = None if duration is None else int(duration / interval + 1e-9) + 1
     written = 0
     t0 = time.monotonic()
+    # the last tick is due at t0 + duration; a late one still counts, up to half a tick
+    end = None if duration is None else t0 + duration + interval / 2
+    closed = Closed()
     try:
-        supervisor.prepare()
-        # the same traffic as the TUI: message size and rate from the scenario, and the
-        # per-sender tally that lets the sampler count a dead worker's undelivered messages
-        dispatcher = Dispatcher(
-            supervisor, scenario.worker.task_seconds, scenario.message_size, scenario.rate
-        )
-        sampler = Sampler(supervisor, dispatcher.delivered)
-        dispatcher.start()
-        supervisor.start()
-        end = None if duration is None else t0 + duration
-        tick = 0
-        while True:
-            writer.write(sampler.sample())
+        source.start(inbox.put, failed)
+        while not stop.is_set() and (want is None or written < want):
+            wait = POLL_SECONDS if end is None else min(POLL_SECONDS, end - time.monotonic())
+            if wait <= 0:
+                break
+            try:
+                snap = inbox.get(timeout=wait)
+            except queue.Empty:
+                continue
+            writer.write(snap)
             written += 1
-            tick += 1
-            next_at = t0 + tick * scenario.interval
-            if end is not None and next_at > end + 1e-9:
-                break
-            if stop.wait(max(0.0, next_at - time.monotonic())):
-                break
+            source.arm()
     finally:
-        supervisor.shutdown()
-        if dispatcher is not None:
-            dispatcher.stop()
         try:
-            if supervisor.handles():
-                # After shutdown: the exit codes and the exit events, as the parent saw them.
-                tally = dispatcher.delivered if dispatcher is not None else None
-                writer.write(
-                    Sampler(supervisor, tally).sample() if written == 0 else sampler.sample()
-                )
+            closed = source.close()
+            if closed.last is not None:
+                writer.write(closed.last)
                 written += 1
         finally:
             writer.close()
-            supervisor.remove_log_dir()
-    return HeadlessResult(written, time.monotonic() - t0, stop.is_set(), writer.path)
+    return HeadlessResult(
+        written, time.monotonic() - t0, stop.is_set(), writer.path, closed, tuple(failures)
+    )

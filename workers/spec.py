@@ -25,6 +25,14 @@ IPC_TOPOLOGIES: tuple[str, ...] = ("queue", "pipe", "pipeline", "none")
 MAX_MESSAGE_SIZE = 64 << 20  # bytes
 MIN_INTERVAL = 0.1
 MAX_INTERVAL = 10.0
+# Most workers one group may start: a typo like count = 10000 should not fork-bomb the machine.
+MAX_COUNT = 1024
+# Longest group name, characters.
+MAX_NAME = 60
+# Most tasks per second mptop hands out.
+MAX_RATE = 1e6
+# Longest headless run, seconds (a week).
+MAX_DURATION = 7 * 86400
 
 
 class ConfigError(ValueError):
@@ -120,6 +128,8 @@ class WorkerSpec:
             raise ConfigError("--workload", str(err)) from None
         if self.count < 1:
             raise ConfigError("-n/--workers", f"must be at least 1, got {self.count}")
+        if self.count > MAX_COUNT:
+            raise ConfigError("-n/--workers", f"must be at most {MAX_COUNT}, got {self.count}")
         if not 0 < self.task_seconds <= 60:
             raise ConfigError("task_seconds", f"must be in (0, 60], got {self.task_seconds}")
         if self.start_method is not None:
@@ -136,8 +146,10 @@ class WorkerSpec:
                 )
         if not 0 <= self.nice <= MAX_NICE:
             raise ConfigError("--nice", f"must be between 0 and {MAX_NICE}, got {self.nice}")
-        if not self.name.isidentifier():
-            raise ConfigError("name", f"must be a plain word, got {self.name!r}")
+        if not self.name.isidentifier() or len(self.name) > MAX_NAME:
+            raise ConfigError(
+                "name", f"must be a plain word of at most {MAX_NAME} letters, got {self.name!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +191,11 @@ class Scenario:
         if not 0 <= self.message_size <= MAX_MESSAGE_SIZE:
             raise ConfigError(
                 "--message-size",
-                f"must be between 0 and {MAX_MESSAGE_SIZE}, got {self.message_size}",
+                f"must be between 0 and {MAX_MESSAGE_SIZE} bytes, got {self.message_size}",
             )
-        if self.rate is not None and not 0 < self.rate <= 1e6:
+        if self.rate is not None and not 0 < self.rate <= MAX_RATE:
             raise ConfigError(
-                "--rate", f"must be above 0 and at most 1e6 messages/s, got {self.rate:g}"
+                "--rate", f"must be above 0 and at most {MAX_RATE:g} messages/s, got {self.rate:g}"
             )
 
     @classmethod
@@ -222,3 +234,14 @@ class Scenario:
     def start_methods(self) -> set[str]:
         """Every start method this scenario uses."""
         return {g.start_method or self.start_method for g in self.groups}
+
+
+def check_duration(seconds: float) -> float:
+    """A headless run's length: above 0 and at most :data:`MAX_DURATION` seconds. Returns it.
+
+    Raises:
+        ConfigError: out of range, naming ``--duration``.
+    """
+    if not 0 < seconds <= MAX_DURATION:
+        raise ConfigError("--duration", f"must be above 0 and at most a week, got {seconds:g}")
+    return seconds

@@ -221,6 +221,12 @@ class Supervisor:
         with self._lock:
             return [h.pid for h in self._handles.values() if h.alive]
 
+    def toggle_daemon_default(self) -> bool:
+        """Flip the ``Process.daemon`` flag of workers that :meth:`add` starts without a spec; returns it."""
+        with self._lock:
+            self.daemon_default = not self.daemon_default
+            return self.daemon_default
+
     # -- lifecycle ------------------------------------------------------------
 
     def add(self, spec: WorkerSpec | None = None, daemon: bool | None = None) -> WorkerHandle:

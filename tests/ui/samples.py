@@ -2,8 +2,10 @@
 
 ``snapshot(cores=2, workers=6, tick=0)`` builds one tick; successive ticks
 differ in load so that sparklines have a history. ``detail(sample)`` is a
-fixed :class:`WorkerDetail` for the detail screen. Run this module to see
-the view-only app fed with these samples: ``python -m tests.ui.samples 64``.
+fixed :class:`WorkerDetail` for the detail screen. :class:`SampleSource` is
+the view-only source the UI tests drive the app with (they feed it with
+``app.apply``). Run this module to see the view-only app fed with these
+samples: ``python -m tests.ui.samples 64``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import sys
 import time
 
 from mptop.tui.app import MptopApp
-from mptop.tui.detail import ChannelCounts, WorkerDetail
+from mptop.workers.commands import Cap, Command, CommandError, SetInterval
+from mptop.workers.detail import ChannelCounts, WorkerDetail
 from mptop.workers.snapshot import (
     ChannelSample,
     CoreSample,
@@ -21,6 +24,7 @@ from mptop.workers.snapshot import (
     WorkerSample,
     WorkerState,
 )
+from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 
 # 2024-01-02 03:04:05 UTC, the time of tick 0.
 T0 = 1704164645.0
@@ -168,7 +172,7 @@ def detail(sample: WorkerSample) -> WorkerDetail:
     """A fixed detail for ``sample``'s worker (a traceback for the one that exited with 1)."""
     failed = sample.exitcode == 1
     return WorkerDetail(
-        sample=sample,
+        pid=sample.pid,
         ppid=4100,
         cmdline=(
             "/usr/bin/python3",
@@ -197,9 +201,60 @@ def detail(sample: WorkerSample) -> WorkerDetail:
     )
 
 
-def view_only_app() -> MptopApp:
-    """A view-only app with the deterministic detail source and a UTC clock."""
-    return MptopApp(None, detail_source=detail, clock=utc_clock)
+class SampleSource:
+    """A view-only source: it delivers nothing by itself (tests feed the app with ``apply``).
+
+    Its only command is the interval (the header shows it); ``detail(pid)`` is
+    the fixed :func:`detail` of worker ``pid - FIRST_PID`` of the samples.
+    """
+
+    caps = frozenset({Cap.INTERVAL})
+
+    def __init__(self, lesson: str = "", lesson_title: str = "Lesson") -> None:
+        self.lesson = lesson
+        self.lesson_title = lesson_title
+        self.interval = 1.0
+        self.started = False
+
+    def info(self) -> SourceInfo:
+        return SourceInfo(
+            kind="samples",
+            title="mptop samples",
+            interval=self.interval,
+            facts=("view only",),
+            lesson=self.lesson,
+            lesson_title=self.lesson_title,
+            unavailable="view only: deterministic samples, no process",
+        )
+
+    def start(self, deliver: Deliver, failed: Failed) -> None:
+        self.started = True
+
+    def arm(self) -> None:
+        pass
+
+    def poke(self) -> None:
+        pass
+
+    def send(self, command: Command) -> str | None:
+        if isinstance(command, SetInterval):
+            self.interval = command.seconds
+            return None
+        raise CommandError(getattr(command, "pid", None), "view only")
+
+    def detail(self, pid: int) -> WorkerDetail:
+        k = pid - FIRST_PID
+        if not 0 <= k < 1024:
+            raise CommandError(pid, "not a sample")
+        return detail(worker(k, 2, 0))
+
+    def close(self) -> Closed:
+        return Closed()
+
+
+def view_only_app(lesson: str = "", lesson_title: str = "Lesson") -> MptopApp:
+    """A view-only app on a :class:`SampleSource`, with a UTC clock."""
+    return MptopApp(SampleSource(lesson, lesson_title), clock=utc_clock)
 
 
 def _demo(cores: int, workers: int) -> None:

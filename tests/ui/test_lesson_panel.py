@@ -5,7 +5,6 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
-from mptop.tui.app import MptopApp
 from mptop.tui.widgets.lesson import LessonPanel, reflow
 from mptop.tui.widgets.summary import Summary
 from mptop.tui.widgets.workers_table import WorkerTable
@@ -30,7 +29,7 @@ def test_reflow_joins_plain_paragraphs_and_keeps_tables() -> None:
 
 
 async def test_header_stays_at_80x24_with_the_lesson_and_figures_come_first() -> None:
-    app = MptopApp(None, lesson=scenario_lesson("pool"), lesson_title="pool")
+    app = samples.view_only_app(lesson=scenario_lesson("pool"), lesson_title="pool")
     async with app.run_test(size=(80, 24)) as pilot:
         samples.feed(app)
         await pilot.pause()
@@ -45,7 +44,7 @@ async def test_header_stays_at_80x24_with_the_lesson_and_figures_come_first() ->
 
 
 async def test_lesson_figures_leave_out_rows_cleared_with_c() -> None:
-    app = MptopApp(None, lesson="A short lesson.")
+    app = samples.view_only_app(lesson="A short lesson.")
     async with app.run_test(size=(120, 40)) as pilot:
         samples.feed(app)  # six workers, three of them exited
         await pilot.pause()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -16,10 +17,35 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from mptop.tui import format as fmt
-from mptop.tui.detail import WorkerDetail, keep_last_seen
+from mptop.workers.detail import WorkerDetail
 from mptop.workers.snapshot import WorkerSample, describe_exitcode
 
-DetailSource = Callable[[WorkerSample], WorkerDetail | None]
+DetailSource = Callable[[int], WorkerDetail | None]
+"""PID -> its detail, or None if the source has none (may block: it runs on a thread)."""
+
+
+def keep_last_seen(new: WorkerDetail, old: WorkerDetail | None) -> WorkerDetail:
+    """``new``, with the facts only a live process has taken from ``old`` once the worker exited.
+
+    psutil cannot read a process that is gone, so the detail of a worker that
+    exited while it was open would lose its PPID, command line, affinity,
+    threads and nice value; when ``new`` has no PPID they are kept from
+    ``old`` (the same PID's last detail) and marked :attr:`WorkerDetail.last_seen`.
+    """
+    # (not only once the sample says "exited": a worker that dies during the read is
+    # still alive in the snapshot the read was for, and psutil already finds nothing)
+    if old is None or old.pid != new.pid or new.ppid is not None or old.ppid is None:
+        return new
+    return dataclasses.replace(
+        new,
+        ppid=old.ppid,
+        cmdline=new.cmdline or old.cmdline,
+        create_time=old.create_time if new.create_time is None else new.create_time,
+        affinity=old.affinity,
+        threads=old.threads,
+        nice=old.nice,
+        last_seen=True,
+    )
 
 
 def nice_text(nice: int, own: int | None) -> str:
@@ -67,10 +93,13 @@ def cores_text(cores: tuple[int, ...] | None, total: int | None) -> str:
 
 
 def render_detail(
-    d: WorkerDetail, now: float, total_cores: int | None, time_fmt: Callable[[float], str]
+    w: WorkerSample,
+    d: WorkerDetail,
+    now: float,
+    total_cores: int | None,
+    time_fmt: Callable[[float], str],
 ) -> Table:
-    """The detail of one worker as a two-column grid; ``now`` is the snapshot's ``time.time()``."""
-    w = d.sample
+    """Worker ``w``'s detail ``d`` as a two-column grid; ``now`` is the snapshot's ``time.time()``."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -83,7 +112,7 @@ def render_detail(
     row("Name", w.name)
     row("Workload", w.workload or fmt.DASH)
     row("Command line", " ".join(d.cmdline) if d.cmdline else fmt.DASH)
-    row("Start method", d.start_method or fmt.DASH)
+    row("Start method", d.start_method or w.start_method or fmt.DASH)
     row("Daemon", "yes: terminated when mptop exits" if w.daemon else "no: mptop waits for it")
     if d.create_time is not None:
         row("Started", time_fmt(d.create_time))
@@ -120,8 +149,8 @@ def render_detail(
 class DetailScreen(ModalScreen[None]):
     """Everything about one worker; re-read off the loop on every snapshot while open.
 
-    ``source`` reads a :class:`WorkerDetail` (it may block: it runs on a
-    thread); Escape, ``q`` or Enter closes the screen.
+    ``source`` reads a :class:`WorkerDetail` by PID (it may block: it runs
+    on a thread); Escape, ``q`` or Enter closes the screen.
     """
 
     DEFAULT_CSS = """
@@ -191,12 +220,12 @@ class DetailScreen(ModalScreen[None]):
         """Read the detail again (on a thread) for a newer ``sample`` taken at ``now``."""
         self.sample = sample
         self._now = now
-        self._read(sample)
+        self._read(sample.pid)
 
     @work(thread=True, exclusive=True, group="detail")
-    def _read(self, sample: WorkerSample) -> None:
+    def _read(self, pid: int) -> None:
         try:
-            detail = self._source(sample)
+            detail = self._source(pid)
         except LookupError:
             detail = None
         self.app.call_from_thread(self._show, detail)
@@ -210,7 +239,7 @@ class DetailScreen(ModalScreen[None]):
         d = keep_last_seen(d, self.detail)
         self.detail = d
         self.query_one("#facts", Static).update(
-            render_detail(d, self._now, self._total_cores, self._time_fmt)
+            render_detail(self.sample, d, self._now, self._total_cores, self._time_fmt)
         )
         if d.recorded:
             absent = Text("not in the recording (it holds the snapshots only)")

@@ -18,7 +18,7 @@ HELP = """\
 
 CPU% of a process: **100 = one full core** (htop's and psutil's convention); a pure-Python
 worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over the last tick.
-
+{disabled}
 ## Keys: workers
 
 | key | does |
@@ -51,8 +51,8 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 | `Ctrl+P` | command palette: every action by name |
 | `q` / `Ctrl+C` | quit: daemon workers are terminated, the others asked to finish, then SIGTERM, then SIGKILL |
 
-Without a supervisor (view-only, e.g. a replay) the worker keys are disabled and the footer greys them.
-In a replay (`mptop --replay run.jsonl`), `space` pauses and resumes, `.` or `n` steps one snapshot.
+Keys this kind of run does not take are greyed in the footer and listed at the top of this page.
+In a replay (`mptop replay run.jsonl`), `space` pauses and resumes, `.` or `n` steps one snapshot.
 
 ## Worker columns
 
@@ -91,14 +91,22 @@ the Pool pattern), the pipeline's stages (`--ipc pipeline`), or one duplex Pipe 
 """
 
 
-def help_text() -> str:
-    """The help page as Markdown, with one line per worker column."""
+def help_text(disabled: tuple[str, ...] = (), why: str = "") -> str:
+    """The help page as Markdown, with one line per worker column.
+
+    ``disabled`` lists the keys the run does not take (shown at the top with
+    ``why``, e.g. "a replay starts no process").
+    """
     columns = "\n".join(f"- **{c.label}**: {c.help}." for c in COLUMNS)
-    return HELP.format(columns=columns)
+    note = ""
+    if disabled:
+        keys = " ".join(f"`{k}`" for k in disabled)
+        note = f"\n**Disabled here** ({why or 'not in this kind of run'}): {keys}\n"
+    return HELP.format(columns=columns, disabled=note)
 
 
 class HelpScreen(ModalScreen[None]):
-    """Modal help; Escape, `q`, `?` or F1 closes it."""
+    """Modal help; Escape, `q`, `?` or F1 closes it. ``disabled``: keys the run does not take, and ``why``."""
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -118,11 +126,16 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark,f1", "dismiss", "Close"),
     ]
 
+    def __init__(self, disabled: tuple[str, ...] = (), why: str = "") -> None:
+        super().__init__()
+        self.disabled_keys = disabled
+        self.why = why
+
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_subtitle = "Esc close"
             # Rich's Markdown in a Static: drawn at once (Textual's Markdown widget takes ~1 s here).
-            yield Static(Markdown(help_text()), id="help")
+            yield Static(Markdown(help_text(self.disabled_keys, self.why)), id="help")
         yield Footer()  # this dialog's own keys (the main footer is greyed meanwhile)
 
     async def action_dismiss(self, result: None = None) -> None:

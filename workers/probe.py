@@ -1,0 +1,109 @@
+"""Reading processes: psutil over a set of processes -> state, CPU%, core and RSS; per-core load.
+
+:class:`ProcessProbe` knows nothing of how the processes were started, so any
+source can use it: the spawned run for its workers, and a source that did
+not start the processes it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+from mptop.workers.snapshot import CoreSample, WorkerState
+
+# The shortest window a CPU% is measured over, seconds: /proc/stat ticks every
+# 10 ms, so a shorter window is mostly noise. A reading taken sooner (a poke after
+# a key) carries the last core loads and CPU% over; each process keeps its own
+# window, so a new one gets its first figure this long after it was first read.
+MIN_CPU_WINDOW = 0.25
+
+_STATES = {
+    psutil.STATUS_RUNNING: WorkerState.RUNNING,
+    psutil.STATUS_SLEEPING: WorkerState.SLEEPING,
+    psutil.STATUS_DISK_SLEEP: WorkerState.SLEEPING,
+    psutil.STATUS_IDLE: WorkerState.SLEEPING,
+    psutil.STATUS_STOPPED: WorkerState.STOPPED,
+    psutil.STATUS_TRACING_STOP: WorkerState.STOPPED,
+    psutil.STATUS_ZOMBIE: WorkerState.ZOMBIE,
+    psutil.STATUS_DEAD: WorkerState.ZOMBIE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReading:
+    """One process at one moment: ``cpu_percent`` 100 = one core (None until a window has passed),
+    ``core`` the logical CPU it last ran on, ``rss`` bytes; all None for a process gone mid-read
+    (``state`` is then ZOMBIE)."""
+
+    state: WorkerState
+    core: int | None = None
+    cpu_percent: float | None = None
+    rss: int | None = None
+
+
+GONE = ProcessReading(WorkerState.ZOMBIE)
+
+
+class ProcessProbe:
+    """Reads processes and cores; keeps each process's CPU window between calls.
+
+    CPU% = delta(user + system CPU seconds) / delta(wall seconds) * 100, the
+    formula of psutil's ``Process.cpu_percent`` (100 = one full core; a
+    process with N busy threads can show up to N * 100), over a window of at
+    least :data:`MIN_CPU_WINDOW` seconds per process. Core load is psutil's
+    ``cpu_percent(percpu=True)`` (0-100 per core, system-wide). Not
+    thread-safe: use it from one thread (psutil keeps its per-core baseline
+    per thread, too).
+    """
+
+    def __init__(self) -> None:
+        self._cpu_base: dict[int, tuple[float, float]] = {}
+        self._cpu_pct: dict[int, float] = {}
+        self._cores: list[float] = []
+        self._cores_at: float | None = None
+
+    def read(self, ps: psutil.Process, now: float) -> ProcessReading:
+        """Read ``ps`` (about 0.1 ms here); ``now`` is ``time.monotonic()``. Never raises for a
+        process that vanished: it reads as :data:`GONE`."""
+        try:
+            with ps.oneshot():
+                state = _STATES.get(ps.status(), WorkerState.RUNNING)
+                times = ps.cpu_times()
+                core = ps.cpu_num()
+                rss = ps.memory_info().rss
+        except psutil.Error:
+            return GONE
+        used = times.user + times.system
+        pid = ps.pid
+        base = self._cpu_base.get(pid)
+        if base is None:
+            self._cpu_base[pid] = (now, used)
+        elif now - base[0] >= MIN_CPU_WINDOW:
+            self._cpu_base[pid] = (now, used)
+            self._cpu_pct[pid] = max(0.0, (used - base[1]) / (now - base[0]) * 100.0)
+        return ProcessReading(state, core, self._cpu_pct.get(pid), rss)
+
+    def forget(self, pid: int) -> None:
+        """Drop what is kept of ``pid`` (it has exited; its PID may come back as another process)."""
+        self._cpu_base.pop(pid, None)
+        self._cpu_pct.pop(pid, None)
+
+    def core_loads(self, now: float) -> list[float]:
+        """Each core's busy percent (0-100) since the last full reading, at most every MIN_CPU_WINDOW s."""
+        if self._cores_at is None or now - self._cores_at >= MIN_CPU_WINDOW:
+            self._cores_at = now
+            self._cores = psutil.cpu_percent(percpu=True)
+        return self._cores
+
+    @staticmethod
+    def cores(loads: list[float], placed: Iterable[tuple[int, int]]) -> tuple[CoreSample, ...]:
+        """Core samples from ``loads`` and ``(pid, core)`` pairs of live processes (PIDs ascending)."""
+        on_core: dict[int, list[int]] = {}
+        for pid, core in placed:
+            on_core.setdefault(core, []).append(pid)
+        return tuple(
+            CoreSample(i, pct, tuple(sorted(on_core.get(i, ())))) for i, pct in enumerate(loads)
+        )

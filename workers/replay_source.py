@@ -1,0 +1,151 @@
+""":class:`ReplaySource`: a recording played back at its real pace, behind the Source boundary."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from mptop.workers.commands import Cap, Command, CommandError, Seek, Step, TogglePause
+from mptop.workers.detail import WorkerDetail, recorded_detail
+from mptop.workers.record import Recording
+from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
+
+# Longest pause between two replayed snapshots, seconds (a recording with a gap plays on).
+MAX_GAP = 10.0
+
+
+class ReplaySource:
+    """Plays ``recording`` back: each snapshot after the recorded time since the previous one.
+
+    The gaps are capped at :data:`MAX_GAP` seconds, so the replay runs as fast
+    as the run did. ``autoplay=False`` starts paused on the first snapshot.
+    Commands: pause and play, step one snapshot, seek to one. It starts no
+    process, so it takes no process command. One thread delivers; a
+    snapshot waits for :meth:`arm` before the next one is shown.
+    """
+
+    caps = frozenset({Cap.PAUSE, Cap.STEP, Cap.SEEK})
+
+    def __init__(self, recording: Recording, *, autoplay: bool = True) -> None:
+        self.recording = recording
+        self.snapshots = recording.snapshots
+        self.position = -1  # index of the snapshot last delivered
+        self.paused = not autoplay
+        self._target: int | None = 0  # the next index to deliver, once armed
+        self._armed = True
+        self._shown_at = 0.0
+        self._stop = False
+        self._cond = threading.Condition()
+        self._deliver: Deliver = lambda snap: None
+        self._thread = threading.Thread(target=self._run, name="mptop-replay", daemon=True)
+
+    @property
+    def at_end(self) -> bool:
+        """True once the last snapshot has been delivered."""
+        return self.position >= len(self.snapshots) - 1
+
+    def info(self) -> SourceInfo:
+        """Kind ``replay``; the header leads with ``REPLAY name 3/8 playing``."""
+        rec = self.recording
+        with self._cond:
+            shown = max(0, self.position) + 1
+            state = (
+                "end"
+                if self.at_end
+                else "paused (space plays, . steps)"
+                if self.paused
+                else "playing"
+            )
+        name = f" {rec.name}" if rec.name else ""
+        return SourceInfo(
+            kind="replay",
+            title=f"mptop replay {rec.source}",
+            interval=rec.interval,
+            lead=(f"REPLAY{name} {shown}/{len(self.snapshots)} {state}",),
+            facts=("view only",),
+            lesson=rec.lesson,
+            lesson_title=f"Lesson: {rec.name}" if rec.name else "Lesson",
+            unavailable="a replay starts no process",
+            record=rec.header.get("scenario") if isinstance(rec.header, dict) else None,
+        )
+
+    def start(self, deliver: Deliver, failed: Failed) -> None:
+        """Deliver the first snapshot at once, then play (unless paused)."""
+        self._deliver = deliver
+        self._thread.start()
+
+    def arm(self) -> None:
+        """The last snapshot was applied: the next may come."""
+        with self._cond:
+            self._armed = True
+            self._cond.notify_all()
+
+    def poke(self) -> None:
+        """Nothing to do: a recording has no newer snapshot than its next one."""
+
+    def send(self, command: Command) -> str | None:
+        """Pause/play, step or seek. Raises :class:`CommandError` for any other command."""
+        with self._cond:
+            last = len(self.snapshots) - 1
+            match command:
+                case TogglePause():
+                    self.paused = not self.paused
+                    self._shown_at = time.monotonic()  # the next gap counts from now
+                case Step():
+                    self.paused = True
+                    if self.position < last:
+                        self._target = self.position + 1
+                case Seek(index=index):
+                    self.paused = True
+                    self._target = max(0, min(last, index if index >= 0 else last + 1 + index))
+                case _:
+                    raise CommandError(
+                        getattr(command, "pid", None),
+                        f"{type(command).__name__}: not in a replay (it starts no process)",
+                    )
+            self._cond.notify_all()
+        return None
+
+    def detail(self, pid: int) -> WorkerDetail:
+        """What the recording holds of ``pid`` (no process to ask). Raises CommandError if absent."""
+        with self._cond:
+            at = max(0, self.position)
+        for snap in (self.snapshots[at], *reversed(self.snapshots)):
+            for w in snap.workers:
+                if w.pid == pid:
+                    return recorded_detail(pid, w.start_method)
+        raise CommandError(pid, "not in the recording")
+
+    def close(self) -> Closed:
+        """Stop the playback thread; a replay has no process to stop."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        return Closed()
+
+    def _due(self) -> float | None:
+        """Seconds until the next snapshot plays (None: not playing). Call under the lock."""
+        if self.paused or self.at_end or self._target is not None:
+            return None
+        gap = self.snapshots[self.position + 1].time - self.snapshots[self.position].time
+        return self._shown_at + min(MAX_GAP, max(0.0, gap)) - time.monotonic()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._stop:
+                        return
+                    due = self._due()
+                    if due is not None and due <= 0:
+                        self._target = self.position + 1
+                    if self._target is not None and self._armed:
+                        break
+                    self._cond.wait(None if due is None else max(0.0, due))
+                self.position, self._target = self._target, None
+                self._armed = False
+                self._shown_at = time.monotonic()
+                snap = self.snapshots[self.position]
+            self._deliver(snap)

@@ -1,0 +1,136 @@
+"""Traffic: the counter blocks of mptop's counted channels -> rates per worker, samples per channel."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mptop.workers.channels import Channel, Counters
+from mptop.workers.snapshot import ChannelSample
+from mptop.workers.topology import MPTOP, Topology
+
+# Ticks of messages/s history kept per channel.
+HISTORY = 30
+
+Rates = tuple[float | None, float | None, float | None, float | None]
+NO_RATES: Rates = (None, None, None, None)
+StallCheck = Callable[[object, str, int, int, bool], bool]
+"""``(channel, name, received, backlog, consumers_alive) -> stalled`` (see StallDetector.check)."""
+
+
+@dataclass(eq=False)
+class _Flow:
+    received: int | None = None
+    received_bytes: int = 0
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+class Traffic:
+    """Rates are deltas of the counters over the seconds between two ticks; counts are totals.
+
+    ``delivered[channel][pid]`` is what mptop took from each sender (the
+    dispatcher's tally): what a dead worker counted as sent minus this is
+    what it never delivered. Not thread-safe: one thread calls it.
+    """
+
+    def __init__(self, delivered: Mapping[Channel, Mapping[int, int]] | None = None) -> None:
+        self.delivered = delivered if delivered is not None else {}
+        self._counts: dict[int, tuple[int, int, int, int]] = {}
+        self._flow: dict[Channel, _Flow] = {}
+
+    def worker_rates(
+        self, pid: int, blocks: list[tuple[Channel, Counters]], dt: float | None
+    ) -> Rates:
+        """``(msgs_in, bytes_in, msgs_out, bytes_out)`` per second of worker ``pid`` over ``dt`` s.
+
+        None until the second call for ``pid`` (a rate needs two readings).
+        """
+        m_in = b_in = m_out = b_out = 0
+        for _, block in blocks:
+            sent, sent_bytes, received, received_bytes = block.read()
+            m_in += received
+            b_in += received_bytes
+            m_out += sent
+            b_out += sent_bytes
+        now = (m_in, b_in, m_out, b_out)
+        prev = self._counts.get(pid)
+        self._counts[pid] = now
+        if prev is None or not dt:
+            return NO_RATES
+        return (
+            (m_in - prev[0]) / dt,
+            (b_in - prev[1]) / dt,
+            (m_out - prev[2]) / dt,
+            (b_out - prev[3]) / dt,
+        )
+
+    def lost(self, top: Topology, c: Channel, alive: set[int]) -> tuple[int, int]:
+        """``(lost_taken, lost_unsent)`` of channel ``c`` through workers that died.
+
+        lost_taken: messages a dead consumer took and never answered (its
+        takes on ``c`` minus its sends on its outbox). lost_unsent: messages a
+        dead producer counted as sent that never reached mptop (measured only
+        where mptop is the reader), plus, for a dead worker's Pipe, the
+        requests it never took.
+        """
+        taken_lost = unsent_lost = 0
+        tally = self.delivered.get(c, {})
+        consumers = list(c.consumers)
+        for pid, block in list(c.blocks.items()):
+            if pid == MPTOP or pid in alive:
+                continue
+            att = top.attached.get(pid)
+            sent, _, received, _ = block.read()
+            if att is not None and att.inbox is c:
+                out = att.outbox.blocks.get(pid) if att.outbox is not None else None
+                answered = out.read()[0] if out is not None else 0
+                taken_lost += max(0, received - answered)
+            if pid in c.producers and MPTOP in consumers:
+                unsent_lost += max(0, sent - tally.get(pid, 0))
+            if c.info.kind == "Pipe":
+                mptop_sent = c.blocks[MPTOP].read()[0]
+                unsent_lost += max(0, mptop_sent - received)
+        return taken_lost, unsent_lost
+
+    def channels(
+        self, top: Topology, alive: set[int], dt: float | None, stalled: StallCheck
+    ) -> tuple[ChannelSample, ...]:
+        """One sample per channel of ``top``; ``alive`` holds the live workers' PIDs.
+
+        ``stalled`` decides each channel's stall mark from its totals this tick.
+        """
+        out = []
+        for c in list(top.channels):
+            sent, sent_bytes, received, received_bytes = c.totals()
+            lost_taken, lost_unsent = self.lost(top, c, alive)
+            flow = self._flow.setdefault(c, _Flow())
+            mps = bps = None
+            if flow.received is not None and dt:
+                mps = (received - flow.received) / dt
+                bps = (received_bytes - flow.received_bytes) / dt
+                flow.history.append(mps)
+            flow.received, flow.received_bytes = received, received_bytes
+            consumers = list(c.consumers)  # a copy: the supervisor may add to it meanwhile
+            consumers_alive = MPTOP in consumers or any(p in alive for p in consumers)
+            backlog = sent - received - lost_unsent
+            out.append(
+                ChannelSample(
+                    name=c.info.name,
+                    kind=c.info.kind,
+                    producer=c.info.producer,
+                    consumer=c.info.consumer,
+                    sent=sent,
+                    sent_bytes=sent_bytes,
+                    received=received,
+                    received_bytes=received_bytes,
+                    msgs_per_s=mps,
+                    bytes_per_s=bps,
+                    lost_taken=lost_taken,
+                    lost_unsent=lost_unsent,
+                    stalled=stalled(c, c.info.name, received, backlog, consumers_alive),
+                    history=tuple(flow.history),
+                    generation=top.generation,
+                )
+            )
+        return tuple(out)
