@@ -74,17 +74,6 @@ def test_defaults_one_worker_per_usable_core() -> None:
     )
 
 
-def test_engine_never_imports_the_front_end() -> None:
-    code = (
-        "import sys, mptop.workers.supervisor, mptop.workers.sampler, mptop.workers.dispatcher,"
-        " mptop.workers.child;"
-        "bad = [m for m in sys.modules if m.split('.')[0] == 'textual' or m.startswith('mptop.tui')];"
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    assert run.returncode == 0, run.stdout
-
-
 @pytest.mark.timeout(60)
 def test_exit_summary_lists_twelve_and_counts_the_rest_by_fate(
     make_supervisor: SupervisorFactory, capsys: pytest.CaptureFixture[str]
