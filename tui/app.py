@@ -242,7 +242,10 @@ class MptopApp(App[int]):
             self.source.arm()
 
     def _failed(self, line: str) -> None:
-        """Runs on the source's thread: a snapshot could not be taken; say so on screen and in the log."""
+        """A snapshot could not be taken: say so on screen and in the log (from any thread)."""
+        if threading.get_ident() == self._thread_id:
+            self._show_failure(line)
+            return
         with contextlib.suppress(RuntimeError):  # the app has stopped meanwhile
             self.call_from_thread(self._show_failure, line)
 

@@ -163,11 +163,21 @@ class Dispatcher:
                 return
             try:
                 end.put(self._task())
-            except (OSError, EOFError):
-                self._broken.add(channel)  # the worker is gone
+            except (OSError, EOFError) as err:
+                self._break(channel, err)  # the worker is gone
                 return
             budget -= 1
             self._spend(1)
+
+    def _break(self, channel: Channel, err: BaseException) -> None:
+        """Stop using ``channel`` (its other end is gone), and say so once."""
+        if channel in self._broken:
+            return
+        self._broken.add(channel)
+        why = "the other end closed it" if isinstance(err, EOFError) else f"{err}"
+        self.supervisor.note(
+            f"channel {channel.info.name}: {why}; mptop sends and takes no more on it"
+        )
 
     # -- receiving --------------------------------------------------------------
 
@@ -189,8 +199,8 @@ class Dispatcher:
                 msg = end.get(timeout=0)
             except queue.Empty:
                 break
-            except (EOFError, OSError):
-                self._broken.add(channel)
+            except (EOFError, OSError) as err:
+                self._break(channel, err)
                 return
             if isinstance(msg, Result):
                 tally[msg.pid] += 1
@@ -234,7 +244,14 @@ class Dispatcher:
                 if self.rate is not None:
                     timeout = min(timeout, max(0.001, (1 - self._tokens) / self.rate))
                 self._receive(top, timeout)
-            except (ValueError, OSError):
+            except (ValueError, OSError) as err:
                 if sup.topology is top:
-                    return  # the supervisor closed the channels: nothing left to dispatch
+                    # the supervisor closed the channels: nothing left to dispatch (at quit,
+                    # as expected; otherwise it is worth a line)
+                    if not sup.stop_event.is_set():
+                        sup.note(
+                            f"mptop stopped handing out tasks: its channels are closed ({err})",
+                            level="warning",
+                        )
+                    return
                 # else: rebuilt under us; go on with the new channels

@@ -107,7 +107,9 @@ class Topology:
 
         ``live`` is the PIDs of the workers alive now (pipeline stages are
         balanced over them). The callback registers the worker's counter
-        blocks on its channels and closes mptop's copy of the worker's Pipe end.
+        blocks on its channels (a Pipe channel is added to :attr:`channels`
+        only then, so a failed start leaves none) and closes mptop's copy of
+        the worker's Pipe end.
         """
         ctx = self.ctx
         if self.kind == "none":
@@ -119,12 +121,13 @@ class Topology:
             end = CountedPipeEnd(parent, info).bind(mine)
             channel = Channel(info, endpoint=end, blocks={MPTOP: mine}, consumers={MPTOP})
             channel.producers.add(MPTOP)
-            self.channels.append(channel)
             theirs = Counters(ctx)
             role = Role("echo", CountedPipeEnd(child, info), None, theirs, theirs)
             role.outbox = role.inbox
 
             def register_pipe(pid: int) -> None:
+                # the channel exists from now on: a worker that failed to start leaves none
+                self.channels.append(channel)
                 channel.blocks[pid] = theirs
                 channel.consumers.add(pid)
                 channel.producers.add(pid)
