@@ -95,6 +95,7 @@ class SpawnSource:
         self.sampling = SamplingThread(self.sampler.sample, scenario.interval)
         self._start_workers = start_workers
         self._start_first = start_first
+        self._record = scenario_record(scenario, description, self.lesson)
         self._closed: Closed | None = None
         self._close_lock = threading.Lock()
 
@@ -112,7 +113,7 @@ class SpawnSource:
             facts=(f"new: {daemon} {self.scenario.worker.workload}",),
             lesson=self.lesson,
             lesson_title=f"Lesson: {name}" if name else "Lesson",
-            record=scenario_record(self.scenario, self.description, self.lesson),
+            record=self._record,
         )
 
     def start(self, deliver: Deliver, failed: Failed) -> None:
