@@ -22,7 +22,6 @@ import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.connection
-import os
 import shutil
 import signal
 import tempfile
@@ -30,16 +29,16 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import psutil
 
-from mptop.workers import child, cpython, helper_processes
+from mptop.workers import cpython, helper_processes
 from mptop.workers.channels import CountedQueue
 from mptop.workers.events import EventLog
 from mptop.workers.flag import StopFlag
 from mptop.workers.handles import NoSuchWorker, WorkerHandle
+from mptop.workers.launch import RunContext, launch
 from mptop.workers.output import tail_lines
 from mptop.workers.signals import check_live, deliver, is_stopped, set_affinity
 from mptop.workers.snapshot import Event, describe_exitcode
@@ -233,10 +232,9 @@ class Supervisor:
         """Start one more worker like ``spec`` (default: the first group, as `a` does).
 
         ``daemon`` defaults to the spec's flag, or to :attr:`daemon_default`
-        when ``spec`` is not given. Blocks for the start (a fork under
-        forkserver, about 1-20 ms here; under spawn, the call returns in a few
-        ms and the new interpreter takes about 50-150 ms more to run). Raises
-        ``RuntimeError`` after :meth:`shutdown`.
+        when ``spec`` is not given. Blocks for the start (see
+        :func:`~mptop.workers.launch.launch`). Raises ``RuntimeError`` after
+        :meth:`shutdown`, ``OSError`` if the fork fails.
         """
         if not self._prepared:
             self.prepare()
@@ -248,62 +246,24 @@ class Supervisor:
                 daemon = self.daemon_default if daemon is None else daemon
             daemon = spec.daemon if daemon is None else daemon
             method = spec.start_method or self.start_method
-            ctx = multiprocessing.get_context(method)
             name = f"{spec.name}-{next(self._numbers.setdefault(spec.name, itertools.count(1)))}"
-            role, register = self.topology.attach(name, set(self.alive_pids()))
-            args = child.ChildArgs(
-                name=name,
-                workload=spec.parsed,
-                log_dir=self.log_dir,
-                start_method=method,
-                expected_ppid=self._expected_ppid(method),
-                role=role,
-                stop=self.stop_event,
-                ready=self.ctx.RawValue("d", 0.0),
-                loops_per_second=self.loops_per_second,
-                nice=spec.nice,
+            run = RunContext(
+                self.ctx, self.log_dir, self.stop_event, self._starter, self.loops_per_second
             )
-            process_cls = ctx.Process  # type: ignore[attr-defined]
-            proc: BaseProcess = process_cls(
-                target=child.main, args=(args,), name=name, daemon=daemon
-            )
-            launched = time.time()
-            t0 = time.perf_counter()
-            self._starter.call(proc.start)
-            start_seconds = time.perf_counter() - t0
-            pid = proc.pid
-            assert pid is not None
-            register(pid)
-            try:
-                ps: psutil.Process | None = psutil.Process(pid)
-            except psutil.Error:
-                ps = None
-            handle = WorkerHandle(
+            handle = launch(
+                run,
+                self.topology,
+                spec,
                 name=name,
-                process=proc,
-                pid=pid,
-                ps=ps,
                 daemon=daemon,
-                workload=str(spec.parsed),
-                spec=spec,
-                blocks=[(c, c.blocks[pid]) for c in self.topology.channels if pid in c.blocks],
-                started=time.time(),
-                start_method=method,
-                start_seconds=start_seconds,
-                launched=launched,
-                ready=args.ready,
-                log_paths=child.log_paths(self.log_dir, name),
+                method=method,
+                live=set(self.alive_pids()),
             )
-            self._handles[pid] = handle
+            self._handles[handle.pid] = handle
             kind = "daemon" if daemon else "non-daemon"
-            self._event(f"started {pid} ({kind}, {method})", pid)
-            if ps is not None:
-                self._check_nice(ps, spec.nice)
-            if spec.affinity is not None and ps is not None:
-                with contextlib.suppress(psutil.Error, AttributeError):
-                    ps.cpu_affinity(list(spec.affinity))
-                    if len(spec.affinity) == 1:
-                        handle.pinned = spec.affinity[0]
+            self._event(f"started {handle.pid} ({kind}, {method})", handle.pid)
+            if handle.ps is not None:
+                self._check_nice(handle.ps, spec.nice)
             return handle
 
     def _check_nice(self, ps: psutil.Process, nice: int) -> None:
@@ -323,17 +283,6 @@ class Supervisor:
                     ps.pid,
                     "warning",
                 )
-
-    @staticmethod
-    def _expected_ppid(method: str) -> int:
-        """The PID a new worker's parent will have: the forkserver's, or mptop's own.
-
-        Never restarts the forkserver here: that would swap fds 1 and 2 under a
-        running UI, which writes to them.
-        """
-        if method == "forkserver" and (pid := cpython.forkserver_pid()):
-            return pid
-        return os.getpid()
 
     def _live(self, pid: int) -> WorkerHandle:
         """The handle of a live worker whose identity still checks out, else NoSuchWorker."""
