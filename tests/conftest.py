@@ -18,6 +18,16 @@ SupervisorFactory = Callable[..., Supervisor]
 SourceFactory = Callable[..., SpawnSource]
 
 
+def simple(count: int, start_method: str, workload: str, daemon: bool, interval: float) -> Scenario:
+    """One group of ``count`` workers, as the fixtures build them."""
+    return Scenario.simple(
+        count,
+        WorkerSpec(workload=workload, daemon=daemon),
+        start_method=start_method,
+        interval=interval,
+    )
+
+
 @pytest.fixture
 def make_supervisor() -> Iterator[SupervisorFactory]:
     """Build prepared Supervisors; after the test, shut them down and assert no worker is left."""
@@ -30,13 +40,7 @@ def make_supervisor() -> Iterator[SupervisorFactory]:
         daemon: bool = True,
         interval: float = 0.2,
     ) -> Supervisor:
-        scenario = Scenario.simple(
-            count,
-            WorkerSpec(workload=workload, daemon=daemon),
-            start_method=start_method,
-            interval=interval,
-        )
-        sup = Supervisor(scenario)
+        sup = Supervisor(simple(count, start_method, workload, daemon, interval))
         sup.prepare()
         made.append(sup)
         return sup
@@ -66,13 +70,7 @@ def make_source() -> Iterator[SourceFactory]:
         interval: float = 0.2,
         scenario: Scenario | None = None,
     ) -> SpawnSource:
-        scenario = scenario or Scenario.simple(
-            count,
-            WorkerSpec(workload=workload, daemon=daemon),
-            start_method=start_method,
-            interval=interval,
-        )
-        source = SpawnSource(scenario)
+        source = SpawnSource(scenario or simple(count, start_method, workload, daemon, interval))
         made.append(source)
         return source
 

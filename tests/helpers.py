@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 
@@ -41,3 +41,24 @@ def kill_all(pids: Iterable[int]) -> None:
     for pid in pids:
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).kill()
+
+
+async def until(
+    pilot: Any, condition: Callable[[], object], timeout: float = 10.0, step: float = 0.02
+) -> None:
+    """Let a Textual app (under ``pilot``) run until ``condition()`` is truthy; AssertionError after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(step)
+
+
+def reap_recorded(snapshots: Iterable[Any]) -> None:
+    """Wait (5 s at most) until every worker PID of recorded ``snapshots`` is gone; SIGKILL the rest."""
+    pids = {w.pid for s in snapshots for w in s.workers}
+    try:
+        wait_for(lambda: not alive(pids), timeout=5)
+    finally:
+        kill_all(pids)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import psutil
 import pytest
 from textual.binding import Binding
-from textual.pilot import Pilot
 
 from mptop.tui.app import MptopApp
 from mptop.tui.screens.confirm import ConfirmScreen
@@ -17,7 +15,7 @@ from mptop.tui.screens.help import HelpScreen, help_text
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.spec import DEFAULT_NICE
 from tests.conftest import SourceFactory
-from tests.helpers import alive
+from tests.helpers import alive, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,15 +33,6 @@ KEY_NAMES = {
     "escape": "Esc",
     "full_stop": ".",
 }
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Let the app run until ``condition()`` is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.05)
 
 
 def table_pids(app: MptopApp) -> list[int]:

@@ -16,7 +16,7 @@ import pytest
 
 from mptop.workers.record import read_recording
 from mptop.workers.snapshot import WorkerState
-from tests.helpers import alive, kill_all, wait_for
+from tests.helpers import reap_recorded
 from tests.terminal import mptop_cmd
 
 pytestmark = pytest.mark.timeout(60)
@@ -69,11 +69,7 @@ def test_every_worker_runs_from_a_folder_with_workers_py_and_tui(
     run = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=45)
     assert run.returncode == 0, run.stderr
     rec = read_recording(out)
-    pids = {w.pid for s in rec.snapshots for w in s.workers}
-    try:
-        wait_for(lambda: not alive(pids), timeout=5)
-    finally:
-        kill_all(pids)
+    reap_recorded(rec.snapshots)
     before_quit = rec.snapshots[-2]
     assert len(before_quit.workers) == 2
     assert all(w.state is not WorkerState.EXITED for w in before_quit.workers), before_quit.workers

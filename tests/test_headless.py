@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from mptop.workers.record import CSV_COLUMNS, read_recording
-from tests.helpers import alive, kill_all, wait_for
+from tests.helpers import alive, kill_all, reap_recorded, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -180,11 +180,7 @@ def test_headless_uses_the_scenarios_message_size_and_rate(tmp_path: Path) -> No
         SpawnSource(scenario, start_first=True), open_output(path, scenario_record(scenario)), 2.5
     )
     rec = read_recording(path)
-    pids = {w.pid for s in rec.snapshots for w in s.workers}
-    try:
-        wait_for(lambda: not alive(pids), timeout=5)
-    finally:
-        kill_all(pids)
+    reap_recorded(rec.snapshots)
     assert result.snapshots == len(rec.snapshots)
     tasks = rec.snapshots[-1].channels[0]
     assert tasks.name == "tasks" and tasks.sent > 0

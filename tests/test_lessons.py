@@ -23,7 +23,7 @@ from mptop.workers.scenario_file import load_bundled
 from mptop.workers.snapshot import Snapshot
 from mptop.workers.spawn_source import SpawnSource
 from mptop.workers.supervisor import Supervisor, WorkerHandle
-from tests.helpers import alive, kill_all, wait_for
+from tests.helpers import alive, kill_all, reap_recorded, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,11 +39,7 @@ def record(name: str, seconds: float, tmp_path: Path, **overrides: object) -> Re
     result = run_headless(SpawnSource(scenario, start_first=True), writer, seconds)
     rec = read_recording(path)
     assert len(rec.snapshots) == result.snapshots
-    pids = {w.pid for s in rec.snapshots for w in s.workers}
-    try:
-        wait_for(lambda: not alive(pids), timeout=5)
-    finally:
-        kill_all(pids)
+    reap_recorded(rec.snapshots)
     return rec
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Log
 
 from mptop.tui.app import MptopApp
@@ -21,6 +19,7 @@ from mptop.workers.commands import Add, Cap, Command, CommandError, Signal
 from mptop.workers.detail import WorkerDetail, recorded_detail
 from mptop.workers.snapshot import CoreSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
+from tests.helpers import until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -91,14 +90,6 @@ class FakeSource:
 
     def close(self) -> Closed:
         return Closed(tuple(Fate(p, f"fake-{p}", True, c) for p, c in self.exitcodes.items()))
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
 
 
 def log_text(app: MptopApp) -> str:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 from mptop.tui.app import MptopApp
 from mptop.tui.widgets.lesson import LessonPanel
 from mptop.workers.record import read_recording
 from mptop.workers.replay_source import ReplaySource
+from tests.helpers import until
 from tests.ui import samples
 from tests.ui.make_recordings import path
 
@@ -25,14 +24,6 @@ def app(autoplay: bool = False) -> MptopApp:
 def source(app: MptopApp) -> ReplaySource:
     assert isinstance(app.source, ReplaySource)
     return app.source
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
 
 
 async def test_pause_and_step() -> None:
@@ -96,7 +87,6 @@ def test_replay_screen(snap_compare: Any, size: tuple[int, int]) -> None:
 
 
 async def test_detail_in_a_replay_shows_what_the_recording_holds() -> None:
-    import time
 
     from rich.console import Console
     from textual.widgets import Static

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from textual.pilot import Pilot
@@ -17,19 +16,12 @@ from mptop.tui.screens.help import HelpScreen
 from mptop.tui.widgets.cores import CoresPanel, max_rows_for, plan
 from mptop.tui.widgets.workers_table import COLUMN_KEYS, COLUMN_STARTS, WorkerTable
 from mptop.workers.snapshot import Snapshot, WorkerState
+from tests.helpers import until
 from tests.ui import samples
 
 pytestmark = pytest.mark.timeout(30)
 SIZE = (120, 40)
 PIDS = [samples.FIRST_PID + k for k in range(6)]
-
-
-async def until(pilot: Pilot[int], condition: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
 
 
 @contextlib.asynccontextmanager
