@@ -76,3 +76,19 @@ def test_every_worker_runs_from_a_folder_with_workers_py_and_tui(
     assert [w.exitcode for w in rec.snapshots[-1].workers] == [-15, -15]  # daemons, terminated
     results = next(c for c in rec.snapshots[-1].channels if c.name == "results")
     assert results.received > 0  # the tasks ran: the user's workers.answer() came back
+
+
+def test_a_scenario_file_in_a_subfolder_finds_a_workload_in_the_current_folder(
+    project: Path,
+) -> None:
+    (project / "toml").mkdir()
+    (project / "toml" / "mine.toml").write_text(
+        '[[workers]]\nname = "mine"\ncount = 1\nworkload = "mywork:task"\n'
+    )
+    out = project / "run.jsonl"
+    cmd = mptop_cmd("toml/mine.toml", "--headless", "--duration", "1", "-o", str(out))
+    run = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=45)
+    assert run.returncode == 0, run.stderr
+    rec = read_recording(out)
+    reap_recorded(rec.snapshots)
+    assert [w.exitcode for w in rec.snapshots[-1].workers] == [-15]

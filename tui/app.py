@@ -269,7 +269,6 @@ class MptopApp(App[int]):
         """Show ``snap``: each widget redraws only what changed, inside one batch."""
         self.snapshot = snap
         self.sampling_failure = ""
-        self.info = self.source.info()
         self._totals.append(snap.total_percent)
         with self.batch_update():
             self._update_summary()
@@ -335,6 +334,7 @@ class MptopApp(App[int]):
         return " │ ".join(parts)
 
     def _update_summary(self) -> None:
+        self.info = self.source.info()  # a command may have changed it (a replay paused)
         self.query_one(Summary).show(self.summary())
 
     def log_line(self, text: str) -> None:

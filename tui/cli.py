@@ -358,9 +358,9 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
     _check_conflicts(parser, args)
     if args.replay is not None:
         return Invocation("replay", replay=Path(args.replay), named="--replay")
-    if args.workload is not None and ":" in args.workload and os.getcwd() not in sys.path:
-        # a custom workload may live in the current directory, as with python -m;
-        # appended, so it never shadows mptop's own packages
+    if os.getcwd() not in sys.path:
+        # a custom workload (given here or in a scenario file) may live in the current
+        # directory, as with python -m; appended, so it never shadows mptop's packages
         sys.path.append(os.getcwd())
     try:
         if args.file is not None:

@@ -59,8 +59,8 @@ def run_headless(
     """Record ``source`` for ``duration`` seconds (``None``: until ``stop``) into ``writer``.
 
     Takes one snapshot per tick of the source's interval, the first at once:
-    ``duration / interval + 1`` of them, then the last one :meth:`Source.close`
-    leaves. A sampling failure is written to stderr as one line. Always
+    ``floor(duration / interval) + 1`` of them; at ``duration`` seconds it closes
+    the source and writes the last snapshot :meth:`Source.close` leaves. A sampling failure is written to stderr as one line. Always
     closes the source and ``writer``, also when interrupted or on an error.
     """
     stop = stop or threading.Event()
@@ -75,13 +75,15 @@ def run_headless(
     want = None if duration is None else int(duration / interval + 1e-9) + 1
     written = 0
     t0 = time.monotonic()
-    # the last tick is due at t0 + duration; a late one still counts, up to half a tick
-    end = None if duration is None else t0 + duration + interval / 2
+    end = None if duration is None else t0 + duration
+    # the last tick is due at t0 + (want - 1) * interval <= end; a late one still counts,
+    # up to half a tick after the end
+    late = None if end is None else end + interval / 2
     closed = Closed()
     try:
         source.start(inbox.put, failed)
         while not stop.is_set() and (want is None or written < want):
-            wait = POLL_SECONDS if end is None else min(POLL_SECONDS, end - time.monotonic())
+            wait = POLL_SECONDS if late is None else min(POLL_SECONDS, late - time.monotonic())
             if wait <= 0:
                 break
             try:
@@ -91,6 +93,8 @@ def run_headless(
             writer.write(snap)
             written += 1
             source.arm()
+        if end is not None:  # the run lasts its duration, not only its whole ticks
+            stop.wait(max(0.0, end - time.monotonic()))
     finally:
         try:
             closed = source.close()
