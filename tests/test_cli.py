@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -88,3 +89,23 @@ def test_exit_summary_lists_twelve_and_counts_the_rest_by_fate(
     assert len(lines) == 1 + FATES_SHOWN + 1
     assert all(line.endswith("-15 (SIGTERM)") for line in lines[1 : 1 + FATES_SHOWN])
     assert lines[-1] == "  ... and 2 more: 1 daemon -15 (SIGTERM), 1 daemon -9 (SIGKILL)"
+
+
+def test_subcommands_are_listed_and_each_has_its_own_help(tmp_path: Path) -> None:
+    def mptop(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mptop.tui", *args], capture_output=True, text=True, timeout=30
+        )
+
+    main = mptop("--help")
+    assert main.returncode == 0 and "mptop replay" in main.stdout
+    replay = mptop("replay", "--help")
+    assert replay.returncode == 0 and "usage: mptop replay" in replay.stdout
+    assert "FILE.jsonl" in replay.stdout and "--scenario" not in replay.stdout
+    missing = mptop("replay", str(tmp_path / "none.jsonl"))
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip() == f"mptop: error: replay: {tmp_path / 'none.jsonl'}: no such file"
+    )
+    bare = mptop("replay")
+    assert bare.returncode == 2 and bare.stderr.count("\n") == 1 and "FILE.jsonl" in bare.stderr
