@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -45,6 +46,7 @@ from mptop.workers.spec import (
     ConfigError,
     Scenario,
     check_duration,
+    check_interval,
     default_start_method,
 )
 
@@ -52,7 +54,10 @@ if TYPE_CHECKING:
     from mptop.workers.source import Fate, Source
 
 # The kinds of run besides the default one, with a line for --help.
-SUBCOMMANDS = {"replay": "play a recording back in the TUI at its real pace"}
+SUBCOMMANDS = {
+    "run": "run your own program and watch its processes and their Queues and Pipes",
+    "replay": "play a recording back in the TUI at its real pace",
+}
 
 EXIT_USAGE = 2
 # Seconds Textual gets to restore the terminal once the workers are stopped.
@@ -289,6 +294,8 @@ class Invocation:
     duration: float | None = None
     replay: Path | None = None
     named: str = "replay"  # how the recording was given: the subcommand, or --replay
+    command: tuple[str, ...] = ()  # mptop run: the program's command line
+    interval: float = 1.0  # mptop run: seconds between snapshots
 
 
 def _given(args: argparse.Namespace, options: Sequence[tuple[str, str]]) -> list[str]:
@@ -302,14 +309,7 @@ def _check_conflicts(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(f"--replay: conflicts with {option} (a replay starts no process)")
     if args.file is not None and args.scenario is not None:
         parser.error(f"--scenario: conflicts with the scenario file {args.file} (give one)")
-    if args.headless and args.output is None:
-        parser.error("--headless: needs --output FILE.jsonl or --output FILE.csv")
-    if not args.headless:
-        for attr, option in (("output", "--output"), ("duration", "--duration")):
-            if getattr(args, attr) is not None:
-                parser.error(f"{option}: only with --headless")
-    if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
-        parser.error(f"--output: must end in .jsonl or .csv, got {args.output!r}")
+    _check_conflicts_headless(parser, args)
 
 
 def _overridden(loaded: ScenarioFile, args: argparse.Namespace) -> Scenario:
@@ -349,6 +349,8 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
     if argv and argv[0] == "replay":
         replay = build_replay_parser().parse_args(argv[1:])
         return Invocation("replay", replay=Path(replay.file))
+    if argv and argv[0] == "run":
+        return parse_run(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_scenarios:
@@ -459,7 +461,14 @@ def run_headless_cli(
         f"mptop: {how}: {result.snapshots} snapshots in {result.seconds:.1f} s written to {result.path}",
         file=sys.stderr,
     )
-    return 0
+    return exit_status(result.closed.status)
+
+
+def exit_status(status: int | None) -> int:
+    """mptop's exit status for a program's: the same, 128 + N for death by signal N, 0 for none."""
+    if status is None:
+        return 0
+    return 128 - status if status < 0 else status & 0xFF
 
 
 def run_tui(make_source: Callable[[], Source]) -> int:
@@ -479,6 +488,9 @@ def run_tui(make_source: Callable[[], Source]) -> int:
             app.cancel_watchdog()
         closed = source.close()
         print_fates(closed.fates)
+        with contextlib.suppress(OSError):
+            for line in closed.notes:
+                print(line, file=sys.stderr)
     return app.return_code or 0 if app is not None else 1
 
 
@@ -501,6 +513,95 @@ def print_fates(fates: Sequence[Fate]) -> None:
         lines.append(f"  ... and {len(rest)} more: {counts}")
     with contextlib.suppress(OSError):
         print("\n".join(lines), file=sys.stderr)
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    """The ``mptop run`` argument parser."""
+    p = _Parser(
+        prog="mptop run",
+        usage="mptop run [options] -- COMMAND [ARGS...]",
+        description=(
+            "Run your own program and watch it: its whole process tree (PID, name, daemon flag, "
+            "start method, state, CPU% where 100 = one core, core, RSS, exit code) and every "
+            "multiprocessing Queue, SimpleQueue, JoinableQueue and Pipe it uses (also inside Pool "
+            "and ProcessPoolExecutor): messages and bytes sent and received, rates and backlog. "
+            "Any CPython 3.9-3.13 works: mptop puts a small probe first on the program's "
+            "PYTHONPATH. stdin is /dev/null; the TUI keeps the program's output in a file."
+        ),
+        epilog=(
+            "Examples: mptop run -- python prog.py; mptop run -- python -m mypkg.main --flag; "
+            "mptop run --headless --output run.jsonl -- python prog.py (the program's output "
+            "passes through and mptop exits with its status)."
+        ),
+    )
+    p.add_argument(
+        "--interval",
+        type=_number("a number of seconds"),
+        default=1.0,
+        metavar="SECONDS",
+        help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
+    )
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no TUI: record one snapshot per tick to --output until the program ends",
+    )
+    p.add_argument(
+        "--duration",
+        type=_number("a number of seconds"),
+        default=None,
+        metavar="SECONDS",
+        help="with --headless: stop (and end the program) after this long",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="with --headless: the recording, FILE.jsonl or FILE.csv",
+    )
+    p.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND [ARGS...]",
+        help="the program to run, after --",
+    )
+    return p
+
+
+def parse_run(argv: Sequence[str]) -> Invocation:
+    """``mptop run`` arguments -> an Invocation; exits with status 2 and one line on bad input."""
+    parser = build_run_parser()
+    args = parser.parse_args(argv)
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        parser.error("give the program to run after --, e.g. mptop run -- python prog.py")
+    if shutil.which(command[0]) is None:
+        parser.error(f"{command[0]}: no such command")
+    _check_conflicts_headless(parser, args)
+    try:
+        interval = check_interval(args.interval)
+        duration = None if args.duration is None else check_duration(args.duration)
+    except ConfigError as err:
+        parser.error(str(err))
+    mode = "run-headless" if args.headless else "run"
+    output = Path(args.output) if args.output is not None else None
+    return Invocation(
+        mode, output=output, duration=duration, command=tuple(command), interval=interval
+    )
+
+
+def _check_conflicts_headless(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """--output and --duration go with --headless, which needs --output of a known kind."""
+    if args.headless and args.output is None:
+        parser.error("--headless: needs --output FILE.jsonl or --output FILE.csv")
+    if not args.headless:
+        for attr, option in (("output", "--output"), ("duration", "--duration")):
+            if getattr(args, attr) is not None:
+                parser.error(f"{option}: only with --headless")
+    if args.output is not None and Path(args.output).suffix.lower() not in OUTPUT_SUFFIXES:
+        parser.error(f"--output: must end in .jsonl or .csv, got {args.output!r}")
 
 
 def build_replay_parser() -> argparse.ArgumentParser:
@@ -533,6 +634,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RecordingError as err:
             return _usage_error(f"{inv.named}: {err}")
         return run_tui(lambda: ReplaySource(recording))
+    if inv.mode in ("run", "run-headless"):
+        from mptop.workers.run_source import RunSource
+
+        headless = inv.mode == "run-headless"
+
+        def program() -> RunSource:
+            return RunSource(list(inv.command), interval=inv.interval, capture=not headless)
+
+        if headless:
+            record = {"name": Path(inv.command[0]).name, "command": list(inv.command)}
+            return run_headless_cli(inv, program, record)
+        return run_tui(program)
     from mptop.workers.record import scenario_record
     from mptop.workers.spawn_source import SpawnSource
 

@@ -92,9 +92,12 @@ def run_headless(
                 continue
             writer.write(snap)
             written += 1
+            if source.info().ended:  # a program that exited: the run is over
+                break
             source.arm()
-        if end is not None:  # the run lasts its duration, not only its whole ticks
-            stop.wait(max(0.0, end - time.monotonic()))
+        else:
+            if end is not None:  # the run lasts its duration, not only its whole ticks
+                stop.wait(max(0.0, end - time.monotonic()))
     finally:
         try:
             closed = source.close()

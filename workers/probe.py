@@ -7,6 +7,7 @@ not start the processes it shows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -107,3 +108,11 @@ class ProcessProbe:
         return tuple(
             CoreSample(i, pct, tuple(sorted(on_core.get(i, ())))) for i, pct in enumerate(loads)
         )
+
+
+def load_avg() -> tuple[float, float, float] | None:
+    """The 1, 5 and 15 minute load average, where the platform has one."""
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None

@@ -7,13 +7,12 @@ probe (psutil: state, CPU%, core, RSS, core loads), the traffic counters
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 
 from mptop.workers.channels import Channel
 from mptop.workers.handles import WorkerHandle
-from mptop.workers.probe import MIN_CPU_WINDOW, ProcessProbe, ProcessReading
+from mptop.workers.probe import MIN_CPU_WINDOW, ProcessProbe, ProcessReading, load_avg
 from mptop.workers.snapshot import Snapshot, WorkerSample, WorkerState
 from mptop.workers.stall import STALL_TICKS, StallDetector
 from mptop.workers.supervisor import Supervisor
@@ -22,14 +21,6 @@ from mptop.workers.traffic import HISTORY, NO_RATES, Traffic
 __all__ = ["HISTORY", "MIN_CPU_WINDOW", "STALL_TICKS", "Sampler", "load_avg"]
 
 _EXITED = ProcessReading(WorkerState.EXITED)
-
-
-def load_avg() -> tuple[float, float, float] | None:
-    """The 1, 5 and 15 minute load average, where the platform has one."""
-    try:
-        return os.getloadavg()
-    except (AttributeError, OSError):
-        return None
 
 
 class Sampler:

@@ -47,7 +47,9 @@ class SourceInfo:
     ``interval`` is the seconds between snapshots now. ``unavailable`` says,
     in a few words, why the commands missing from the caps are not there
     ("a replay starts no process"). ``record`` is the ``scenario`` object of a
-    recording's header (see :mod:`mptop.workers.record`).
+    recording's header (see :mod:`mptop.workers.record`). ``ended`` is True
+    once the run is over by itself (a program that exited): headless stops
+    there, a screen stays until ``q``.
     """
 
     kind: str
@@ -59,6 +61,7 @@ class SourceInfo:
     lesson_title: str = "Lesson"
     unavailable: str = ""
     record: dict[str, Any] | None = None
+    ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +86,15 @@ class Closed:
 
     ``last`` is taken after the processes were stopped (their exit codes and
     exit events), or ``None`` if the source has nothing new to say (a replay).
+    ``status`` is the exit status of the program a source ran (``mptop run``:
+    mptop exits with it), ``None`` where there is none; ``notes`` are lines
+    to print once the screen is gone (where the program's output went).
     """
 
     fates: tuple[Fate, ...] = ()
     last: Snapshot | None = None
+    status: int | None = None
+    notes: tuple[str, ...] = ()
 
 
 class Source(Protocol):

@@ -179,11 +179,7 @@ class Scenario:
         if not self.groups:
             raise ConfigError("workers", "at least one group of workers is needed")
         _check_start_method(self.start_method, "--start-method")
-        if not MIN_INTERVAL <= self.interval <= MAX_INTERVAL:
-            raise ConfigError(
-                "--interval",
-                f"must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds, got {self.interval:g}",
-            )
+        check_interval(self.interval)
         if self.ipc not in IPC_TOPOLOGIES:
             raise ConfigError(
                 "--ipc", f"unknown topology {self.ipc!r} (choose from {', '.join(IPC_TOPOLOGIES)})"
@@ -244,4 +240,18 @@ def check_duration(seconds: float) -> float:
     """
     if not 0 < seconds <= MAX_DURATION:
         raise ConfigError("--duration", f"must be above 0 and at most a week, got {seconds:g}")
+    return seconds
+
+
+def check_interval(seconds: float) -> float:
+    """A refresh interval: :data:`MIN_INTERVAL` to :data:`MAX_INTERVAL` seconds. Returns it.
+
+    Raises:
+        ConfigError: out of range, naming ``--interval``.
+    """
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise ConfigError(
+            "--interval",
+            f"must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds, got {seconds:g}",
+        )
     return seconds

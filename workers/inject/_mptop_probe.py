@@ -137,6 +137,8 @@ def _where() -> tuple[str, str]:
             if name == "_setup_queues" and not seen_pool:
                 seen_pool = True
                 what = "Pool outqueue" if hasattr(me, "_inqueue") else "Pool inqueue"
+            elif name == "__init__" and type(me).__name__ == "Pool" and what == "SimpleQueue":
+                what = "Pool change notifier"
             elif path.endswith("concurrent/futures/process.py") and name == "__init__":
                 kind = type(me).__name__
                 if kind == "_ThreadWakeup":

@@ -1,0 +1,161 @@
+"""`mptop run --headless` on the real example programs: every process, every message, the exit status.
+
+On fork, forkserver and spawn, and on every CPython 3.9-3.13 found (a
+missing one is skipped with the reason). What is counted: one message per
+``Connection._send_bytes`` / ``_recv_bytes`` call, its bytes the pickled
+payload without the 4-byte frame header; so sent = received on every channel
+the program drained, and the counts equal what the program itself counted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mptop.workers.record import Recording, read_recording
+from tests.helpers import reap_recorded
+from tests.terminal import mptop_cmd
+from tests.test_cpython import find_python
+
+pytestmark = pytest.mark.timeout(90)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+def run(
+    tmp_path: Path, python: str, example: str, *args: str
+) -> tuple[subprocess.CompletedProcess[str], Recording]:
+    out = tmp_path / "run.jsonl"
+    cmd = mptop_cmd(
+        "run",
+        "--interval",
+        "0.5",
+        "--headless",
+        "-o",
+        str(out),
+        "--",
+        python,
+        str(EXAMPLES / example),
+        "--items",
+        "40",
+        *args,
+    )
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=80)
+    rec = read_recording(out)
+    reap_recorded(rec.snapshots)
+    return done, rec
+
+
+def printed(done: subprocess.CompletedProcess[str], what: str) -> dict[str, int]:
+    return {
+        line.split()[1]: int(line.split()[2])
+        for line in done.stdout.splitlines()
+        if line.startswith(what) and len(line.split()) == 3
+    }
+
+
+def pids_printed(done: subprocess.CompletedProcess[str]) -> set[int]:
+    return {int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("PROC")}
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_producer_consumer_every_process_and_message(
+    tmp_path: Path, version: str, method: str
+) -> None:
+    exe = find_python(version)
+    if exe is None:
+        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    done, rec = run(tmp_path, str(exe), "producer_consumer.py", "--start-method", method)
+    assert done.returncode == 0, done.stderr
+    last = rec.snapshots[-1]
+    seen = {w.pid: w for s in rec.snapshots for w in s.workers}
+    assert pids_printed(done) <= set(seen)
+    names = {w.name for w in seen.values()}
+    assert {"producer-1", "producer-2", "consumer-1", "consumer-2"} <= names
+    assert {w.start_method for w in seen.values() if w.name.startswith("consumer")} == {method}
+    assert all(w.exitcode == 0 for w in last.workers if w.name.startswith(("producer", "consumer")))
+    counted = printed(done, "COUNT")
+    tasks, results = sorted(last.channels, key=lambda c: c.name)
+    assert tasks.sent == tasks.received == counted["tasks"] + counted["sentinels"]
+    assert results.sent == results.received == counted["results"]
+    assert tasks.sent_bytes == tasks.received_bytes > 40 * 64  # each item pickles its payload
+    assert tasks.name.startswith("producer_consumer.py:") and tasks.kind == "Queue"
+
+
+@pytest.mark.parametrize(
+    ("example", "labels"),
+    [
+        ("pipe_echo.py", {"Pipe": 80, "Pipe (one-way)": 1}),
+        ("pool_map.py", {"Pool inqueue": None, "Pool outqueue": None}),
+        ("process_pool.py", {"executor call queue": None, "executor result queue": None}),
+    ],
+)
+def test_pipes_pool_and_executor_channels_are_labelled(
+    tmp_path: Path, example: str, labels: dict[str, int | None]
+) -> None:
+    done, rec = run(tmp_path, sys.executable, example)
+    assert done.returncode == 0, done.stderr
+    channels = {c.kind: c for c in rec.snapshots[-1].channels}
+    for kind, messages in labels.items():
+        assert kind in channels, sorted(channels)
+        c = channels[kind]
+        assert c.sent > 0 and c.received > 0
+        if messages is not None:
+            assert c.sent == c.received == messages
+    assert pids_printed(done) <= {w.pid for s in rec.snapshots for w in s.workers}
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_the_exit_status_passes_through(tmp_path: Path, code: int) -> None:
+    done, rec = run(tmp_path, sys.executable, "pipe_echo.py", "--exit", str(code))
+    assert done.returncode == code, done.stderr
+    assert "DONE" in done.stdout  # the program's own output passes through headless
+    root = rec.snapshots[-1].workers[0]
+    assert root.name == "pipe_echo.py" and root.exitcode == code
+
+
+def test_python_dash_i_gives_the_uncounted_view(tmp_path: Path) -> None:
+    out = tmp_path / "run.jsonl"
+    cmd = mptop_cmd(
+        "run",
+        "--interval",
+        "0.5",
+        "--headless",
+        "-o",
+        str(out),
+        "--",
+        sys.executable,
+        "-I",
+        str(EXAMPLES / "pipe_echo.py"),
+        "--items",
+        "40",
+        "--slow",
+        "0.03",  # without the probe the tree is only seen at the ticks: the child must live through one
+    )
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=80)
+    assert done.returncode == 0, done.stderr
+    rec = read_recording(out)
+    reap_recorded(rec.snapshots)
+    assert all(not s.channels for s in rec.snapshots)
+    events = [e.text for s in rec.snapshots for e in s.events]
+    assert "channels not counted: the program runs with -I or -E, which ignore PYTHONPATH" in events
+    assert pids_printed(done) <= {w.pid for s in rec.snapshots for w in s.workers}
+
+
+def test_bad_commands_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args, text in (
+        ([], "give the program to run after --"),
+        (["--", "no-such-program-here"], "no-such-program-here: no such command"),
+        (["--interval", "0", "--", "true"], "--interval: must be between 0.1 and 10 seconds"),
+        (["--output", "x.jsonl", "--", "true"], "--output: only with --headless"),
+    ):
+        done = subprocess.run(
+            mptop_cmd("run", *args), cwd=tmp_path, capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.count("\n") == 1 and text in done.stderr, done.stderr

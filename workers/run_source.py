@@ -1,0 +1,606 @@
+""":class:`RunSource`: a user's own program (``mptop run -- python prog.py``), behind the Source boundary.
+
+mptop starts the command with the probe first on ``PYTHONPATH``
+(``workers/inject``), so every Python process of the program counts what
+its multiprocessing connections move (:mod:`mptop.workers.program_counters`).
+The process tree comes from psutil (the root and its descendants, each kept
+once seen); the figures per process from :class:`~mptop.workers.probe.ProcessProbe`;
+the channels are the pipes and sockets the processes counted on, grouped by
+inode (a duplex Pipe's two ends are one channel) and labelled where the
+program made them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from mptop.workers.commands import (
+    Cap,
+    Command,
+    CommandError,
+    Pin,
+    SetInterval,
+    Signal,
+    ToggleSuspend,
+    Unpin,
+)
+from mptop.workers.detail import ChannelCounts, WorkerDetail
+from mptop.workers.events import EventLog
+from mptop.workers.output import tail_lines, tail_text
+from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
+from mptop.workers.program_counters import ProbeFiles, ProcessCounts
+from mptop.workers.sampling_thread import SamplingThread
+from mptop.workers.snapshot import ChannelSample, Snapshot, WorkerSample, WorkerState
+from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
+from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
+from mptop.workers.stall import StallDetector
+from mptop.workers.starter import StarterThread
+from mptop.workers.traffic import HISTORY
+
+INJECT = Path(__file__).with_name("inject")
+# How long the program's processes get after SIGTERM before SIGKILL, seconds.
+TERM_GRACE = 1.0
+# After this long without a probe file from the root, say why channels are not counted, seconds.
+PROBE_WAIT = 2.0
+# Lines of the program's output the exit notes show.
+NOTE_LINES = 10
+
+
+@dataclass(eq=False)
+class _Proc:
+    """What mptop knows of one process of the program."""
+
+    ps: psutil.Process | None  # None: gone before mptop could look at it (then ended is True)
+    name: str
+    daemon: bool = False
+    method: str = ""
+    exitcode: int | None = None
+    ended: bool = False
+    suspended: bool = False
+    pinned: int | None = None
+    rates_at: tuple[int, int, int, int] | None = None
+
+    @property
+    def live(self) -> psutil.Process:
+        """The psutil handle of a process not yet ended (its identity anchor)."""
+        assert self.ps is not None
+        return self.ps
+
+
+@dataclass(eq=False)
+class _Channel:
+    key: int
+    name: str
+    kind: str
+    received: int | None = None
+    received_bytes: int = 0
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+def _python_reason(cmdline: list[str]) -> str:
+    """Why a process started from ``cmdline`` has no probe (one line)."""
+    exe = Path(cmdline[0]).name if cmdline else "?"
+    if "python" not in exe:
+        return f"{exe} is not a Python program"
+    flags = [a for a in cmdline[1:] if a.startswith("-") and not a.startswith("--")]
+    if any(f in ("-I", "-E") or ("I" in f[1:] and f[1:].isalpha()) for f in flags):
+        return "the program runs with -I or -E, which ignore PYTHONPATH"
+    return "the probe did not load (PYTHONPATH or sitecustomize is overridden?)"
+
+
+class RunSource:
+    """The program ``argv``, run and watched; its processes take signals, suspend and pin.
+
+    ``capture``: its stdout and stderr go to a file (:attr:`log_path`) while a
+    TUI owns the terminal; otherwise (headless) they pass through unchanged.
+    stdin is /dev/null. Raises ``FileNotFoundError`` if the command does not
+    exist. The program starts in :meth:`start`.
+    """
+
+    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL})
+
+    def __init__(self, argv: list[str], *, interval: float = 1.0, capture: bool = True) -> None:
+        if not argv:
+            raise ValueError("no command to run")
+        if shutil.which(argv[0]) is None:
+            raise FileNotFoundError(f"no such command: {argv[0]}")
+        self.argv = list(argv)
+        shm = Path("/dev/shm")
+        base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+        self.folder = Path(tempfile.mkdtemp(prefix="mptop-run-", dir=base))
+        self.probe_dir = self.folder / "probe"
+        self.probe_dir.mkdir()
+        logs = Path(tempfile.mkdtemp(prefix="mptop-run-output-"))
+        self.log_path = logs / "output.log"
+        self.capture = capture
+        self.files = ProbeFiles(self.probe_dir)
+        self.probe = ProcessProbe()
+        self.events = EventLog()
+        self.stalls = StallDetector(lambda text, level: self.events.add(text, level=level))
+        self.sampling = SamplingThread(self._sample, interval)
+        self._starter = StarterThread()
+        self._lock = threading.RLock()
+        self._procs: dict[int, _Proc] = {}
+        self._channels: dict[int, _Channel] = {}
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._started = 0.0
+        self._ended_at: float | None = None
+        self._last: float | None = None
+        self._uncounted = ""
+        self._closed: Closed | None = None
+
+    # -- the boundary -------------------------------------------------------------------
+
+    @property
+    def program(self) -> str:
+        """The program as a short name: the script or module it runs, else the command."""
+        args = self.argv[1:] if "python" in Path(self.argv[0]).name else self.argv
+        for i, a in enumerate(args):
+            if a == "-m" and i + 1 < len(args):
+                return args[i + 1]
+            if not a.startswith("-"):
+                return Path(a).name
+        return Path(self.argv[0]).name
+
+    def info(self) -> SourceInfo:
+        """Kind ``run``; the header leads with the program and how long it has run, or how it ended."""
+        with self._lock:
+            popen, ended_at = self._popen, self._ended_at
+        now = time.monotonic()
+        if popen is not None and popen.returncode is not None and ended_at is not None:
+            lead = f"{self.program} exited with {popen.returncode} after {ended_at - self._started:.1f} s"
+        elif popen is not None:
+            lead = f"{self.program} running {now - self._started:.0f} s"
+        else:
+            lead = f"{self.program} starting"
+        facts = (f"channels not counted: {self._uncounted}",) if self._uncounted else ()
+        return SourceInfo(
+            kind="run",
+            title=f"mptop run {shlex.join(self.argv)}",
+            interval=self.sampling.interval,
+            lead=(lead,),
+            facts=(*facts, "mptop run"),
+            unavailable="mptop does not own the program's code: it cannot add a process",
+            record={"name": self.program, "command": self.argv, "interval": self.sampling.interval},
+            ended=ended_at is not None,
+        )
+
+    def start(self, deliver: Deliver, failed: Failed) -> None:
+        """Start the program (on the long-lived starter thread), then sampling."""
+        env = {**os.environ, "MPTOP_PROBE_DIR": str(self.probe_dir)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(INJECT), env.get("PYTHONPATH")) if p)
+        out = open(self.log_path, "wb") if self.capture else None  # noqa: SIM115 - closed below
+
+        def launch() -> None:
+            self._popen = subprocess.Popen(
+                self.argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
+                start_new_session=True,  # the terminal's Ctrl+C is mptop's; mptop ends the tree
+            )
+
+        try:
+            self._starter.call(launch)
+        finally:
+            if out is not None:
+                out.close()
+        assert self._popen is not None
+        self._started = time.monotonic()
+        self._add(self._popen.pid, self.program)
+        self.events.add(f"started {self._popen.pid}: {shlex.join(self.argv)}", self._popen.pid)
+        self.sampling.start(deliver, failed)
+
+    def arm(self) -> None:
+        """The last snapshot was applied."""
+        self.sampling.arm()
+
+    def poke(self) -> None:
+        """Sample as soon as the last snapshot was applied."""
+        self.sampling.poke()
+
+    def send(self, command: Command) -> str | None:
+        """Signal, suspend or pin a process of the program (identity-checked); change the interval.
+
+        Raises :class:`CommandError` for a PID outside the program's tree, a
+        process that is gone, or an OS that refuses.
+        """
+        match command:
+            case SetInterval(seconds=seconds):
+                self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
+            case Signal(pid=pid, sig=sig, wait=wait):
+                p = self._live(pid)
+                if sig in (signal.SIGTERM, signal.SIGKILL) and p.suspended:
+                    self._signal(p, signal.SIGCONT)
+                self._signal(p, sig)
+                self.events.add(f"sent {sig.name} to {pid}", pid)
+                if wait > 0 and sig in (signal.SIGTERM, signal.SIGKILL):
+                    with contextlib.suppress(psutil.Error):
+                        p.live.wait(wait)
+            case ToggleSuspend(pid=pid):
+                p = self._live(pid)
+                sig = signal.SIGCONT if p.suspended else signal.SIGSTOP
+                self._signal(p, sig)
+                p.suspended = not p.suspended
+                self.events.add(f"sent {sig.name} to {pid}", pid)
+            case Pin(pid=pid, cores=cores):
+                p = self._live(pid)
+                try:
+                    chosen = cores if cores is not None else (p.live.cpu_num(),)
+                    p.live.cpu_affinity(list(chosen))
+                except psutil.Error as err:
+                    raise CommandError(pid, f"affinity: {type(err).__name__}") from None
+                except ValueError as err:
+                    raise CommandError(pid, str(err)) from None
+                p.pinned = chosen[0] if len(chosen) == 1 else None
+                self.events.add(f"pinned {pid} to core {','.join(map(str, chosen))}", pid)
+            case Unpin(pid=pid):
+                p = self._live(pid)
+                try:
+                    p.live.cpu_affinity([])
+                except psutil.Error as err:
+                    raise CommandError(pid, f"affinity: {type(err).__name__}") from None
+                p.pinned = None
+                self.events.add(f"unpinned {pid} (all cores)", pid)
+            case _:
+                raise CommandError(
+                    getattr(command, "pid", None),
+                    f"{type(command).__name__}: mptop does not own the program's code",
+                )
+        self.poke()
+        return None
+
+    def detail(self, pid: int) -> WorkerDetail:
+        """psutil's facts and the process's counters; the root's output tail. Raises CommandError."""
+        with self._lock:
+            p = self._procs.get(pid)
+        if p is None:
+            raise CommandError(pid, "not a process of the program")
+        ppid = create = threads = nice = None
+        cmdline: tuple[str, ...] = ()
+        affinity: tuple[int, ...] | None = None
+        if not p.ended and p.ps is not None:
+            ps = p.ps
+            with contextlib.suppress(psutil.Error), ps.oneshot():
+                ppid, create = ps.ppid(), ps.create_time()
+                cmdline, threads, nice = tuple(ps.cmdline()), ps.num_threads(), int(ps.nice())
+                affinity = tuple(ps.cpu_affinity() or ())
+        counts = self.files.read().get(pid)
+        names = {c.key: c for c in self._channels.values()}
+        channels = tuple(
+            ChannelCounts(
+                names[s.inode].name if s.inode in names else f"pipe:[{s.inode}]",
+                names[s.inode].kind if s.inode in names else "pipe",
+                s.sent,
+                s.sent_bytes,
+                s.received,
+                s.received_bytes,
+            )
+            for s in (counts.slots if counts else ())
+        )
+        root = self._popen is not None and pid == self._popen.pid
+        return WorkerDetail(
+            pid=pid,
+            ppid=ppid,
+            cmdline=cmdline,
+            start_method=p.method,
+            create_time=create,
+            affinity=affinity,
+            threads=threads,
+            channels=channels,
+            stdout_tail=tail_text(self.log_path, 12) if root and self.capture else "",
+            stderr_tail="(with stdout: the program's output is one file)" if root else "",
+            traceback="",
+            nice=nice,
+            mptop_nice=os.nice(0),
+        )
+
+    def close(self) -> Closed:
+        """End the program's tree (SIGTERM, SIGKILL after :data:`TERM_GRACE`) and say how each ended.
+
+        Bounded: about 1.7 s at most. Idempotent. The program's output file is
+        kept; :attr:`Closed.notes` name it and show its last lines.
+        """
+        with self._lock:
+            if self._closed is not None:
+                return self._closed
+        live = [p for p in self._live_procs()]
+        if live:
+            for p in live:
+                with contextlib.suppress(psutil.Error):
+                    if p.suspended:
+                        p.live.send_signal(signal.SIGCONT)
+                    p.live.send_signal(signal.SIGTERM)
+            self.events.add(
+                f"sent SIGTERM to the program's {len(live)} process(es)", level="warning"
+            )
+            _, alive = psutil.wait_procs([p.live for p in live], timeout=TERM_GRACE)
+            for ps in alive:
+                with contextlib.suppress(psutil.Error):
+                    ps.kill()
+            if alive:
+                self.events.add(f"{len(alive)} ignored SIGTERM: SIGKILL", level="warning")
+                psutil.wait_procs(alive, timeout=0.7)
+        if self._popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._popen.wait(0.5)
+        self.sampling.stop()
+        last = self._sample()
+        with self._lock:
+            fates = tuple(Fate(pid, p.name, p.daemon, p.exitcode) for pid, p in self._procs.items())
+        status = self._popen.returncode if self._popen is not None else None
+        notes: list[str] = []
+        if self.capture and self.log_path.exists():
+            notes.append(f"mptop: the program's output is in {self.log_path}; its last lines:")
+            notes += [f"  {line}" for line in tail_lines(self.log_path, NOTE_LINES)]
+        self.files.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self._starter.stop()
+        self._closed = Closed(fates, last, status, tuple(notes))
+        return self._closed
+
+    # -- inside --------------------------------------------------------------------------
+
+    def _add(self, pid: int, name: str) -> _Proc:
+        """Know process ``pid`` from now on (as ended at once if it is already gone)."""
+        try:
+            p = _Proc(psutil.Process(pid), name)
+        except psutil.Error:
+            p = _Proc(None, name, ended=True)
+        with self._lock:
+            return self._procs.setdefault(pid, p)
+
+    def _live(self, pid: int) -> _Proc:
+        with self._lock:
+            p = self._procs.get(pid)
+        if p is None:
+            raise CommandError(pid, "not a process of the program")
+        if p.ended or p.ps is None or not p.ps.is_running():
+            raise CommandError(pid, "has exited")
+        return p
+
+    @staticmethod
+    def _signal(p: _Proc, sig: signal.Signals) -> None:
+        try:
+            p.live.send_signal(sig)  # psutil checks the create time first: a reused PID is never hit
+        except psutil.NoSuchProcess:
+            raise CommandError(p.live.pid, "no such process") from None
+        except psutil.AccessDenied:
+            raise CommandError(p.live.pid, f"{sig.name}: permission denied") from None
+
+    def _live_procs(self) -> list[_Proc]:
+        with self._lock:
+            return [p for p in self._procs.values() if not p.ended]
+
+    def _discover(self, counts: dict[int, ProcessCounts]) -> None:
+        """New descendants of the root, and what the probe says of each child (name, exit code)."""
+        popen = self._popen
+        if popen is not None and popen.poll() is None:  # the one place the root is reaped
+            with contextlib.suppress(psutil.Error):
+                root = self._procs[popen.pid].live
+                for child in root.children(recursive=True):
+                    if child.pid not in self._procs:
+                        with contextlib.suppress(psutil.Error):
+                            self._add(child.pid, child.name())
+                            self.events.add(f"started {child.pid} ({child.name()})", child.pid)
+        for pid in counts:  # a process that came and went between two ticks left its file
+            if pid not in self._procs:
+                self._add(pid, str(pid))
+        for pc in counts.values():
+            for line in pc.lines:
+                kind, _, rest = line.partition(" ")
+                fields = rest.split(" ", 3)
+                if not fields[0].isdigit():
+                    continue
+                cpid = int(fields[0])
+                if kind == "C" and len(fields) == 4:
+                    p = self._procs.get(cpid) or self._add(cpid, fields[3])
+                    p.name, p.daemon, p.method = fields[3], fields[1] == "1", fields[2]
+                elif kind == "X" and len(fields) == 2 and fields[1].lstrip("-").isdigit():
+                    p = self._procs.get(cpid) or self._add(cpid, str(cpid))
+                    p.exitcode = int(fields[1])
+
+    def _why_uncounted(self, root_pid: int, now: float) -> None:
+        """No process has a probe file: once it is clear that none will, say why, once."""
+        popen = self._popen
+        if now - self._started <= PROBE_WAIT and (popen is None or popen.returncode is None):
+            return
+        with contextlib.suppress(psutil.Error, KeyError):
+            self._uncounted = _python_reason(self._procs[root_pid].live.cmdline())
+        self._uncounted = self._uncounted or _python_reason(self.argv)
+        self.events.add(f"channels not counted: {self._uncounted}", level="warning")
+
+    def _labels(self, counts: dict[int, ProcessCounts]) -> dict[int, tuple[int, str, str]]:
+        """inode -> (channel key, name, kind) from every process's ``L`` lines."""
+        out: dict[int, tuple[int, str, str]] = {}
+        for pc in counts.values():
+            for line in pc.lines:
+                if not line.startswith("L "):
+                    continue
+                parts = line.split(" ", 3)
+                if len(parts) < 4 or not (parts[1].isdigit() and parts[2].isdigit()):
+                    continue
+                a, b, label = int(parts[1]), int(parts[2]), parts[3]
+                where, _, what = label.partition(" ")
+                if ":" not in where:
+                    where, what = "", label
+                out[a] = out[b] = (min(a, b), where or what, what)
+        # channels made on one line (a, b = Queue(), Queue()) are told apart by their order
+        seen: dict[tuple[str, str], int] = {}
+        for key, name, what in sorted(set(out.values())):
+            n = seen[(name, what)] = seen.get((name, what), 0) + 1
+            if n > 1:
+                for inode, v in out.items():
+                    if v[0] == key:
+                        out[inode] = (key, f"{name} #{n}", what)
+        return out
+
+    def _sample(self) -> Snapshot:
+        now = time.monotonic()
+        dt = None if self._last is None else now - self._last
+        self._last = now
+        counts = self.files.read()
+        self._discover(counts)
+        popen = self._popen
+        root_pid = popen.pid if popen is not None else None
+        if not counts and not self._uncounted and root_pid is not None:
+            self._why_uncounted(root_pid, now)
+        labels = self._labels(counts)
+        loads = self.probe.core_loads(now)
+        workers: list[WorkerSample] = []
+        with self._lock:
+            procs = list(self._procs.items())
+        for pid, p in procs:
+            workers.append(self._worker(pid, p, counts.get(pid), now, dt, root_pid))
+        cores = self.probe.cores(
+            loads, ((w.pid, w.core) for w in workers if w.core is not None and w.alive)
+        )
+        channels = self._channel_samples(counts, labels, dt)
+        if popen is not None and popen.returncode is not None and self._ended_at is None:
+            self._ended_at = now
+            self.events.add(f"{self.program} exited with {popen.returncode}", root_pid)
+        return Snapshot(
+            time=time.time(),
+            interval=dt or 0.0,
+            start_method=",".join(sorted({p.method for _, p in procs if p.method})) or "run",
+            cores=cores,
+            workers=tuple(workers),
+            channels=channels,
+            events=tuple(self.events.drain()),
+            load_avg=load_avg(),
+        )
+
+    def _worker(
+        self,
+        pid: int,
+        p: _Proc,
+        counts: ProcessCounts | None,
+        now: float,
+        dt: float | None,
+        root_pid: int | None,
+    ) -> WorkerSample:
+        reading: ProcessReading = GONE
+        if not p.ended:
+            reading = self.probe.read(p.live, now)
+            popen = self._popen
+            root_done = pid == root_pid and popen is not None and popen.returncode is not None
+            if root_done:
+                assert popen is not None
+                p.exitcode = popen.returncode
+            if root_done or reading is GONE:  # a zombie stays one until its parent reaps it
+                p.ended = True
+                self.probe.forget(pid)
+                if pid != root_pid:
+                    code = "" if p.exitcode is None else f" with {p.exitcode}"
+                    self.events.add(f"{pid} exited{code}", pid)
+        totals = (0, 0, 0, 0)
+        if counts is not None:
+            totals = tuple(
+                sum(getattr(s, f) for s in counts.slots)
+                for f in ("received", "received_bytes", "sent", "sent_bytes")
+            )
+        rates: list[float | None] = [None] * 4
+        if p.rates_at is not None and dt and not p.ended:
+            rates = [(a - b) / dt for a, b in zip(totals, p.rates_at, strict=True)]
+        p.rates_at = totals
+        state = WorkerState.EXITED if p.ended else reading.state
+        return WorkerSample(
+            pid=pid,
+            name=p.name,
+            daemon=p.daemon,
+            state=state,
+            core=None if p.ended else reading.core,
+            cpu_percent=None if p.ended else reading.cpu_percent,
+            rss=None if p.ended else reading.rss,
+            msgs_in_per_s=rates[0],
+            bytes_in_per_s=rates[1],
+            msgs_out_per_s=rates[2],
+            bytes_out_per_s=rates[3],
+            exitcode=p.exitcode if p.ended else None,
+            workload="",
+            pinned=None if p.ended else p.pinned,
+            start_method=p.method,
+        )
+
+    def _channel_samples(
+        self,
+        counts: dict[int, ProcessCounts],
+        labels: dict[int, tuple[int, str, str]],
+        dt: float | None,
+    ) -> tuple[ChannelSample, ...]:
+        totals: dict[int, list[int]] = {}
+        producers: dict[int, set[str]] = {}
+        consumers: dict[int, set[str]] = {}
+        names = {pid: p.name for pid, p in self._procs.items()}
+        for pid, pc in counts.items():
+            for s in pc.slots:
+                key, _, _ = labels.get(s.inode, (s.inode, "", ""))
+                t = totals.setdefault(key, [0, 0, 0, 0])
+                t[0] += s.sent
+                t[1] += s.sent_bytes
+                t[2] += s.received
+                t[3] += s.received_bytes
+                who = names.get(pid, str(pid))
+                if s.sent:
+                    producers.setdefault(key, set()).add(who)
+                if s.received:
+                    consumers.setdefault(key, set()).add(who)
+        out = []
+        alive = {pid for pid, p in self._procs.items() if not p.ended}
+        named = {k: (n, w) for k, n, w in labels.values()}
+        for key, (sent, sent_bytes, received, received_bytes) in sorted(totals.items()):
+            name, kind = named.get(key, (f"pipe:[{key}]", "pipe"))
+            ch = self._channels.get(key)
+            if ch is None:
+                ch = self._channels[key] = _Channel(key, name, kind)
+            mps = bps = None
+            if ch.received is not None and dt:
+                mps = (received - ch.received) / dt
+                bps = (received_bytes - ch.received_bytes) / dt
+                ch.history.append(mps)
+            ch.received, ch.received_bytes = received, received_bytes
+            backlog = sent - received
+            takers = bool(alive)
+            out.append(
+                ChannelSample(
+                    name=name,
+                    kind=kind,
+                    producer=_group(producers.get(key, set())),
+                    consumer=_group(consumers.get(key, set())),
+                    sent=sent,
+                    sent_bytes=sent_bytes,
+                    received=received,
+                    received_bytes=received_bytes,
+                    msgs_per_s=mps,
+                    bytes_per_s=bps,
+                    stalled=self.stalls.check(key, name, received, backlog, takers),
+                    history=tuple(ch.history),
+                )
+            )
+        return tuple(out)
+
+
+def _group(names: set[str]) -> str:
+    """A few process names for a channel's end: ``MainProcess``, ``cons-0,cons-1``, ``4 processes``."""
+    if not names:
+        return "–"
+    if len(names) <= 2:
+        return ",".join(sorted(names))
+    return f"{len(names)} processes"
+
+
+__all__ = ["RunSource"]
