@@ -159,3 +159,50 @@ def test_bad_commands_are_one_line_and_exit_2(tmp_path: Path) -> None:
         )
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and text in done.stderr, done.stderr
+
+
+async def test_in_the_app_k_on_a_consumer_shows_minus_9_and_q_leaves_nothing() -> None:
+    from mptop.tui.app import MptopApp
+    from mptop.tui.widgets.workers_table import WorkerTable
+    from mptop.workers.run_source import RunSource
+    from tests.helpers import alive, until
+
+    source = RunSource(
+        [
+            sys.executable,
+            str(EXAMPLES / "producer_consumer.py"),
+            "--items",
+            "5000",
+            "--slow",
+            "0.02",
+        ],
+        interval=0.3,
+    )
+    app = MptopApp(source)
+    seen: set[int] = set()
+    try:
+        async with app.run_test(size=(130, 40)) as pilot:
+            table = app.query_one(WorkerTable)
+
+            def consumer() -> int | None:
+                for pid in table.order:
+                    w = table.sample(pid)
+                    if w is not None and w.name == "consumer-1" and w.alive:
+                        return pid
+                return None
+
+            await until(pilot, consumer, timeout=20)
+            pid = consumer()
+            assert pid is not None
+            seen |= set(table.order)
+            assert app.check_action("add", ()) is None  # greyed: mptop does not own the code
+            table.select_pid(pid)
+            await pilot.press("k")
+            await until(pilot, lambda: table.texts(pid)["exit"].strip() == "-9 SIGKILL", timeout=10)
+            seen |= set(table.order)
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, timeout=10)
+        assert app.closed is not None and app.closed.status is not None
+        assert alive(seen) == []  # (zombies count as gone)
+    finally:
+        source.close()

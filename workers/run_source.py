@@ -90,6 +90,23 @@ class _Channel:
     history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
 
+def zombie_exitcode(pid: int) -> int | None:
+    """The exit code of zombie ``pid`` (``Process.exitcode`` style: -N = killed by signal N), or None.
+
+    Linux keeps a zombie's wait status as the last field of ``/proc/PID/stat``
+    (``exit_code``, since Linux 3.5; proc(5)) until its parent reaps it, so the
+    exit code shows before the program's own ``join()``.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        if fields[0] != b"Z":
+            return None
+        return os.waitstatus_to_exitcode(int(fields[-1]))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _python_reason(cmdline: list[str]) -> str:
     """Why a process started from ``cmdline`` has no probe (one line)."""
     exe = Path(cmdline[0]).name if cmdline else "?"
@@ -518,6 +535,8 @@ class RunSource:
             rates = [(a - b) / dt for a, b in zip(totals, p.rates_at, strict=True)]
         p.rates_at = totals
         state = WorkerState.EXITED if p.ended else reading.state
+        if state is WorkerState.ZOMBIE and p.exitcode is None:
+            p.exitcode = zombie_exitcode(pid)
         return WorkerSample(
             pid=pid,
             name=p.name,
@@ -530,7 +549,7 @@ class RunSource:
             bytes_in_per_s=rates[1],
             msgs_out_per_s=rates[2],
             bytes_out_per_s=rates[3],
-            exitcode=p.exitcode if p.ended else None,
+            exitcode=p.exitcode if p.ended or state is WorkerState.ZOMBIE else None,
             workload="",
             pinned=None if p.ended else p.pinned,
             start_method=p.method,

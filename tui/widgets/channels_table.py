@@ -60,6 +60,8 @@ def flow_line(channels: tuple[ChannelSample, ...]) -> str:
     """The topology as the path a message takes, from the channels' ends."""
     if not channels:
         return "no channels: the workers only run their workload (--ipc none)"
+    if not any("mptop" in (c.producer, c.consumer) for c in channels):
+        return f"{len(channels)} channel(s) of the program, as its own processes counted them"
     pipes = [c for c in channels if c.kind == "Pipe"]
     if pipes:
         return f"mptop ⇄ each worker over its own Pipe ({len(pipes)}): request out, echo back"
