@@ -206,3 +206,51 @@ async def test_in_the_app_k_on_a_consumer_shows_minus_9_and_q_leaves_nothing() -
         assert alive(seen) == []  # (zombies count as gone)
     finally:
         source.close()
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_the_program_ends_within_3_s_when_mptop_is_killed(tmp_path: Path, how: str) -> None:
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from tests.helpers import alive, kill_all, wait_for
+
+    out = tmp_path / "run.jsonl"
+    cmd = mptop_cmd(
+        "run",
+        "--headless",
+        "-o",
+        str(out),
+        "--",
+        sys.executable,
+        str(EXAMPLES / "producer_consumer.py"),
+        "--items",
+        "5000",
+        "--slow",
+        "0.02",
+    )
+    mptop = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree: set[int] = set()
+    try:
+
+        def started() -> bool:
+            tree.update(p.pid for p in psutil.Process(mptop.pid).children(recursive=True))
+            return len(tree) >= 6  # the program's 5 processes and mptop's guard
+
+        wait_for(started, timeout=20)
+        os.kill(mptop.pid, getattr(signal, how))
+        mptop.wait(10)
+        t0 = time.monotonic()
+        try:
+            wait_for(lambda: not alive(tree), timeout=3)
+        except AssertionError:
+            left = [" ".join(psutil.Process(p).cmdline())[:90] for p in alive(tree)]
+            raise AssertionError(f"left after 3 s: {left}") from None
+        assert time.monotonic() - t0 < 3
+    finally:
+        if mptop.poll() is None:
+            mptop.kill()
+        kill_all(tree)

@@ -18,6 +18,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -55,6 +56,21 @@ INJECT = Path(__file__).with_name("inject")
 TERM_GRACE = 1.0
 # After this long without a probe file from the root, say why channels are not counted, seconds.
 PROBE_WAIT = 2.0
+# The guard: a small process that ends the program's process group once mptop is gone, even
+# SIGKILLed (its stdin is a pipe only mptop holds open: EOF means mptop died).
+GUARD = """
+import os, signal, sys, time
+for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)
+group = int(sys.argv[1])
+sys.stdin.buffer.read()
+for sig, pause in ((signal.SIGCONT, 0), (signal.SIGTERM, 1.0), (signal.SIGKILL, 0)):
+    try:
+        os.killpg(group, sig)
+    except OSError:
+        break
+    time.sleep(pause)
+"""
 # Lines of the program's output the exit notes show.
 NOTE_LINES = 10
 
@@ -158,6 +174,7 @@ class RunSource:
         self._last: float | None = None
         self._uncounted = ""
         self._closed: Closed | None = None
+        self._guard: subprocess.Popen[bytes] | None = None
 
     # -- the boundary -------------------------------------------------------------------
 
@@ -217,6 +234,13 @@ class RunSource:
             if out is not None:
                 out.close()
         assert self._popen is not None
+        # start_new_session: the program's group is its root's PID
+        self._guard = subprocess.Popen(
+            [sys.executable, "-I", "-c", GUARD, str(self._popen.pid)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._started = time.monotonic()
         self._add(self._popen.pid, self.program)
         self.events.add(f"started {self._popen.pid}: {shlex.join(self.argv)}", self._popen.pid)
@@ -335,26 +359,33 @@ class RunSource:
         with self._lock:
             if self._closed is not None:
                 return self._closed
-        live = [p for p in self._live_procs()]
+        self._discover(self.files.read())  # children born since the last tick, too
+        live = self._live_procs()
         if live:
             for p in live:
                 with contextlib.suppress(psutil.Error):
                     if p.suspended:
                         p.live.send_signal(signal.SIGCONT)
                     p.live.send_signal(signal.SIGTERM)
-            self.events.add(
-                f"sent SIGTERM to the program's {len(live)} process(es)", level="warning"
-            )
+            self._signal_group(signal.SIGTERM)  # and whatever of the group psutil has not seen
+            self.events.add(f"sent SIGTERM to the program's {len(live)} process(es)", level="warning")
             _, alive = psutil.wait_procs([p.live for p in live], timeout=TERM_GRACE)
             for ps in alive:
                 with contextlib.suppress(psutil.Error):
                     ps.kill()
+            self._signal_group(signal.SIGKILL)
             if alive:
                 self.events.add(f"{len(alive)} ignored SIGTERM: SIGKILL", level="warning")
                 psutil.wait_procs(alive, timeout=0.7)
         if self._popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(0.5)
+        if self._guard is not None:  # the tree has ended: the guard has nothing left to do
+            self._guard.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._guard.wait(1.0)
+            if self._guard.stdin is not None:
+                self._guard.stdin.close()
         self.sampling.stop()
         last = self._sample()
         with self._lock:
@@ -398,6 +429,12 @@ class RunSource:
             raise CommandError(p.live.pid, "no such process") from None
         except psutil.AccessDenied:
             raise CommandError(p.live.pid, f"{sig.name}: permission denied") from None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        """``sig`` to the program's process group (its own session: the root's PID), if any is left."""
+        if self._popen is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self._popen.pid, sig)
 
     def _live_procs(self) -> list[_Proc]:
         with self._lock:
