@@ -110,9 +110,9 @@ def test_every_message_is_counted(tmp_path: Path, version: str, method: str) -> 
     pids = {int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("PROC")}
     assert pids <= set(counts), (pids, set(counts))  # every process of the program has a file
     got = channels(counts)
-    queue = next(v for k, v in got.items() if k.endswith("Queue") and "prog.py:10" in k)
-    simple = next(v for k, v in got.items() if k.endswith("SimpleQueue"))
-    pipe = next(v for k, v in got.items() if k == "prog.py:11 Pipe")
+    queue = got["prog.py:10 Queue"]
+    simple = got["prog.py:10 SimpleQueue"]
+    pipe = got["prog.py:11 Pipe"]
     assert queue[0] == queue[2] == 102  # 100 items and 2 sentinels, sent = received
     assert queue[1] == queue[3]  # bytes: the pickled payloads, the same both ways
     assert simple[0] == simple[2] == 100 and simple[1] == simple[3]
