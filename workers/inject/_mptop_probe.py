@@ -36,7 +36,10 @@ import mmap
 import os
 import sys
 import threading
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # no typing at run time: importing it costs a few ms of the program's start
+    from typing import Any
 
 ENV_DIR = "MPTOP_PROBE_DIR"
 MAGIC = 0x31425250504F544D  # "MTOPPRB1", little-endian
@@ -189,9 +192,15 @@ def install() -> None:
     base_process: Any = process.BaseProcess
     send, recv, pipe, start = cls._send_bytes, cls._recv_bytes, connection.Pipe, base_process.start
 
+    # The hot path: one cached (generation, slot) per connection, read inline (no call).
     def _send_bytes(self, buf, _send=send, _slot=_slot):  # type: ignore[no-untyped-def]
         _send(self, buf)
-        base = _slot(self)
+        try:
+            gen, base = self._mptop_slot
+        except AttributeError:
+            gen = -1
+        if gen != _gen:
+            base = _slot(self)
         if base:
             w = _words
             w[base + 1] += 1
@@ -199,7 +208,12 @@ def install() -> None:
 
     def _recv_bytes(self, maxsize=None, _recv=recv, _slot=_slot):  # type: ignore[no-untyped-def]
         buf = _recv(self, maxsize)
-        base = _slot(self)
+        try:
+            gen, base = self._mptop_slot
+        except AttributeError:
+            gen = -1
+        if gen != _gen:
+            base = _slot(self)
         if base:
             w = _words
             w[base + 3] += 1
@@ -219,6 +233,7 @@ def install() -> None:
     def start_process(self, _start=start):  # type: ignore[no-untyped-def]
         _start(self)
         try:
+            _patch_exitcodes(type(self._popen))
             method = getattr(getattr(self, "_popen", None), "method", "?")
             note(f"C {self.pid} {int(bool(self.daemon))} {method} {self.name}")
         except Exception:
@@ -228,34 +243,39 @@ def install() -> None:
     cls._recv_bytes = _recv_bytes
     connection.Pipe = Pipe
     base_process.start = start_process
-    _patch_exitcodes()
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def _patch_exitcodes() -> None:
-    """Note each child's exit code when its parent (this process) learns it (``Popen.poll``)."""
-    import multiprocessing.popen_fork as popen_fork
+_patched: set[Any] = set()
 
-    classes: list[Any] = [popen_fork.Popen]
-    try:
-        import multiprocessing.popen_forkserver as popen_forkserver
 
-        classes.append(popen_forkserver.Popen)
-    except ImportError:
-        pass
-    for popen in classes:
-        poll = popen.__dict__.get("poll")
-        if poll is None:
-            continue
+def _patch_exitcodes(popen: Any) -> None:
+    """Note each child's exit code when its parent (this process) learns it (``Popen.poll``).
 
-        def patched(self, flag=os.WNOHANG, _poll=poll):  # type: ignore[no-untyped-def]
-            known = self.returncode is not None
-            code = _poll(self, flag)
-            if code is not None and not known:
-                note(f"X {self.pid} {code}")
-            return code
+    Patched on the first start of each Popen class (fork, forkserver, spawn), so
+    the probe imports none of them itself (start-up time).
+    """
+    if popen in _patched:
+        return
+    _patched.add(popen)
+    for cls in popen.__mro__:
+        poll = cls.__dict__.get("poll")
+        if poll is not None:
+            break
+    else:
+        return
+    if getattr(poll, "_mptop_wrapped", False):
+        return  # a base class's poll, wrapped already
 
-        popen.poll = patched
+    def patched(self, flag=os.WNOHANG, _poll=poll):  # type: ignore[no-untyped-def]
+        known = self.returncode is not None
+        code = _poll(self, flag)
+        if code is not None and not known:
+            note(f"X {self.pid} {code}")
+        return code
+
+    patched._mptop_wrapped = True  # type: ignore[attr-defined]
+    popen.poll = patched
 
 
 def _after_fork() -> None:

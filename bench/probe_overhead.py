@@ -1,0 +1,139 @@
+"""What the probe of ``mptop run`` costs a program: throughput and start-up, probed vs unprobed.
+
+A Queue-heavy program (one producer process puts N messages of a payload
+size into a ``multiprocessing.Queue``, one consumer takes them; the time runs
+from the first put to the last take) runs as a fresh ``python`` process, once
+with the probe (``workers/inject`` first on ``PYTHONPATH``, a probe folder in
+``MPTOP_PROBE_DIR``, as ``mptop run`` starts it) and once without, in
+interleaved pairs (probed, plain, plain, probed, ...: ABBA, so a drift of the
+machine favours neither). Printed per payload: the medians of both, and the
+median of the pairs' ratios probed/plain with its interquartile range (1.00 =
+the probe costs nothing measurable). Start-up: from ``Popen`` to the
+program's first line of output, for a program that imports multiprocessing
+and prints, median over the pairs.
+
+    python bench/probe_overhead.py [PAIRS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+INJECT = Path(__file__).resolve().parent.parent / "workers" / "inject"
+
+PROGRAM = """\
+import multiprocessing as mp, sys, time
+
+def consume(q, n, done):
+    for _ in range(n):
+        q.get()
+    done.put(time.perf_counter())
+
+if __name__ == "__main__":
+    n, size = int(sys.argv[1]), int(sys.argv[2])
+    ctx = mp.get_context("fork")
+    q, done = ctx.Queue(maxsize=1024), ctx.SimpleQueue()
+    c = ctx.Process(target=consume, args=(q, n, done))
+    c.start()
+    payload = b"x" * size
+    t0 = time.perf_counter()
+    for _ in range(n):
+        q.put(payload)
+    t1 = done.get()
+    c.join()
+    print(n / (t1 - t0))
+"""
+
+STARTUP = "import multiprocessing, multiprocessing.queues\nprint('ready', flush=True)\n"
+
+PAYLOADS = ((8, 20000), (4096, 10000), (1 << 20, 200))
+
+
+def env(probed: bool, probe_dir: str) -> dict[str, str]:
+    e = dict(os.environ)
+    e.pop("MPTOP_PROBE_DIR", None)
+    if probed:
+        e["PYTHONPATH"] = os.pathsep.join(p for p in (str(INJECT), e.get("PYTHONPATH")) if p)
+        e["MPTOP_PROBE_DIR"] = probe_dir
+    return e
+
+
+def throughput(prog: Path, n: int, size: int, probed: bool, probe_dir: str) -> float:
+    out = subprocess.run(
+        [sys.executable, str(prog), str(n), str(size)],
+        env=env(probed, probe_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
+def startup(prog: Path, probed: bool, probe_dir: str) -> float:
+    t0 = time.perf_counter()
+    p = subprocess.Popen(
+        [sys.executable, str(prog)], env=env(probed, probe_dir), stdout=subprocess.PIPE, text=True
+    )
+    assert p.stdout is not None
+    p.stdout.readline()
+    elapsed = time.perf_counter() - t0
+    p.wait(30)
+    return elapsed
+
+
+def quartiles(xs: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0], xs[0], xs[0]]
+    return q[0], q[2]
+
+
+def main() -> None:
+    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    with tempfile.TemporaryDirectory() as tmp:
+        prog, start = Path(tmp) / "queue_heavy.py", Path(tmp) / "startup.py"
+        prog.write_text(PROGRAM)
+        start.write_text(STARTUP)
+        probe_dir = str(Path(tmp) / "probe")
+        os.mkdir(probe_dir)
+        print(f"probed / plain, 1 producer -> 1 consumer over a Queue, fork, {pairs} ABBA pairs")
+        print(f"{'payload':>8} {'plain msg/s':>12} {'probed':>10} {'ratio':>6} {'ratio IQR':>11}")
+        for size, n in PAYLOADS:
+            plain: list[float] = []
+            probed: list[float] = []
+            ratios: list[float] = []
+            for i in range(pairs):
+                order = (True, False) if i % 2 == 0 else (False, True)
+                got = {p: throughput(prog, n, size, p, probe_dir) for p in order}
+                probed.append(got[True])
+                plain.append(got[False])
+                ratios.append(got[True] / got[False])
+            low, high = quartiles(ratios)
+            label = (
+                f"{size} B" if size < 1024 else f"{size // 1024} KiB" if size < 1 << 20 else "1 MiB"
+            )
+            print(
+                f"{label:>8} {statistics.median(plain):>12.0f} {statistics.median(probed):>10.0f} "
+                f"{statistics.median(ratios):>6.2f} {low:>5.2f}-{high:<5.2f}"
+            )
+        s_plain: list[float] = []
+        s_probed: list[float] = []
+        for i in range(pairs * 2):
+            order = (True, False) if i % 2 == 0 else (False, True)
+            got = {p: startup(start, p, probe_dir) for p in order}
+            s_probed.append(got[True])
+            s_plain.append(got[False])
+        print(
+            f"start-up to the first line: plain {statistics.median(s_plain) * 1000:.1f} ms, "
+            f"probed {statistics.median(s_probed) * 1000:.1f} ms, ratio "
+            f"{statistics.median(s_probed) / statistics.median(s_plain):.2f} (goal: at most 1.1)"
+        )
+
+
+if __name__ == "__main__":
+    main()
