@@ -27,8 +27,9 @@ VERSIONS = ["3.9", "3.10", "3.11", "3.12", "3.13"]
 
 
 def run(
-    tmp_path: Path, python: str, example: str, *args: str
+    tmp_path: Path, python: str, example: str, *args: str, flags: tuple[str, ...] = ()
 ) -> tuple[subprocess.CompletedProcess[str], Recording]:
+    """``mptop run --headless`` on ``python [flags] examples/EXAMPLE --items 40 [args]``."""
     out = tmp_path / "run.jsonl"
     cmd = mptop_cmd(
         "run",
@@ -39,6 +40,7 @@ def run(
         str(out),
         "--",
         python,
+        *flags,
         str(EXAMPLES / example),
         "--items",
         "40",
@@ -120,27 +122,9 @@ def test_the_exit_status_passes_through(tmp_path: Path, code: int) -> None:
 
 
 def test_python_dash_i_gives_the_uncounted_view(tmp_path: Path) -> None:
-    out = tmp_path / "run.jsonl"
-    cmd = mptop_cmd(
-        "run",
-        "--interval",
-        "0.5",
-        "--headless",
-        "-o",
-        str(out),
-        "--",
-        sys.executable,
-        "-I",
-        str(EXAMPLES / "pipe_echo.py"),
-        "--items",
-        "40",
-        "--slow",
-        "0.03",  # without the probe the tree is only seen at the ticks: the child must live through one
-    )
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=80)
+    # without the probe the tree is only seen at the ticks: the child must live through one
+    done, rec = run(tmp_path, sys.executable, "pipe_echo.py", "--slow", "0.03", flags=("-I",))
     assert done.returncode == 0, done.stderr
-    rec = read_recording(out)
-    reap_recorded(rec.snapshots)
     assert all(not s.channels for s in rec.snapshots)
     events = [e.text for s in rec.snapshots for e in s.events]
     assert "channels not counted: the program runs with -I or -E, which ignore PYTHONPATH" in events

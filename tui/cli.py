@@ -232,24 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
     )
     rec = p.add_argument_group("recording and replay")
-    rec.add_argument(
-        "--headless",
-        action="store_true",
-        help="run without the TUI and record one snapshot per tick to --output",
-    )
-    rec.add_argument(
-        "--duration",
-        type=_number("a number of seconds"),
-        default=None,
-        metavar="SECONDS",
-        help="with --headless: stop after this many seconds (default: at Ctrl+C)",
-    )
-    rec.add_argument(
-        "--output",
-        "-o",
-        metavar="FILE",
-        help="with --headless: the recording, FILE.jsonl (JSON Lines) or FILE.csv (flat CSV)",
-    )
+    _add_headless_options(rec, "", "at Ctrl+C")
     rec.add_argument(
         "--replay",
         metavar="FILE.jsonl",
@@ -515,6 +498,30 @@ def print_fates(fates: Sequence[Fate]) -> None:
         print("\n".join(lines), file=sys.stderr)
 
 
+def _add_headless_options(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, until: str, by_default: str
+) -> None:
+    """``--headless``, ``--duration`` and ``--output``, the same for every kind of run."""
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help=f"run without the TUI and record one snapshot per tick to --output{until}",
+    )
+    p.add_argument(
+        "--duration",
+        type=_number("a number of seconds"),
+        default=None,
+        metavar="SECONDS",
+        help=f"with --headless: stop after this many seconds (default: {by_default})",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="with --headless: the recording, FILE.jsonl (JSON Lines) or FILE.csv (flat CSV)",
+    )
+
+
 def build_run_parser() -> argparse.ArgumentParser:
     """The ``mptop run`` argument parser."""
     p = _Parser(
@@ -541,24 +548,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
     )
-    p.add_argument(
-        "--headless",
-        action="store_true",
-        help="no TUI: record one snapshot per tick to --output until the program ends",
-    )
-    p.add_argument(
-        "--duration",
-        type=_number("a number of seconds"),
-        default=None,
-        metavar="SECONDS",
-        help="with --headless: stop (and end the program) after this long",
-    )
-    p.add_argument(
-        "--output",
-        "-o",
-        metavar="FILE",
-        help="with --headless: the recording, FILE.jsonl or FILE.csv",
-    )
+    _add_headless_options(p, " until the program ends", "when the program ends")
     p.add_argument(
         "command",
         nargs=argparse.REMAINDER,
