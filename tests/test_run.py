@@ -82,7 +82,7 @@ def test_producer_consumer_every_process_and_message(
     assert {w.start_method for w in seen.values() if w.name.startswith("consumer")} == {method}
     assert all(w.exitcode == 0 for w in last.workers if w.name.startswith(("producer", "consumer")))
     counted = printed(done, "COUNT")
-    tasks, results = sorted(last.channels, key=lambda c: c.name)
+    tasks, results = sorted(last.channels, key=lambda c: c.name)  # made in that order, one line
     assert tasks.sent == tasks.received == counted["tasks"] + counted["sentinels"]
     assert results.sent == results.received == counted["results"]
     assert tasks.sent_bytes == tasks.received_bytes > 40 * 64  # each item pickles its payload
@@ -184,7 +184,7 @@ async def test_in_the_app_k_on_a_consumer_shows_minus_9_and_q_leaves_nothing() -
             await pilot.press("k")
             await until(pilot, lambda: table.texts(pid)["exit"].strip() == "-9 SIGKILL", timeout=10)
             seen |= set(table.order)
-            await pilot.press("q")
+            await pilot.press("q", "t")  # q asks: terminate the program
             await until(pilot, lambda: not app.is_running, timeout=10)
         assert app.closed is not None and app.closed.status is not None
         assert alive(seen) == []  # (zombies count as gone)
@@ -238,3 +238,47 @@ def test_the_program_ends_within_3_s_when_mptop_is_killed(tmp_path: Path, how: s
         if mptop.poll() is None:
             mptop.kill()
         kill_all(tree)
+
+
+@pytest.mark.parametrize("choice", ["escape", "t", "l"])
+async def test_q_asks_about_a_running_program(choice: str) -> None:
+    import signal as signals
+
+    import psutil
+
+    from mptop.tui.app import MptopApp
+    from mptop.tui.screens.quit import QuitScreen
+    from mptop.tui.widgets.workers_table import WorkerTable
+    from mptop.workers.run_source import RunSource
+    from tests.helpers import alive, kill_all, until
+
+    source = RunSource(
+        [sys.executable, str(EXAMPLES / "pipe_echo.py"), "--items", "5000", "--slow", "0.01"],
+        interval=0.3,
+    )
+    app = MptopApp(source)
+    pids: list[int] = []
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = app.query_one(WorkerTable)
+            await until(pilot, lambda: len(table.order) == 2, timeout=20)
+            pids = list(table.order)
+            await pilot.press("q")
+            await until(pilot, lambda: isinstance(app.screen, QuitScreen))
+            await pilot.press(choice)
+            if choice == "escape":  # stay: the program runs on and mptop too
+                await until(pilot, lambda: not isinstance(app.screen, QuitScreen))
+                assert app.is_running and alive(pids) == pids
+                await pilot.press("q", "t")
+            await until(pilot, lambda: not app.is_running, timeout=10)
+        assert app.closed is not None
+        if choice == "l":
+            assert alive(pids) == pids  # left running, and the guard lets it be
+            assert any("runs on: PID" in n for n in app.closed.notes)
+            for pid in pids:
+                psutil.Process(pid).send_signal(signals.SIGTERM)
+        else:
+            assert alive(pids) == []
+    finally:
+        source.close()
+        kill_all(pids)

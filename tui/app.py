@@ -30,6 +30,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
@@ -40,6 +41,7 @@ from mptop.tui.driver import QuietLinuxDriver
 from mptop.tui.screens.confirm import ConfirmScreen
 from mptop.tui.screens.detail import DetailScreen
 from mptop.tui.screens.help import HelpScreen
+from mptop.tui.screens.quit import QuitScreen
 from mptop.tui.widgets import cores as cores_mod
 from mptop.tui.widgets.channels_table import ChannelTable
 from mptop.tui.widgets.cores import CoresPanel
@@ -52,6 +54,7 @@ from mptop.workers.commands import (
     Cap,
     Command,
     CommandError,
+    Leave,
     Pin,
     Rebuild,
     SetInterval,
@@ -184,6 +187,7 @@ class MptopApp(App[int]):
         self.lesson = info.lesson.strip()
         self.lesson_title = info.lesson_title
         self._signals: list[signal.Signals] = []
+        self._leave_on_quit = False  # the quit dialog's "leave it running"
 
     # -- layout -----------------------------------------------------------------
 
@@ -232,7 +236,7 @@ class MptopApp(App[int]):
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self.log_line(f"mptop got {sig.name}: quitting")
-        self.run_worker(self.action_quit(), exclusive=True, group="quit")
+        self.run_worker(self.action_quit(ask=False), exclusive=True, group="quit")
 
     # -- snapshots -----------------------------------------------------------------
 
@@ -335,7 +339,8 @@ class MptopApp(App[int]):
 
     def _update_summary(self) -> None:
         self.info = self.source.info()  # a command may have changed it (a replay paused)
-        self.query_one(Summary).show(self.summary())
+        with contextlib.suppress(NoMatches):  # a command that ends after the screen has gone
+            self.query_one(Summary).show(self.summary())
 
     def log_line(self, text: str) -> None:
         """Append ``text`` to the event log, stamped with the time now."""
@@ -637,21 +642,42 @@ class MptopApp(App[int]):
     # -- quitting ------------------------------------------------------------------
 
     async def action_quit_now(self) -> None:
-        """Ctrl+C: quit from any screen, dialogs included."""
+        """Ctrl+C: quit from any screen, dialogs included (a second Ctrl+C in the quit dialog terminates)."""
+        if isinstance(self.screen, QuitScreen):
+            self.screen.dismiss("terminate")
+            return
         await self.action_quit()
 
-    async def action_quit(self) -> None:
-        """Close the source (it stops its processes: about 2.5 s at most), then leave."""
+    async def action_quit(self, ask: bool = True) -> None:
+        """Close the source (it stops its processes: about 2.5 s at most), then leave.
+
+        Where the processes are not mptop's own (a user's program, Cap.LEAVE)
+        and still run, ask first: terminate them, leave them running, or stay.
+        """
         if self._quitting:
+            return
+        if ask and Cap.LEAVE in self.caps and not self.source.info().ended:
+            if not isinstance(self.screen, QuitScreen):
+                title = self.info.lead[0].split(" running")[0] if self.info.lead else "the program"
+                self.push_screen(QuitScreen(title), self._quit_answered)
             return
         self._quitting = True
         if Cap.ADD in self.caps or Cap.SIGNAL in self.caps:
             self.notify("stopping workers…", timeout=3)
         self._close_and_exit()
 
+    def _quit_answered(self, choice: str | None) -> None:
+        if choice == "stay" or choice is None:
+            return
+        self._leave_on_quit = choice == "leave"
+        self.run_worker(self.action_quit(ask=False), group="quit")
+
     @work(thread=True, group="quit")
     def _close_and_exit(self) -> None:
         try:
+            if self._leave_on_quit:  # on this thread, so that it comes before the close
+                with contextlib.suppress(CommandError):
+                    self.source.send(Leave())
             self.closed = self.source.close()
         finally:
             if self.exit_watchdog is not None:

@@ -27,6 +27,7 @@ class Cap(StrEnum):
     PAUSE = "pause"  # pause or resume a playback
     STEP = "step"  # show the next snapshot of a playback
     SEEK = "seek"  # jump to a snapshot of a playback
+    LEAVE = "leave"  # leave the processes running when mptop quits
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,11 @@ class Seek:
     index: int
 
 
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """At :meth:`~mptop.workers.source.Source.close`, leave the processes running (a user's program)."""
+
+
 Command = (
     Add
     | Signal
@@ -116,6 +122,7 @@ Command = (
     | TogglePause
     | Step
     | Seek
+    | Leave
 )
 
 NEEDS: dict[type, Cap] = {
@@ -130,6 +137,7 @@ NEEDS: dict[type, Cap] = {
     TogglePause: Cap.PAUSE,
     Step: Cap.STEP,
     Seek: Cap.SEEK,
+    Leave: Cap.LEAVE,
 }
 """The capability each command needs."""
 

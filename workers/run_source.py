@@ -32,6 +32,7 @@ from mptop.workers.commands import (
     Cap,
     Command,
     CommandError,
+    Leave,
     Pin,
     SetInterval,
     Signal,
@@ -63,7 +64,8 @@ import os, signal, sys, time
 for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
     signal.signal(s, signal.SIG_IGN)
 group = int(sys.argv[1])
-sys.stdin.buffer.read()
+if sys.stdin.buffer.read(1) == b"l":  # mptop leaves the program running
+    sys.exit(0)
 for sig, pause in ((signal.SIGCONT, 0), (signal.SIGTERM, 1.0), (signal.SIGKILL, 0)):
     try:
         os.killpg(group, sig)
@@ -143,7 +145,7 @@ class RunSource:
     exist. The program starts in :meth:`start`.
     """
 
-    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL})
+    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL, Cap.LEAVE})
 
     def __init__(self, argv: list[str], *, interval: float = 1.0, capture: bool = True) -> None:
         if not argv:
@@ -175,6 +177,7 @@ class RunSource:
         self._uncounted = ""
         self._closed: Closed | None = None
         self._guard: subprocess.Popen[bytes] | None = None
+        self._leave = False
 
     # -- the boundary -------------------------------------------------------------------
 
@@ -261,6 +264,9 @@ class RunSource:
         process that is gone, or an OS that refuses.
         """
         match command:
+            case Leave():
+                self._leave = True
+                return "the program will be left running"
             case SetInterval(seconds=seconds):
                 self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
             case Signal(pid=pid, sig=sig, wait=wait):
@@ -360,7 +366,11 @@ class RunSource:
             if self._closed is not None:
                 return self._closed
         self._discover(self.files.read())  # children born since the last tick, too
-        live = self._live_procs()
+        live = [] if self._leave else self._live_procs()
+        if self._leave and self._guard is not None and self._guard.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._guard.stdin.write(b"l")  # the guard lets the program be
+                self._guard.stdin.flush()
         if live:
             for p in live:
                 with contextlib.suppress(psutil.Error):
@@ -368,7 +378,9 @@ class RunSource:
                         p.live.send_signal(signal.SIGCONT)
                     p.live.send_signal(signal.SIGTERM)
             self._signal_group(signal.SIGTERM)  # and whatever of the group psutil has not seen
-            self.events.add(f"sent SIGTERM to the program's {len(live)} process(es)", level="warning")
+            self.events.add(
+                f"sent SIGTERM to the program's {len(live)} process(es)", level="warning"
+            )
             _, alive = psutil.wait_procs([p.live for p in live], timeout=TERM_GRACE)
             for ps in alive:
                 with contextlib.suppress(psutil.Error):
@@ -380,7 +392,7 @@ class RunSource:
         if self._popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(0.5)
-        if self._guard is not None:  # the tree has ended: the guard has nothing left to do
+        if self._guard is not None and not self._leave:  # the tree has ended: nothing to guard
             self._guard.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._guard.wait(1.0)
@@ -392,6 +404,10 @@ class RunSource:
             fates = tuple(Fate(pid, p.name, p.daemon, p.exitcode) for pid, p in self._procs.items())
         status = self._popen.returncode if self._popen is not None else None
         notes: list[str] = []
+        if self._leave and self._popen is not None and self._popen.returncode is None:
+            notes.append(
+                f"mptop: {self.program} runs on: PID {self._popen.pid} (process group {self._popen.pid})"
+            )
         if self.capture and self.log_path.exists():
             notes.append(f"mptop: the program's output is in {self.log_path}; its last lines:")
             notes += [f"  {line}" for line in tail_lines(self.log_path, NOTE_LINES)]
@@ -424,7 +440,9 @@ class RunSource:
     @staticmethod
     def _signal(p: _Proc, sig: signal.Signals) -> None:
         try:
-            p.live.send_signal(sig)  # psutil checks the create time first: a reused PID is never hit
+            p.live.send_signal(
+                sig
+            )  # psutil checks the create time first: a reused PID is never hit
         except psutil.NoSuchProcess:
             raise CommandError(p.live.pid, "no such process") from None
         except psutil.AccessDenied:
@@ -481,6 +499,8 @@ class RunSource:
     def _labels(self, counts: dict[int, ProcessCounts]) -> dict[int, tuple[int, str, str]]:
         """inode -> (channel key, name, kind) from every process's ``L`` lines."""
         out: dict[int, tuple[int, str, str]] = {}
+        made: dict[int, str] = {}
+        made_on: dict[tuple[str, str], int] = {}
         for pc in counts.values():
             for line in pc.lines:
                 if not line.startswith("L "):
@@ -492,15 +512,13 @@ class RunSource:
                 where, _, what = label.partition(" ")
                 if ":" not in where:
                     where, what = "", label
-                out[a] = out[b] = (min(a, b), where or what, what)
-        # channels made on one line (a, b = Queue(), Queue()) are told apart by their order
-        seen: dict[tuple[str, str], int] = {}
-        for key, name, what in sorted(set(out.values())):
-            n = seen[(name, what)] = seen.get((name, what), 0) + 1
-            if n > 1:
-                for inode, v in out.items():
-                    if v[0] == key:
-                        out[inode] = (key, f"{name} #{n}", what)
+                name = where or what
+                # channels made on one line (a, b = Queue(), Queue()) are told apart by the
+                # order they were made in (the order of the lines)
+                if min(a, b) not in made:
+                    n = made_on[(name, what)] = made_on.get((name, what), 0) + 1
+                    made[min(a, b)] = f"{name} #{n}" if n > 1 else name
+                out[a] = out[b] = (min(a, b), made[min(a, b)], what)
         return out
 
     def _sample(self) -> Snapshot:

@@ -1,0 +1,60 @@
+"""What to do with a program that still runs when mptop quits (``mptop run``: ``q`` or Ctrl+C)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+
+class QuitScreen(ModalScreen[str]):
+    """Asks about ``program``: ``t`` terminate it, ``l`` leave it running, ``Esc``/``n`` stay.
+
+    Dismissed with ``"terminate"``, ``"leave"`` or ``"stay"``.
+    """
+
+    DEFAULT_CSS = """
+    QuitScreen {
+        align: center middle;
+    }
+    QuitScreen > Vertical {
+        width: 72;
+        max-width: 95%;
+        height: auto;
+        border: thick $warning;
+        background: $surface;
+        padding: 1 2;
+    }
+    QuitScreen #hint {
+        margin-top: 1;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t,y", "answer('terminate')", "Terminate it"),
+        Binding("l", "answer('leave')", "Leave it running"),
+        Binding("escape,n,q", "answer('stay')", "Stay"),
+    ]
+
+    def __init__(self, program: str) -> None:
+        super().__init__()
+        self.program = program
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"{self.program} is still running. Quit mptop and…", id="question")
+            yield Static(
+                "t: terminate it (SIGTERM to its processes, SIGKILL after 1 s)\n"
+                "l: leave it running (mptop prints its PID and where its output goes)\n"
+                "Esc: stay",
+                id="hint",
+            )
+        yield Footer()
+
+    def action_answer(self, choice: str) -> None:
+        self.dismiss(choice)
