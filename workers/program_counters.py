@@ -56,6 +56,9 @@ class ProbeFiles:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._maps: dict[int, tuple[mmap.mmap, memoryview]] = {}
+        # per PID: the text bytes decoded so far and their lines (the text is append-only,
+        # and the probe publishes its length after whole lines: only the new end is read)
+        self._text: dict[int, tuple[int, tuple[str, ...]]] = {}
 
     def read(self) -> dict[int, ProcessCounts]:
         """Every process's counts now, by PID (files that are not the probe's are left out)."""
@@ -81,8 +84,14 @@ class ProbeFiles:
                 b = HEADER_WORDS + i * SLOT_WORDS
                 slots.append(SlotCounts(*(int(x) for x in words[b : b + SLOT_WORDS])))
             text_len = min(int(words[W_TEXT]), TEXT)
-            text = m[TEXT_AT : TEXT_AT + text_len].decode("utf-8", "replace")
-            out[pid] = ProcessCounts(pid, tuple(slots), tuple(text.splitlines()))
+            seen, lines = self._text.get(pid, (0, ()))
+            if text_len < seen:  # the PID came back as a new process: its file starts again
+                seen, lines = 0, ()
+            if text_len > seen:
+                new = m[TEXT_AT + seen : TEXT_AT + text_len].decode("utf-8", "replace")
+                lines = (*lines, *new.splitlines())
+                self._text[pid] = (text_len, lines)
+            out[pid] = ProcessCounts(pid, tuple(slots), lines)
         return out
 
     def _open(self, pid: int) -> tuple[mmap.mmap, memoryview] | None:
@@ -108,3 +117,4 @@ class ProbeFiles:
             with contextlib.suppress(BufferError):
                 m.close()
         self._maps.clear()
+        self._text.clear()

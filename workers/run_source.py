@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +49,7 @@ from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 from mptop.workers.stall import StallDetector
 from mptop.workers.starter import StarterThread
-from mptop.workers.traffic import HISTORY
+from mptop.workers.traffic import Flow
 
 INJECT = Path(__file__).with_name("inject")
 # How long the program's processes get after SIGTERM before SIGKILL, seconds.
@@ -103,9 +102,7 @@ class _Channel:
     key: int
     name: str
     kind: str
-    received: int | None = None
-    received_bytes: int = 0
-    history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    flow: Flow = field(default_factory=Flow)
 
 
 def zombie_exitcode(pid: int) -> int | None:
@@ -641,12 +638,7 @@ class RunSource:
             ch = self._channels.get(key)
             if ch is None:
                 ch = self._channels[key] = _Channel(key, name, kind)
-            mps = bps = None
-            if ch.received is not None and dt:
-                mps = (received - ch.received) / dt
-                bps = (received_bytes - ch.received_bytes) / dt
-                ch.history.append(mps)
-            ch.received, ch.received_bytes = received, received_bytes
+            mps, bps = ch.flow.update(received, received_bytes, dt)
             backlog = sent - received
             takers = bool(alive)
             out.append(
@@ -662,7 +654,7 @@ class RunSource:
                     msgs_per_s=mps,
                     bytes_per_s=bps,
                     stalled=self.stalls.check(key, name, received, backlog, takers),
-                    history=tuple(ch.history),
+                    history=tuple(ch.flow.history),
                 )
             )
         return tuple(out)

@@ -20,10 +20,24 @@ StallCheck = Callable[[object, str, int, int, bool], bool]
 
 
 @dataclass(eq=False)
-class _Flow:
+class Flow:
+    """One channel's rates between ticks: what was received at the last tick, and messages/s history."""
+
     received: int | None = None
     received_bytes: int = 0
     history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+    def update(
+        self, received: int, received_bytes: int, dt: float | None
+    ) -> tuple[float | None, float | None]:
+        """Messages/s and bytes/s taken over the last ``dt`` seconds (None at the first tick)."""
+        mps = bps = None
+        if self.received is not None and dt:
+            mps = (received - self.received) / dt
+            bps = (received_bytes - self.received_bytes) / dt
+            self.history.append(mps)
+        self.received, self.received_bytes = received, received_bytes
+        return mps, bps
 
 
 class Traffic:
@@ -37,7 +51,7 @@ class Traffic:
     def __init__(self, delivered: Mapping[Channel, Mapping[int, int]] | None = None) -> None:
         self.delivered = delivered if delivered is not None else {}
         self._counts: dict[int, tuple[int, int, int, int]] = {}
-        self._flow: dict[Channel, _Flow] = {}
+        self._flow: dict[Channel, Flow] = {}
 
     def worker_rates(
         self, pid: int, blocks: list[tuple[Channel, Counters]], dt: float | None
@@ -104,13 +118,8 @@ class Traffic:
         for c in list(top.channels):
             sent, sent_bytes, received, received_bytes = c.totals()
             lost_taken, lost_unsent = self.lost(top, c, alive)
-            flow = self._flow.setdefault(c, _Flow())
-            mps = bps = None
-            if flow.received is not None and dt:
-                mps = (received - flow.received) / dt
-                bps = (received_bytes - flow.received_bytes) / dt
-                flow.history.append(mps)
-            flow.received, flow.received_bytes = received, received_bytes
+            flow = self._flow.setdefault(c, Flow())
+            mps, bps = flow.update(received, received_bytes, dt)
             consumers = list(c.consumers)  # a copy: the supervisor may add to it meanwhile
             consumers_alive = MPTOP in consumers or any(p in alive for p in consumers)
             backlog = sent - received - lost_unsent
