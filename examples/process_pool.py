@@ -20,7 +20,8 @@ def announce() -> None:
     # One write() for the whole line (under python -u, print() writes its text and its "\n"
     # apart, so lines of processes sharing stdout could mix), flushed at once (a forked
     # child would print again whatever its parent had left in the buffer).
-    line = f"PROC {os.getpid()} {multiprocessing.current_process().name}\n"
+    me = multiprocessing.current_process()
+    line = f"PROC {os.getpid()} {me.name} parent {os.getppid()}\n"
     print(line, end="", flush=True)
 
 

@@ -61,7 +61,13 @@ def printed(done: subprocess.CompletedProcess[str], what: str) -> dict[str, int]
 
 
 def pids_printed(done: subprocess.CompletedProcess[str]) -> set[int]:
-    return {int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("PROC")}
+    return set(parents_printed(done))
+
+
+def parents_printed(done: subprocess.CompletedProcess[str]) -> dict[int, int]:
+    """PID -> PPID of each ``PROC <pid> <name> parent <ppid>`` line the program printed."""
+    lines = (line.split() for line in done.stdout.splitlines() if line.startswith("PROC"))
+    return {int(f[1]): int(f[-1]) for f in lines}
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
@@ -77,6 +83,11 @@ def test_producer_consumer_every_process_and_message(
     last = rec.snapshots[-1]
     seen = {w.pid: w for s in rec.snapshots for w in s.workers}
     assert pids_printed(done) <= set(seen)
+    # PPID as the process itself saw it: the main process under fork and spawn, the forkserver
+    parents = parents_printed(done)
+    read = {pid: seen[pid].ppid for pid in parents if seen[pid].ppid is not None}
+    assert read == {pid: parents[pid] for pid in read}
+    assert {seen[pid].name for pid in read} >= {"MainProcess", "consumer-1", "consumer-2"}
     names = {w.name for w in seen.values()}
     assert {"producer-1", "producer-2", "consumer-1", "consumer-2"} <= names
     assert {w.start_method for w in seen.values() if w.name.startswith("consumer")} == {method}
@@ -146,7 +157,10 @@ def test_bad_commands_are_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 async def test_in_the_app_k_on_a_consumer_shows_minus_9_and_q_leaves_nothing() -> None:
+    from textual.widgets import Log
+
     from mptop.tui.app import MptopApp
+    from mptop.tui.screens.output import OutputScreen
     from mptop.tui.widgets.workers_table import WorkerTable
     from mptop.workers.run_source import RunSource
     from tests.helpers import alive, until
@@ -184,6 +198,15 @@ async def test_in_the_app_k_on_a_consumer_shows_minus_9_and_q_leaves_nothing() -
             await pilot.press("k")
             await until(pilot, lambda: table.texts(pid)["exit"].strip() == "-9 SIGKILL", timeout=10)
             seen |= set(table.order)
+            await pilot.press("o")  # the program's output, as it goes on
+            screen = app.screen
+            assert isinstance(screen, OutputScreen)
+
+            def shown() -> str:
+                return "\n".join("\n".join(log.lines) for log in screen.query(Log))
+
+            await until(pilot, lambda: f"PROC {pid} consumer-1" in shown(), timeout=10)
+            await pilot.press("escape")
             await pilot.press("q", "t")  # q asks: terminate the program
             await until(pilot, lambda: not app.is_running, timeout=10)
         assert app.closed is not None and app.closed.status is not None

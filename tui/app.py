@@ -41,6 +41,7 @@ from mptop.tui.driver import QuietLinuxDriver
 from mptop.tui.screens.confirm import ConfirmScreen
 from mptop.tui.screens.detail import DetailScreen
 from mptop.tui.screens.help import HelpScreen
+from mptop.tui.screens.output import OutputScreen
 from mptop.tui.screens.quit import QuitScreen
 from mptop.tui.widgets import cores as cores_mod
 from mptop.tui.widgets.channels_table import ChannelTable
@@ -90,6 +91,7 @@ ACTION_CAPS: dict[str, Cap] = {
     "faster": Cap.INTERVAL,
     "pause": Cap.PAUSE,
     "step": Cap.STEP,
+    "output": Cap.OUTPUT,
 }
 # The playback keys are not shown at all where there is nothing to play back.
 HIDDEN_WITHOUT = frozenset({"pause", "step"})
@@ -140,6 +142,7 @@ class MptopApp(App[int]):
         Binding("s", "suspend", "Suspend"),
         Binding("p", "pin", "Pin"),
         Binding("enter", "detail", "Detail"),
+        Binding("o", "output", "Output", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -289,6 +292,8 @@ class MptopApp(App[int]):
             sample = self.query_one(WorkerTable).sample(self.screen.pid)
             if sample is not None:
                 self.screen.reload(sample, snap.time)
+        elif isinstance(self.screen, OutputScreen):
+            self.screen.reload()
 
     def _shown_workers(self, snap: Snapshot) -> tuple[WorkerSample, ...]:
         """``snap``'s workers less the exited rows ``c`` cleared (the source still reports them)."""
@@ -549,6 +554,16 @@ class MptopApp(App[int]):
             return self.source.detail(pid)
         except CommandError:
             return None
+
+    def action_output(self) -> None:
+        """Show the selected process's captured stdout and stderr, followed live (``o``)."""
+        table = self.query_one(WorkerTable)
+        pid = table.selected_pid
+        sample = None if pid is None else table.sample(pid)
+        if sample is None:
+            self.notify("no process selected", severity="warning")
+            return
+        self.push_screen(OutputScreen(sample.pid, sample.name, self.source.output))
 
     def on_worker_table_activated(self, message: WorkerTable.Activated) -> None:
         self.action_detail(message.pid)

@@ -28,6 +28,7 @@ class Cap(StrEnum):
     STEP = "step"  # show the next snapshot of a playback
     SEEK = "seek"  # jump to a snapshot of a playback
     LEAVE = "leave"  # leave the processes running when mptop quits
+    OUTPUT = "output"  # read the processes' captured stdout and stderr
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,8 @@ class WorkerHandle:
     :attr:`ready_seconds` is how long the start method really took (spawn
     returns from ``start()`` long before). ``stop_pending``: a SIGSTOP asked
     for before then, sent by :meth:`Supervisor.poll` once it is. ``pinned``
-    is the one core its affinity allows, if it allows one.
+    is the one core its affinity allows, if it allows one. ``ppid`` is its
+    parent's PID as last read (mptop, or the forkserver), kept after it exits.
     """
 
     name: str
@@ -51,6 +52,7 @@ class WorkerHandle:
     launched: float = 0.0
     ready: Any = None
     stop_pending: bool = False
+    ppid: int | None = None
     log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
 
     @property

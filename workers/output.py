@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 # How much of the end of a file to read, bytes.
 TAIL_BYTES = 64 * 1024
+# Lines the output view (key o) shows of each file.
+OUTPUT_LINES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTail:
+    """The end of one captured output file, for the output view (``Source.output``).
+
+    ``what`` says whose output it is (``"stdout of worker-3"``), ``path`` where
+    the whole file is, ``lines`` its last lines (at most :data:`OUTPUT_LINES`,
+    from the last :data:`TAIL_BYTES` bytes), ``size`` its length in bytes.
+    """
+
+    what: str
+    path: str
+    lines: tuple[str, ...]
+    size: int = 0
+
+
+def output_tail(what: str, path: Path, lines: int = OUTPUT_LINES) -> OutputTail:
+    """The :class:`OutputTail` of ``path`` now (empty if it cannot be read)."""
+    try:
+        size = path.stat().st_size if path.name else 0
+    except OSError:
+        size = 0
+    return OutputTail(what, str(path), tail_lines(path, lines), size)
 
 
 def tail_lines(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> tuple[str, ...]:

@@ -36,13 +36,14 @@ _STATES = {
 @dataclass(frozen=True, slots=True)
 class ProcessReading:
     """One process at one moment: ``cpu_percent`` 100 = one core (None until a window has passed),
-    ``core`` the logical CPU it last ran on, ``rss`` bytes; all None for a process gone mid-read
-    (``state`` is then ZOMBIE)."""
+    ``core`` the logical CPU it last ran on, ``rss`` bytes, ``ppid`` its parent's PID (field 4 of
+    ``/proc/PID/stat``); all None for a process gone mid-read (``state`` is then ZOMBIE)."""
 
     state: WorkerState
     core: int | None = None
     cpu_percent: float | None = None
     rss: int | None = None
+    ppid: int | None = None
 
 
 GONE = ProcessReading(WorkerState.ZOMBIE)
@@ -75,6 +76,7 @@ class ProcessProbe:
                 times = ps.cpu_times()
                 core = ps.cpu_num()
                 rss = ps.memory_info().rss
+                ppid = ps.ppid()
         except psutil.Error:
             return GONE
         used = times.user + times.system
@@ -85,7 +87,7 @@ class ProcessProbe:
         elif now - base[0] >= MIN_CPU_WINDOW:
             self._cpu_base[pid] = (now, used)
             self._cpu_pct[pid] = max(0.0, (used - base[1]) / (now - base[0]) * 100.0)
-        return ProcessReading(state, core, self._cpu_pct.get(pid), rss)
+        return ProcessReading(state, core, self._cpu_pct.get(pid), rss, ppid)
 
     def forget(self, pid: int) -> None:
         """Drop what is kept of ``pid`` (it has exited; its PID may come back as another process)."""

@@ -7,6 +7,7 @@ import time
 
 from mptop.workers.commands import Cap, Command, CommandError, Seek, Step, TogglePause
 from mptop.workers.detail import WorkerDetail, recorded_detail
+from mptop.workers.output import OutputTail
 from mptop.workers.record import Recording
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 
@@ -115,6 +116,10 @@ class ReplaySource:
                 if w.pid == pid:
                     return recorded_detail(pid, w.start_method)
         raise CommandError(pid, "not in the recording")
+
+    def output(self, pid: int) -> tuple[OutputTail, ...]:
+        """Always raises CommandError: a recording holds the snapshots, not the output."""
+        raise CommandError(pid, "a recording holds the snapshots only, not the output")
 
     def close(self) -> Closed:
         """Stop the playback thread; a replay has no process to stop."""

@@ -40,7 +40,7 @@ from mptop.workers.commands import (
 )
 from mptop.workers.detail import ChannelCounts, WorkerDetail
 from mptop.workers.events import EventLog
-from mptop.workers.output import tail_lines, tail_text
+from mptop.workers.output import OutputTail, output_tail, tail_lines, tail_text
 from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
 from mptop.workers.program_counters import ProbeFiles, ProcessCounts
 from mptop.workers.sampling_thread import SamplingThread
@@ -88,6 +88,7 @@ class _Proc:
     ended: bool = False
     suspended: bool = False
     pinned: int | None = None
+    ppid: int | None = None
     rates_at: tuple[int, int, int, int] | None = None
 
     @property
@@ -142,7 +143,7 @@ class RunSource:
     exist. The program starts in :meth:`start`.
     """
 
-    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL, Cap.LEAVE})
+    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL, Cap.LEAVE, Cap.OUTPUT})
 
     def __init__(self, argv: list[str], *, interval: float = 1.0, capture: bool = True) -> None:
         if not argv:
@@ -351,6 +352,21 @@ class RunSource:
             traceback="",
             nice=nice,
             mptop_nice=os.nice(0),
+        )
+
+    def output(self, pid: int) -> tuple[OutputTail, ...]:
+        """The end of the program's output file: every process's stdout and stderr, in one file.
+
+        Raises CommandError if ``pid`` is not a process of the program, or the output is
+        not captured (headless: it goes to mptop's own stdout and stderr).
+        """
+        with self._lock:
+            if pid not in self._procs:
+                raise CommandError(pid, "not a process of the program")
+        if not self.capture:
+            raise CommandError(pid, "the program's output goes to the terminal (headless)")
+        return (
+            output_tail(f"stdout and stderr of {self.program} (all its processes)", self.log_path),
         )
 
     def close(self) -> Closed:
@@ -587,6 +603,8 @@ class RunSource:
             rates = [(a - b) / dt for a, b in zip(totals, p.rates_at, strict=True)]
         p.rates_at = totals
         state = WorkerState.EXITED if p.ended else reading.state
+        if reading.ppid is not None:
+            p.ppid = reading.ppid
         if state is WorkerState.ZOMBIE and p.exitcode is None:
             p.exitcode = zombie_exitcode(pid)
         return WorkerSample(
@@ -605,6 +623,7 @@ class RunSource:
             workload="",
             pinned=None if p.ended else p.pinned,
             start_method=p.method,
+            ppid=p.ppid,
         )
 
     def _channel_samples(

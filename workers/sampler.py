@@ -52,6 +52,8 @@ class Sampler:
         if not h.alive:
             rates = NO_RATES
             self.probe.forget(h.pid)
+        elif r.ppid is not None:
+            h.ppid = r.ppid
         return WorkerSample(
             pid=h.pid,
             name=h.name,
@@ -70,6 +72,7 @@ class Sampler:
             start_method=h.start_method,
             start_seconds=h.start_seconds,
             ready_seconds=h.ready_seconds,
+            ppid=h.ppid,
         )
 
     def sample(self) -> Snapshot:

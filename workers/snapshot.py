@@ -79,7 +79,9 @@ class WorkerSample:
     ``start_seconds`` is how long ``Process.start()`` took for it, in seconds;
     ``ready_seconds`` how long until the worker ran its first line (the real
     cost of the start method: spawn's ``start()`` returns before the new
-    interpreter has even imported anything), ``None`` until then.
+    interpreter has even imported anything), ``None`` until then. ``ppid`` is
+    the parent's PID as last seen (mptop, the forkserver, or the program's
+    process that started it), ``None`` if never read.
     """
 
     pid: int
@@ -99,6 +101,7 @@ class WorkerSample:
     start_method: str = ""
     start_seconds: float | None = None
     ready_seconds: float | None = None
+    ppid: int | None = None
 
     @property
     def alive(self) -> bool:

@@ -13,7 +13,8 @@ or a Dask cluster):
   one now rather than at the next tick;
 - :meth:`Source.send` for commands (:mod:`mptop.workers.commands`), raising
   :class:`~mptop.workers.commands.CommandError` only;
-- :meth:`Source.detail` for one process, as a frozen record;
+- :meth:`Source.detail` for one process, as a frozen record, and
+  :meth:`Source.output` for the ends of its captured stdout and stderr;
 - :meth:`Source.close`: bounded, and it says how each process ended.
 
 No psutil object, shared-memory block or thread of the engine crosses it.
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 from mptop.workers.commands import Cap, Command
 from mptop.workers.detail import WorkerDetail
+from mptop.workers.output import OutputTail
 from mptop.workers.snapshot import Snapshot, describe_exitcode
 
 Deliver = Callable[[Snapshot], None]
@@ -138,6 +140,12 @@ class Source(Protocol):
 
     def detail(self, pid: int) -> WorkerDetail:
         """Everything known about process ``pid``. Raises ``CommandError`` if it is not of this run."""
+        ...
+
+    def output(self, pid: int) -> tuple[OutputTail, ...]:
+        """The ends of the captured output files of process ``pid`` (stdout, stderr; or one file
+        for a whole program). Raises ``CommandError`` if the source has none (no Cap.OUTPUT) or
+        ``pid`` is not of this run. May block (file reads)."""
         ...
 
     def close(self) -> Closed:

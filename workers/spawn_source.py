@@ -30,7 +30,7 @@ from mptop.workers.commands import (
 )
 from mptop.workers.detail import ChannelCounts, WorkerDetail
 from mptop.workers.dispatcher import Dispatcher
-from mptop.workers.output import tail_text
+from mptop.workers.output import OutputTail, output_tail, tail_text
 from mptop.workers.probe import MIN_CPU_WINDOW
 from mptop.workers.record import scenario_record
 from mptop.workers.sampler import Sampler
@@ -62,7 +62,16 @@ class SpawnSource:
     """
 
     caps = frozenset(
-        {Cap.ADD, Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.DAEMON, Cap.REBUILD, Cap.INTERVAL}
+        {
+            Cap.ADD,
+            Cap.SIGNAL,
+            Cap.SUSPEND,
+            Cap.PIN,
+            Cap.DAEMON,
+            Cap.REBUILD,
+            Cap.INTERVAL,
+            Cap.OUTPUT,
+        }
     )
 
     def __init__(
@@ -234,6 +243,12 @@ class SpawnSource:
             stderr_tail=tail_text(err, TAIL_LINES),
             traceback=tail_text(tb, TRACEBACK_LINES),
         )
+
+    def output(self, pid: int) -> tuple[OutputTail, ...]:
+        """The ends of worker ``pid``'s stdout and stderr files. Raises CommandError if not a worker."""
+        h = self.supervisor.handle(pid)
+        out, err, _ = h.log_paths
+        return (output_tail(f"stdout of {h.name}", out), output_tail(f"stderr of {h.name}", err))
 
     def close(self) -> Closed:
         """Stop the workers (bounded, about 2.5 s), the threads and the forkserver; say how each ended.

@@ -16,6 +16,7 @@ import time
 from mptop.tui.app import MptopApp
 from mptop.workers.commands import Cap, Command, CommandError, SetInterval
 from mptop.workers.detail import ChannelCounts, WorkerDetail
+from mptop.workers.output import OutputTail
 from mptop.workers.snapshot import (
     ChannelSample,
     CoreSample,
@@ -63,6 +64,8 @@ def worker(k: int, cores: int, tick: int) -> WorkerSample:
             bytes_out_per_s=None,
             exitcode=exitcode,
             workload="cpu",
+            start_method="forkserver",
+            ppid=4000,
         )
     state = (
         WorkerState.STOPPED if k == 2 else WorkerState.SLEEPING if k == 1 else WorkerState.RUNNING
@@ -82,6 +85,8 @@ def worker(k: int, cores: int, tick: int) -> WorkerSample:
         bytes_out_per_s=None if tick == 0 else float(k % 4 * 400),
         exitcode=None,
         workload="cpu",
+        start_method="forkserver",
+        ppid=4000,
     )
 
 
@@ -205,16 +210,19 @@ class SampleSource:
     """A view-only source: it delivers nothing by itself (tests feed the app with ``apply``).
 
     Its only command is the interval (the header shows it); ``detail(pid)`` is
-    the fixed :func:`detail` of worker ``pid - FIRST_PID`` of the samples.
+    the fixed :func:`detail` of worker ``pid - FIRST_PID`` of the samples, and
+    ``output(pid)`` says that :attr:`output_lines` (which a test may extend) are
+    its stdout.
     """
 
-    caps = frozenset({Cap.INTERVAL})
+    caps = frozenset({Cap.INTERVAL, Cap.OUTPUT})
 
     def __init__(self, lesson: str = "", lesson_title: str = "Lesson") -> None:
         self.lesson = lesson
         self.lesson_title = lesson_title
         self.interval = 1.0
         self.started = False
+        self.output_lines = [f"line {i}" for i in range(1, 601)]
 
     def info(self) -> SourceInfo:
         return SourceInfo(
@@ -247,6 +255,11 @@ class SampleSource:
         if not 0 <= k < 1024:
             raise CommandError(pid, "not a sample")
         return detail(worker(k, 2, 0))
+
+    def output(self, pid: int) -> tuple[OutputTail, ...]:
+        lines = tuple(self.output_lines[-500:])
+        size = sum(len(line) + 1 for line in self.output_lines)
+        return (OutputTail(f"stdout of worker-{pid - FIRST_PID + 1}", "/tmp/out", lines, size),)
 
     def close(self) -> Closed:
         return Closed()

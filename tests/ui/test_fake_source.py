@@ -17,6 +17,7 @@ from mptop.tui.app import MptopApp
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.commands import Add, Cap, Command, CommandError, Signal
 from mptop.workers.detail import WorkerDetail, recorded_detail
+from mptop.workers.output import OutputTail
 from mptop.workers.snapshot import CoreSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
 from tests.helpers import until
@@ -87,6 +88,9 @@ class FakeSource:
 
     def detail(self, pid: int) -> WorkerDetail:
         return recorded_detail(pid)
+
+    def output(self, pid: int) -> tuple[OutputTail, ...]:
+        raise CommandError(pid, "a fake has no output")
 
     def close(self) -> Closed:
         return Closed(tuple(Fate(p, f"fake-{p}", True, c) for p, c in self.exitcodes.items()))

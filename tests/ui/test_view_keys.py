@@ -80,7 +80,7 @@ async def test_the_selected_row_is_one_bar_of_the_cursor_colour() -> None:
 async def test_header_click_sorts_and_second_click_inverts() -> None:
     async with fed_app() as (app, pilot):
         t = table(app)
-        x = 1 + 7 + 1 + 10 + 1 + 8 + 1 + 12 + 1 + 2  # inside the CPU% header
+        x = COLUMN_STARTS[COLUMN_KEYS.index("cpu")] + 3  # inside the CPU% header
         await pilot.click(WorkerTable, offset=(x, 0))
         assert t.sort_key == "cpu"
         running = [w for w in (t.sample(p) for p in t.order) if w and w.cpu_percent]

@@ -73,6 +73,14 @@ def _exit_text(w: WorkerSample) -> str:
 
 COLUMNS: tuple[Column, ...] = (
     Column("pid", "PID", 7, "right", operator.attrgetter("pid"), "process ID"),
+    Column(
+        "ppid",
+        "PPID",
+        7,
+        "right",
+        operator.attrgetter("ppid"),
+        "parent's PID: mptop, the forkserver, or the process that started it",
+    ),
     Column("name", "Name", 10, "left", operator.attrgetter("name"), "Process.name"),
     Column(
         "state",
@@ -108,6 +116,14 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("rss", "RSS", 7, "right", operator.attrgetter("rss"), "resident memory, bytes"),
     Column("daemon", "Daemon", 6, "left", operator.attrgetter("daemon"), "Process.daemon"),
+    Column(
+        "method",
+        "Method",
+        10,
+        "left",
+        operator.attrgetter("start_method"),
+        "start method: fork, forkserver, spawn; – = not started by multiprocessing",
+    ),
     Column(
         "in_msgs",
         "In msg/s",
@@ -161,6 +177,7 @@ def worker_texts(w: WorkerSample) -> tuple[str, ...]:
         core = f"{w.pinned}*"
     return (
         str(w.pid),
+        fmt.DASH if w.ppid is None else str(w.ppid),
         w.name,
         w.state.value,
         _exit_text(w),
@@ -168,6 +185,7 @@ def worker_texts(w: WorkerSample) -> tuple[str, ...]:
         core,
         fmt.size(w.rss),
         "yes" if w.daemon else "no",
+        w.start_method or fmt.DASH,
         fmt.count(w.msgs_in_per_s),
         fmt.size(w.bytes_in_per_s),
         fmt.count(w.msgs_out_per_s),
