@@ -30,7 +30,8 @@ class WorkerDetail:
     the cores it may run on (None if unknown); ``nice`` its nice value (0
     normal to 19 lowest priority; None if unknown), ``mptop_nice`` mptop's own;
     the tails are the last lines of its stdout/stderr; ``traceback`` is the
-    text of an uncaught exception, or "". ``recorded``: only what a recording
+    text of an uncaught exception, "" if it raised none, ``None`` if the source
+    cannot know (a user's program: its tracebacks are in its output). ``recorded``: only what a recording
     holds (no process to ask, no output files). ``last_seen``: PPID to nice are
     as read while the process ran (it has exited since).
     """
@@ -45,7 +46,7 @@ class WorkerDetail:
     channels: tuple[ChannelCounts, ...]
     stdout_tail: str
     stderr_tail: str
-    traceback: str
+    traceback: str | None
     recorded: bool = False
     nice: int | None = None
     mptop_nice: int | None = None

@@ -68,6 +68,7 @@ class ReplaySource:
             lesson_title=f"Lesson: {rec.name}" if rec.name else "Lesson",
             unavailable="a replay starts no process",
             record=rec.header.get("scenario") if isinstance(rec.header, dict) else None,
+            no_channels="no channels in this snapshot",
         )
 
     def start(self, deliver: Deliver, failed: Failed) -> None:

@@ -90,6 +90,7 @@ class _Proc:
     pinned: int | None = None
     ppid: int | None = None
     rates_at: tuple[int, int, int, int] | None = None
+    io_at: tuple[int, int, int, int] | None = None  # /proc/PID/io, when channels are not counted
 
     @property
     def live(self) -> psutil.Process:
@@ -201,7 +202,14 @@ class RunSource:
             lead = f"{self.program} running {now - self._started:.0f} s"
         else:
             lead = f"{self.program} starting"
-        facts = (f"channels not counted: {self._uncounted}",) if self._uncounted else ()
+        facts: tuple[str, ...] = ()
+        none = (
+            "no channel has carried a message yet: the program's Queues, Pipes and pools"
+            " show here once one does"
+        )
+        if self._uncounted:
+            facts = ("channels not counted", "In/Out B/s = all I/O")
+            none = f"channels not counted: {self._uncounted} · In/Out B/s: all I/O (/proc/PID/io)"
         return SourceInfo(
             kind="run",
             title=f"mptop run {shlex.join(self.argv)}",
@@ -211,6 +219,7 @@ class RunSource:
             unavailable="mptop does not own the program's code: it cannot add a process",
             record={"name": self.program, "command": self.argv, "interval": self.sampling.interval},
             ended=ended_at is not None,
+            no_channels=none,
         )
 
     def start(self, deliver: Deliver, failed: Failed) -> None:
@@ -310,7 +319,7 @@ class RunSource:
         return None
 
     def detail(self, pid: int) -> WorkerDetail:
-        """psutil's facts and the process's counters; the root's output tail. Raises CommandError."""
+        """psutil's facts, the process's counters, the program's output tail. Raises CommandError."""
         with self._lock:
             p = self._procs.get(pid)
         if p is None:
@@ -337,7 +346,11 @@ class RunSource:
             )
             for s in (counts.slots if counts else ())
         )
-        root = self._popen is not None and pid == self._popen.pid
+        if self.capture:
+            stdout = tail_text(self.log_path, 12)
+            stderr = "(with stdout: every process of the program writes to one file; o shows more)"
+        else:
+            stdout = stderr = "(not captured: headless, it goes to the terminal)"
         return WorkerDetail(
             pid=pid,
             ppid=ppid,
@@ -347,9 +360,9 @@ class RunSource:
             affinity=affinity,
             threads=threads,
             channels=channels,
-            stdout_tail=tail_text(self.log_path, 12) if root and self.capture else "",
-            stderr_tail="(with stdout: the program's output is one file)" if root else "",
-            traceback="",
+            stdout_tail=stdout,
+            stderr_tail=stderr,
+            traceback=None,  # the program's own: in its output, if it printed one
             nice=nice,
             mptop_nice=os.nice(0),
         )
@@ -592,16 +605,7 @@ class RunSource:
                 if pid != root_pid:
                     code = "" if p.exitcode is None else f" with {p.exitcode}"
                     self.events.add(f"{pid} exited{code}", pid)
-        totals = (0, 0, 0, 0)
-        if counts is not None:
-            totals = tuple(
-                sum(getattr(s, f) for s in counts.slots)
-                for f in ("received", "received_bytes", "sent", "sent_bytes")
-            )
-        rates: list[float | None] = [None] * 4
-        if p.rates_at is not None and dt and not p.ended:
-            rates = [(a - b) / dt for a, b in zip(totals, p.rates_at, strict=True)]
-        p.rates_at = totals
+        rates = self._rates(p, counts, dt)
         state = WorkerState.EXITED if p.ended else reading.state
         if reading.ppid is not None:
             p.ppid = reading.ppid
@@ -626,6 +630,42 @@ class RunSource:
             ppid=p.ppid,
         )
 
+    def _rates(
+        self, p: _Proc, counts: ProcessCounts | None, dt: float | None
+    ) -> list[float | None]:
+        """Messages/s and bytes/s in and out of one process over the last tick.
+
+        Counted: from its probe file (what its connections moved); None for a
+        process that has none (yet), as a non-Python child. Uncounted
+        (the probe could not load): no messages/s, and bytes/s of all its I/O,
+        files and terminals included (``/proc/PID/io`` rchar and wchar, via
+        psutil's ``io_counters()`` read_chars/write_chars; Linux only).
+        """
+        if self._uncounted:
+            io = (0, 0, 0, 0)
+            if not p.ended:
+                with contextlib.suppress(psutil.Error, AttributeError):
+                    c = p.live.io_counters()
+                    io = (0, c.read_chars, 0, c.write_chars)
+            rates: list[float | None] = [None] * 4
+            if p.io_at is not None and dt and not p.ended:
+                rates[1], rates[3] = (
+                    (a - b) / dt for a, b in ((io[1], p.io_at[1]), (io[3], p.io_at[3]))
+                )
+            p.io_at = io
+            return rates
+        rates = [None] * 4
+        if counts is None:  # not counted (yet): a process with no probe file, as a shell
+            return rates
+        totals = tuple(
+            sum(getattr(s, f) for s in counts.slots)
+            for f in ("received", "received_bytes", "sent", "sent_bytes")
+        )
+        if p.rates_at is not None and dt and not p.ended:
+            rates = [(a - b) / dt for a, b in zip(totals, p.rates_at, strict=True)]
+        p.rates_at = totals
+        return rates
+
     def _channel_samples(
         self,
         counts: dict[int, ProcessCounts],
@@ -635,6 +675,7 @@ class RunSource:
         totals: dict[int, list[int]] = {}
         producers: dict[int, set[str]] = {}
         consumers: dict[int, set[str]] = {}
+        taker_pids: dict[int, set[int]] = {}
         names = {pid: p.name for pid, p in self._procs.items()}
         for pid, pc in counts.items():
             for s in pc.slots:
@@ -649,6 +690,7 @@ class RunSource:
                     producers.setdefault(key, set()).add(who)
                 if s.received:
                     consumers.setdefault(key, set()).add(who)
+                    taker_pids.setdefault(key, set()).add(pid)
         out = []
         alive = {pid for pid, p in self._procs.items() if not p.ended}
         named = {k: (n, w) for k, n, w in labels.values()}
@@ -659,7 +701,9 @@ class RunSource:
                 ch = self._channels[key] = _Channel(key, name, kind)
             mps, bps = ch.flow.update(received, received_bytes, dt)
             backlog = sent - received
-            takers = bool(alive)
+            # stalled needs a live process that took from it before and takes no more: one
+            # that has not begun to take (main drains results at the end) is not a stall
+            takers = bool(taker_pids.get(key, set()) & alive)
             out.append(
                 ChannelSample(
                     name=name,

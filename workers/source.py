@@ -51,7 +51,8 @@ class SourceInfo:
     ("a replay starts no process"). ``record`` is the ``scenario`` object of a
     recording's header (see :mod:`mptop.workers.record`). ``ended`` is True
     once the run is over by itself (a program that exited): headless stops
-    there, a screen stays until ``q``.
+    there, a screen stays until ``q``. ``no_channels`` is what the channels
+    panel says while there are none (why, or what would show there).
     """
 
     kind: str
@@ -64,6 +65,7 @@ class SourceInfo:
     unavailable: str = ""
     record: dict[str, Any] | None = None
     ended: bool = False
+    no_channels: str = "no channels"
 
 
 @dataclass(frozen=True, slots=True)

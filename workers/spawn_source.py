@@ -123,6 +123,7 @@ class SpawnSource:
             lesson=self.lesson,
             lesson_title=f"Lesson: {name}" if name else "Lesson",
             record=self._record,
+            no_channels="no channels: the workers only run their workload (--ipc none)",
         )
 
     def start(self, deliver: Deliver, failed: Failed) -> None:

@@ -213,7 +213,7 @@ async def test_enter_and_double_click_open_the_detail() -> None:
         assert isinstance(screen, DetailScreen)
         await until(pilot, lambda: screen.detail is not None)
         assert screen.detail is not None
-        assert "ZeroDivisionError" in screen.detail.traceback
+        assert "ZeroDivisionError" in (screen.detail.traceback or "")
         await pilot.press("escape")
         assert not isinstance(app.screen, DetailScreen)
         await pilot.click(WorkerTable, offset=(3, 1), times=2)

@@ -110,10 +110,16 @@ def render_detail(
     row("PID", str(w.pid))
     row("PPID", fmt.DASH if d.ppid is None else str(d.ppid))
     row("Name", w.name)
-    row("Workload", w.workload or fmt.DASH)
+    if w.workload:
+        row("Workload", w.workload)
     row("Command line", " ".join(d.cmdline) if d.cmdline else fmt.DASH)
     row("Start method", d.start_method or w.start_method or fmt.DASH)
-    row("Daemon", "yes: terminated when mptop exits" if w.daemon else "no: mptop waits for it")
+    if not (d.start_method or w.start_method):
+        row("Daemon", "– (not started by multiprocessing)")
+    elif w.daemon:
+        row("Daemon", "yes: terminated when the process that started it exits")
+    else:
+        row("Daemon", "no: the process that started it waits for it (joins it) as it exits")
     if d.create_time is not None:
         row("Started", time_fmt(d.create_time))
         if w.alive:
@@ -248,9 +254,11 @@ class DetailScreen(ModalScreen[None]):
             return
         self.query_one("#stdout", Static).update(Text(d.stdout_tail or "(empty)"))
         self.query_one("#stderr", Static).update(Text(d.stderr_tail or "(empty)"))
-        self.query_one("#traceback", Static).update(
-            Text(d.traceback or "none: it raised no exception")
-        )
+        if d.traceback is None:
+            tb = "not known here: a traceback the program printed is in its output (o)"
+        else:
+            tb = d.traceback or "none: it raised no exception"
+        self.query_one("#traceback", Static).update(Text(tb))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -23,7 +23,7 @@ OutputSource = Callable[[int], tuple[OutputTail, ...]]
 def heading(tail: OutputTail) -> str:
     """``"stdout of worker-3: 12.0K in /tmp/…/out (last 500 lines)"``: whose, how big, where."""
     shown = f"last {len(tail.lines)} lines" if tail.lines else "empty"
-    return f"{tail.what}: {fmt.size(tail.size)}B in {tail.path} ({shown})"
+    return f"{tail.what}: {fmt.size(tail.size)} in {tail.path} ({shown})"
 
 
 class OutputScreen(ModalScreen[None]):

@@ -56,10 +56,10 @@ def channel_state(c: ChannelSample) -> str:
     return "idle"
 
 
-def flow_line(channels: tuple[ChannelSample, ...]) -> str:
-    """The topology as the path a message takes, from the channels' ends."""
+def flow_line(channels: tuple[ChannelSample, ...], none: str = "no channels") -> str:
+    """The topology as the path a message takes, from the channels' ends; ``none`` if there are none."""
     if not channels:
-        return "no channels: the workers only run their workload (--ipc none)"
+        return none
     if not any("mptop" in (c.producer, c.consumer) for c in channels):
         return f"{len(channels)} channel(s) of the program, as its own processes counted them"
     pipes = [c for c in channels if c.kind == "Pipe"]
@@ -130,10 +130,12 @@ class ChannelTable(Widget):
         """The cell texts shown, one tuple per channel."""
         return self._rows
 
-    def update_channels(self, channels: tuple[ChannelSample, ...]) -> None:
-        """Show ``channels``; a no-op when no figure changed."""
+    def update_channels(
+        self, channels: tuple[ChannelSample, ...], none: str = "no channels"
+    ) -> None:
+        """Show ``channels`` (``none``: what to say while there are none); a no-op when nothing changed."""
         rows = tuple(channel_texts(c) for c in channels)
-        flow = flow_line(channels)
+        flow = flow_line(channels, none)
         if rows != self._rows or flow != self._flow:
             relayout = len(rows) != len(self._rows)
             self._rows = rows
@@ -145,7 +147,7 @@ class ChannelTable(Widget):
 
     def render(self) -> Text:
         muted = self.get_component_rich_style("channels--header", partial=True)
-        out = Text(self._flow or flow_line(()), style=muted)
+        out = Text(self._flow or "no channels", style=muted)
         out.append("\n")
         out.append(" ".join(_cell(label, w, right) for label, w, right in COLUMNS), muted)
         warn = self.get_component_rich_style("channels--backlog", partial=True)
