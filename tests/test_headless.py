@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mptop.workers.record import CSV_COLUMNS, read_recording
+from mptop.workers.record import CSV_COLUMNS, VERSION, read_recording
 from tests.helpers import alive, kill_all, reap_recorded, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -123,7 +123,7 @@ def test_ctrl_c_stops_cleanly_and_the_file_stays_valid(tmp_path: Path) -> None:
         assert rec.snapshots[-1].workers and all(
             w.exitcode is not None for w in rec.snapshots[-1].workers
         )
-        assert json.loads(out.read_text().splitlines()[0])["version"] == 1
+        assert json.loads(out.read_text().splitlines()[0])["version"] == VERSION
         wait_for(lambda: not alive(seen), timeout=5)
     finally:
         if proc.poll() is None:

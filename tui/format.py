@@ -33,3 +33,16 @@ def size(value: float | None) -> str:
             return f"{v:.0f}{unit}" if unit == "B" else f"{v:.1f}{unit}"
         v /= 1024
     return f"{v:.1f}T"
+
+
+def seconds(value: float | None) -> str:
+    """A duration for a narrow cell: ``4.25`` -> ``"4.2s"``, ``75`` -> ``"1m15s"``, ``7384`` -> ``"2h03m"``."""
+    if value is None:
+        return DASH
+    if value < 60:
+        return f"{value:.1f}s"
+    m, s = divmod(int(value), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"

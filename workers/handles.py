@@ -53,6 +53,7 @@ class WorkerHandle:
     ready: Any = None
     stop_pending: bool = False
     ppid: int | None = None
+    tasks_done: int | None = None  # the last count read once it exited (see workers/tasks.py)
     log_paths: tuple[Path, Path, Path] = field(default=(Path(), Path(), Path()))
 
     @property

@@ -2,14 +2,14 @@
 
 A JSONL recording is one JSON object per line. Line 1 is the header::
 
-    {"kind": "header", "version": 1, "mptop": "0.1.0", "started": 1704164645.0,
+    {"kind": "header", "version": 2, "mptop": "0.1.0", "started": 1704164645.0,
      "scenario": {"name": ..., "description": ..., "lesson": ..., "start_method": ...,
                   "interval": 1.0, "ipc": "queue", "message_size": 0, "rate": null,
                   "groups": [{"name": ..., "count": ..., "workload": ..., ...}, ...]}}
 
 and every further line is one :class:`~mptop.workers.snapshot.Snapshot`::
 
-    {"kind": "snapshot", "version": 1, "time": ..., "interval": ..., "start_method": ...,
+    {"kind": "snapshot", "version": 2, "time": ..., "interval": ..., "start_method": ...,
      "cores": [{"index": 0, "percent": 97.0, "worker_pids": [4101]}, ...],
      "workers": [{"pid": 4101, "name": "procs-2", ...}, ...],
      "channels": [...], "events": [...], "load_avg": [1.5, 0.75, 0.25], "notes": []}
@@ -42,7 +42,10 @@ from mptop.workers import __version__
 from mptop.workers.snapshot import Snapshot
 from mptop.workers.spec import Scenario
 
-VERSION = 1
+# 2: workers have ppid, tasks_done and current_task_seconds (a version-1 recording still reads:
+# a missing field takes its default)
+VERSION = 2
+READABLE = (1, 2)
 CSV_COLUMNS = ("version", "tick", "time", "entity", "id", "field", "value")
 # A recording line longer than this is corrupt, not a snapshot (bytes).
 MAX_LINE = 64 << 20
@@ -255,9 +258,9 @@ def parse_snapshot_line(text: str) -> Snapshot:
 
 def _check_version(obj: dict[str, Any]) -> None:
     version = obj.get("version")
-    if version != VERSION:
+    if version not in READABLE or isinstance(version, bool):
         raise ValueError(
-            f"version: this mptop reads recordings of version {VERSION}, got {_short(version)}"
+            f"version: this mptop reads recordings of version 1 or {VERSION}, got {_short(version)}"
         )
 
 

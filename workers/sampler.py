@@ -16,6 +16,7 @@ from mptop.workers.probe import MIN_CPU_WINDOW, ProcessProbe, ProcessReading, lo
 from mptop.workers.snapshot import Snapshot, WorkerSample, WorkerState
 from mptop.workers.stall import STALL_TICKS, StallDetector
 from mptop.workers.supervisor import Supervisor
+from mptop.workers.tasks import TaskReading, TaskTracker
 from mptop.workers.traffic import HISTORY, NO_RATES, Traffic
 
 __all__ = ["HISTORY", "MIN_CPU_WINDOW", "STALL_TICKS", "Sampler", "load_avg"]
@@ -44,7 +45,22 @@ class Sampler:
         self.probe = ProcessProbe()
         self.traffic = Traffic(delivered)
         self.stalls = StallDetector(lambda text, level: supervisor.note(text, level=level))
+        self.tasks = TaskTracker()
         self._last: float | None = None
+
+    def _tasks(self, h: WorkerHandle, now: float) -> TaskReading | None:
+        """Tasks taken from the worker's inbox and answered to its outbox (None: no task loop)."""
+        att = self.supervisor.topology.attached.get(h.pid)
+        if att is None or att.inbox is None or att.outbox is None:
+            return None
+        inbox, outbox = att.inbox.blocks.get(h.pid), att.outbox.blocks.get(h.pid)
+        if inbox is None or outbox is None:
+            return None
+        reading = self.tasks.read(h.pid, inbox.read()[2], outbox.read()[0], now, h.alive)
+        if not h.alive:
+            self.tasks.forget(h.pid)  # its last reading stays in the handle's row
+            h.tasks_done = reading.done
+        return reading
 
     def _worker(self, h: WorkerHandle, now: float, dt: float | None) -> WorkerSample:
         rates = self.traffic.worker_rates(h.pid, h.blocks, dt)
@@ -54,6 +70,7 @@ class Sampler:
             self.probe.forget(h.pid)
         elif r.ppid is not None:
             h.ppid = r.ppid
+        tasks = self._tasks(h, now) if h.alive or h.tasks_done is None else None
         return WorkerSample(
             pid=h.pid,
             name=h.name,
@@ -73,6 +90,8 @@ class Sampler:
             start_seconds=h.start_seconds,
             ready_seconds=h.ready_seconds,
             ppid=h.ppid,
+            tasks_done=tasks.done if tasks is not None else h.tasks_done,
+            current_task_seconds=tasks.seconds if tasks is not None else None,
         )
 
     def sample(self) -> Snapshot:

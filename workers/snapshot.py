@@ -81,7 +81,10 @@ class WorkerSample:
     cost of the start method: spawn's ``start()`` returns before the new
     interpreter has even imported anything), ``None`` until then. ``ppid`` is
     the parent's PID as last seen (mptop, the forkserver, or the program's
-    process that started it), ``None`` if never read.
+    process that started it), ``None`` if never read. ``tasks_done`` counts
+    the tasks it answered and ``current_task_seconds`` how long the one in
+    flight has run (``None``: idle, or no task loop known; see
+    :mod:`mptop.workers.tasks` for how, and its one-tick resolution).
     """
 
     pid: int
@@ -102,6 +105,8 @@ class WorkerSample:
     start_seconds: float | None = None
     ready_seconds: float | None = None
     ppid: int | None = None
+    tasks_done: int | None = None
+    current_task_seconds: float | None = None
 
     @property
     def alive(self) -> bool:

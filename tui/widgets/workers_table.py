@@ -125,6 +125,22 @@ COLUMNS: tuple[Column, ...] = (
         "start method: fork, forkserver, spawn; – = not started by multiprocessing",
     ),
     Column(
+        "tasks",
+        "Tasks",
+        6,
+        "right",
+        operator.attrgetter("tasks_done"),
+        "tasks it finished (answered); – = no task loop known (Pool, executor and mptop's workers have one)",
+    ),
+    Column(
+        "task_time",
+        "In task",
+        7,
+        "right",
+        operator.attrgetter("current_task_seconds"),
+        "how long the task in flight has run (to within a tick); – = idle",
+    ),
+    Column(
         "in_msgs",
         "In msg/s",
         8,
@@ -160,7 +176,8 @@ COLUMNS: tuple[Column, ...] = (
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 # Columns whose first sort shows the largest values on top (htop's habit for measures).
 BIGGEST_FIRST = frozenset(
-    {"cpu", "rss", "in_msgs", "in_bytes", "out_msgs", "out_bytes"} & set(COLUMN_KEYS)
+    {"cpu", "rss", "tasks", "task_time", "in_msgs", "in_bytes", "out_msgs", "out_bytes"}
+    & set(COLUMN_KEYS)
 )
 _GAP = 1
 TOTAL_WIDTH = sum(c.width for c in COLUMNS) + _GAP * (len(COLUMNS) + 1)
@@ -186,6 +203,8 @@ def worker_texts(w: WorkerSample) -> tuple[str, ...]:
         fmt.size(w.rss),
         "yes" if w.daemon else "no",
         w.start_method or fmt.DASH,
+        fmt.DASH if w.tasks_done is None else str(w.tasks_done),
+        fmt.seconds(w.current_task_seconds),
         fmt.count(w.msgs_in_per_s),
         fmt.size(w.bytes_in_per_s),
         fmt.count(w.msgs_out_per_s),
