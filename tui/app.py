@@ -67,7 +67,7 @@ from mptop.workers.commands import (
     Unpin,
 )
 from mptop.workers.detail import WorkerDetail
-from mptop.workers.snapshot import Event, Snapshot, WorkerSample
+from mptop.workers.snapshot import Event, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Source, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 
@@ -460,20 +460,35 @@ class MptopApp(App[int]):
         """Start one more worker (off the loop: a start may take 100 ms under spawn)."""
         self.send(Add())
 
+    def _send_to(self, w: WorkerSample, what: str, command: Command) -> None:
+        """Send ``command`` for ``w``; first ask, where the processes are not mptop's (attach)."""
+        if not self.info.confirm_signals:
+            self.send(command)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.send(command)
+
+        self.push_screen(
+            ConfirmScreen(f"{what} {w.name} (PID {w.pid})? mptop did not start it."), answered
+        )
+
     def action_terminate(self) -> None:
         """SIGTERM the selected worker."""
         if (w := self._selected()) is not None:
-            self.send(Signal(w.pid, signal.SIGTERM, EXIT_WAIT))
+            self._send_to(w, "Terminate (SIGTERM)", Signal(w.pid, signal.SIGTERM, EXIT_WAIT))
 
     def action_kill(self) -> None:
         """SIGKILL the selected worker."""
         if (w := self._selected()) is not None:
-            self.send(Signal(w.pid, signal.SIGKILL, EXIT_WAIT))
+            self._send_to(w, "Kill (SIGKILL)", Signal(w.pid, signal.SIGKILL, EXIT_WAIT))
 
     def action_suspend(self) -> None:
         """SIGSTOP or SIGCONT the selected worker."""
         if (w := self._selected()) is not None:
-            self.send(ToggleSuspend(w.pid))
+            verb = "Resume (SIGCONT)" if w.state is WorkerState.STOPPED else "Suspend (SIGSTOP)"
+            self._send_to(w, verb, ToggleSuspend(w.pid))
 
     def action_pin(self) -> None:
         """Pin the selected worker to its current core, or unpin it."""

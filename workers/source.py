@@ -53,6 +53,8 @@ class SourceInfo:
     once the run is over by itself (a program that exited): headless stops
     there, a screen stays until ``q``. ``no_channels`` is what the channels
     panel says while there are none (why, or what would show there).
+    ``confirm_signals``: the processes are not mptop's own (an attached tree),
+    so a key that signals or suspends one asks for a yes first.
     """
 
     kind: str
@@ -66,6 +68,7 @@ class SourceInfo:
     record: dict[str, Any] | None = None
     ended: bool = False
     no_channels: str = "no channels"
+    confirm_signals: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ class FakeSource:
 
     caps = frozenset({Cap.ADD, Cap.SIGNAL})
 
-    def __init__(self) -> None:
+    def __init__(self, confirm_signals: bool = False) -> None:
+        self.confirm_signals = confirm_signals
         self.exitcodes: dict[int, int | None] = {1001: None}
         self.lock = threading.Lock()
         self.armed, self.pending = True, False
@@ -38,7 +39,13 @@ class FakeSource:
         self.failed: Failed = lambda line: None
 
     def info(self) -> SourceInfo:
-        return SourceInfo(kind="fake", title="fake", interval=1.0, facts=("fake run",))
+        return SourceInfo(
+            kind="fake",
+            title="fake",
+            interval=1.0,
+            facts=("fake run",),
+            confirm_signals=self.confirm_signals,
+        )
 
     def snapshot(self) -> Snapshot:
         workers = tuple(
@@ -130,3 +137,20 @@ async def test_a_fake_source_drives_the_app() -> None:
         (1001, None),
         (1002, -signal.SIGKILL),
     ]
+
+
+async def test_where_the_processes_are_not_mptops_a_signal_asks_first() -> None:
+    from mptop.tui.screens.confirm import ConfirmScreen
+
+    source = FakeSource(confirm_signals=True)  # as an attached tree's source says
+    app = MptopApp(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(WorkerTable)
+        await until(pilot, lambda: table.order == [1001])
+        await pilot.press("k")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # no: nothing is sent
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen) and source.exitcodes[1001] is None
+        await pilot.press("k", "y")
+        await until(pilot, lambda: table.texts(1001)["exit"].strip() == "-9 SIGKILL")
