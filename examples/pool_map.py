@@ -32,9 +32,11 @@ def init_worker(slow: float) -> None:
 
 
 def work(item: tuple[int, bytes]) -> tuple[int, int]:
+    # returns the worker's PID with the result, so the parent can tell who did what
     seq, payload = item
     time.sleep(SLOW)
-    return seq, sum(i * i for i in range(100 + len(payload) % 100))
+    sum(i * i for i in range(100 + len(payload) % 100))
+    return seq, os.getpid()
 
 
 def main() -> int:
@@ -51,6 +53,7 @@ def main() -> int:
     half = (len(items) + 1) // 2
     first, second = items[:half], items[half:]
     submitted = received = 0
+    by_worker: dict[int, int] = {}  # PID -> tasks it did
 
     ctx = multiprocessing.get_context(args.start_method)
     with ctx.Pool(4, initializer=init_worker, initargs=(args.slow,)) as pool:
@@ -59,11 +62,14 @@ def main() -> int:
         submitted += len(first)
         results = pool.map(work, first, chunksize=1)
         received += len(results)
+        for _seq, pid in results:
+            by_worker[pid] = by_worker.get(pid, 0) + 1
 
         # imap_unordered() yields each result as soon as a worker finishes it.
         submitted += len(second)
-        for _seq, _value in pool.imap_unordered(work, second):
+        for _seq, pid in pool.imap_unordered(work, second):
             received += 1
+            by_worker[pid] = by_worker.get(pid, 0) + 1
 
         # Leaving a `with Pool` block calls terminate(), which kills the workers.
         # close() + join() lets them finish and exit on their own instead.
@@ -72,6 +78,8 @@ def main() -> int:
 
     print(f"COUNT tasks {submitted}", flush=True)
     print(f"COUNT results {received}", flush=True)
+    for pid, n in sorted(by_worker.items()):
+        print(f"TASKS {pid} {n}", flush=True)
     print("DONE", flush=True)
     return args.exit
 

@@ -33,8 +33,10 @@ def init_worker(slow: float) -> None:
 
 
 def work(seq: int, payload: bytes) -> tuple[int, int]:
+    # returns the worker's PID with the result, so the parent can tell who did what
     time.sleep(SLOW)
-    return seq, sum(i * i for i in range(100 + len(payload) % 100))
+    sum(i * i for i in range(100 + len(payload) % 100))
+    return seq, os.getpid()
 
 
 def main() -> int:
@@ -50,6 +52,7 @@ def main() -> int:
     payloads = [bytes([seq % 256]) * args.size for seq in range(args.items)]
     half = (args.items + 1) // 2
     submitted = received = 0
+    by_worker: dict[int, int] = {}  # PID -> tasks it did
 
     ctx = multiprocessing.get_context(args.start_method)
     # mp_context= makes the executor start its workers with our start method.
@@ -60,18 +63,22 @@ def main() -> int:
         futures = [executor.submit(work, seq, payloads[seq]) for seq in range(half)]
         submitted += len(futures)
         for future in as_completed(futures):
-            future.result()  # re-raises here any exception the worker raised
+            _seq, pid = future.result()  # re-raises here any exception the worker raised
             received += 1
+            by_worker[pid] = by_worker.get(pid, 0) + 1
 
         # map() is the one-liner for the same thing; its results come back in input order.
         rest = range(half, args.items)
         submitted += len(rest)
-        for _seq, _value in executor.map(work, rest, [payloads[seq] for seq in rest]):
+        for _seq, pid in executor.map(work, rest, [payloads[seq] for seq in rest]):
             received += 1
+            by_worker[pid] = by_worker.get(pid, 0) + 1
     # Leaving the `with` block calls shutdown(wait=True): the workers exit and are joined.
 
     print(f"COUNT tasks {submitted}", flush=True)
     print(f"COUNT results {received}", flush=True)
+    for pid, n in sorted(by_worker.items()):
+        print(f"TASKS {pid} {n}", flush=True)
     print("DONE", flush=True)
     return args.exit
 

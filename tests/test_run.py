@@ -123,6 +123,26 @@ def test_pipes_pool_and_executor_channels_are_labelled(
     assert pids_printed(done) <= {w.pid for s in rec.snapshots for w in s.workers}
 
 
+@pytest.mark.parametrize("example", ["pool_map.py", "process_pool.py"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pool_and_executor_workers_count_their_tasks(
+    tmp_path: Path, version: str, example: str
+) -> None:
+    exe = find_python(version)
+    if exe is None:
+        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    done, rec = run(tmp_path, str(exe), example)
+    assert done.returncode == 0, done.stderr
+    by_pid = {int(pid): n for pid, n in printed(done, "TASKS").items()}  # the program's own tally
+    last = {w.pid: w for w in rec.snapshots[-1].workers}
+    counted = {pid: w.tasks_done for pid, w in last.items() if w.tasks_done is not None}
+    # every worker that did a task, and none other (the main process takes no task)
+    assert {pid: counted.get(pid, 0) for pid in set(by_pid) | set(counted)} == {
+        pid: by_pid.get(pid, 0) for pid in set(by_pid) | set(counted)
+    }
+    assert sum(counted.values()) == printed(done, "COUNT")["tasks"] == 40
+
+
 @pytest.mark.parametrize("code", [0, 3])
 def test_the_exit_status_passes_through(tmp_path: Path, code: int) -> None:
     done, rec = run(tmp_path, sys.executable, "pipe_echo.py", "--exit", str(code))

@@ -49,6 +49,7 @@ from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 from mptop.workers.stall import StallDetector
 from mptop.workers.starter import StarterThread
+from mptop.workers.tasks import TaskReading, TaskTracker
 from mptop.workers.traffic import Flow
 
 INJECT = Path(__file__).with_name("inject")
@@ -72,6 +73,9 @@ for sig, pause in ((signal.SIGCONT, 0), (signal.SIGTERM, 1.0), (signal.SIGKILL, 
         break
     time.sleep(pause)
 """
+# The channels a pool worker takes its tasks from and answers to (the probe's labels).
+TASK_QUEUES = frozenset({"Pool inqueue", "Pool task queue", "executor call queue"})
+RESULT_QUEUES = frozenset({"Pool outqueue", "Pool result queue", "executor result queue"})
 # Lines of the program's output the exit notes show.
 NOTE_LINES = 10
 
@@ -90,7 +94,8 @@ class _Proc:
     pinned: int | None = None
     ppid: int | None = None
     rates_at: tuple[int, int, int, int] | None = None
-    io_at: tuple[int, int, int, int] | None = None  # /proc/PID/io, when channels are not counted
+    io_at: tuple[int, int, int, int] | None = None
+    tasks_done: int | None = None  # /proc/PID/io, when channels are not counted
 
     @property
     def live(self) -> psutil.Process:
@@ -164,6 +169,7 @@ class RunSource:
         self.probe = ProcessProbe()
         self.events = EventLog()
         self.stalls = StallDetector(lambda text, level: self.events.add(text, level=level))
+        self.tasks = TaskTracker()
         self.sampling = SamplingThread(self._sample, interval)
         self._starter = StarterThread()
         self._lock = threading.RLock()
@@ -563,7 +569,7 @@ class RunSource:
         with self._lock:
             procs = list(self._procs.items())
         for pid, p in procs:
-            workers.append(self._worker(pid, p, counts.get(pid), now, dt, root_pid))
+            workers.append(self._worker(pid, p, counts.get(pid), now, dt, root_pid, labels))
         cores = self.probe.cores(
             loads, ((w.pid, w.core) for w in workers if w.core is not None and w.alive)
         )
@@ -590,6 +596,7 @@ class RunSource:
         now: float,
         dt: float | None,
         root_pid: int | None,
+        labels: dict[int, tuple[int, str, str]],
     ) -> WorkerSample:
         reading: ProcessReading = GONE
         if not p.ended:
@@ -611,6 +618,7 @@ class RunSource:
             p.ppid = reading.ppid
         if state is WorkerState.ZOMBIE and p.exitcode is None:
             p.exitcode = zombie_exitcode(pid)
+        tasks = self._tasks(pid, p, counts, labels, now)
         return WorkerSample(
             pid=pid,
             name=p.name,
@@ -628,7 +636,46 @@ class RunSource:
             pinned=None if p.ended else p.pinned,
             start_method=p.method,
             ppid=p.ppid,
+            tasks_done=p.tasks_done,
+            current_task_seconds=None if tasks is None else tasks.seconds,
         )
+
+    def _tasks(
+        self,
+        pid: int,
+        p: _Proc,
+        counts: ProcessCounts | None,
+        labels: dict[int, tuple[int, str, str]],
+        now: float,
+    ) -> TaskReading | None:
+        """A pool worker's tasks: taken from a Pool's or executor's task queue, answered to its
+        result queue (:mod:`mptop.workers.tasks`); None for a process that took no task.
+
+        A ``ProcessPoolExecutor`` worker that shuts down takes a ``None`` and answers with its
+        PID (``concurrent/futures/process.py``, 3.9-3.13): that pair is not a task, and is
+        left out once the worker has exited with 0 having answered all it took. (A worker
+        ended by ``max_tasks_per_child`` answers its last task without that pair: it then
+        reads one task short.)
+        """
+        if counts is None:
+            return None
+        taken = answered = 0
+        executor = False
+        for slot in counts.slots:
+            kind = labels.get(slot.inode, (0, "", ""))[2]
+            if kind in TASK_QUEUES:
+                taken += slot.received
+                executor = executor or kind.startswith("executor")
+            elif kind in RESULT_QUEUES:
+                answered += slot.sent
+        if not taken:
+            return None
+        reading = self.tasks.read(pid, taken, answered, now, not p.ended)
+        done = reading.done
+        if executor and p.ended and p.exitcode == 0 and answered == taken:
+            done -= 1
+        p.tasks_done = done
+        return reading
 
     def _rates(
         self, p: _Proc, counts: ProcessCounts | None, dt: float | None
