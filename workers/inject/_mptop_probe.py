@@ -28,14 +28,25 @@ that process:
   <exitcode>`` (a child's exit code, as this process learned it).
 
 A fork child starts a file of its own (``os.register_at_fork``).
-"""
 
-from __future__ import annotations
+When: the file is made at start-up (its existence tells mptop that the
+probe loaded); the patches wait until the program first imports
+``multiprocessing.process`` / ``multiprocessing.connection`` (a finder on
+``sys.meta_path`` patches each module right after it ran), so a Python process
+that never uses multiprocessing imports nothing of it.
+
+The hot path (docs/PERFORMANCE.md): where CPython's own ``_send_bytes`` /
+``_recv_bytes`` are the stock ones (the same code in 3.9-3.13, checked by
+their code objects' names and constants), they are replaced by copies that
+count inline, with no extra Python frame; otherwise they are wrapped. Either
+way a connection caches ``(words, slot)`` on itself: valid while ``words`` is
+this process's current file (a fork child maps a new one).
+"""
 
 import mmap
 import os
 import sys
-import threading
+from _thread import allocate_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # no typing at run time: importing it costs a few ms of the program's start
@@ -51,19 +62,18 @@ SIZE = (HEADER_WORDS + SLOTS * SLOT_WORDS) * 8 + TEXT
 # Header words.
 W_MAGIC, W_PID, W_USED, W_TEXT = 0, 1, 2, 3
 
-_words: Any = None  # the file's uint64 words (a memoryview), or None: counting is off
+_words: "Any" = None  # the file's uint64 words (a memoryview), or None: counting is off
 _text_at = (HEADER_WORDS + SLOTS * SLOT_WORDS) * 8
-_map: Any = None
-_gen = 0  # bumped at every (re)open: a connection's cached slot is valid for one generation
-_slots: dict[int, int] = {}  # inode -> word index of its slot
-_lock = threading.Lock()
+_map: "Any" = None
+_slots: "dict[int, int]" = {}  # inode -> word index of its slot, in the current file
+_lock = allocate_lock()
 _dir = ""
 _installed = False
 
 
 def _open() -> None:
     """Create this process's file and map it."""
-    global _words, _map, _gen, _slots, _lock
+    global _words, _map, _slots, _lock
     path = os.path.join(_dir, f"{os.getpid()}.probe")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -74,27 +84,20 @@ def _open() -> None:
     words = memoryview(m).cast("B")[:_text_at].cast("Q")
     words[W_PID] = os.getpid()
     words[W_MAGIC] = MAGIC
-    _map, _words = m, words
-    _gen += 1
     _slots = {}
-    _lock = threading.Lock()
+    _lock = allocate_lock()
+    _map, _words = m, words  # a new object: every connection's cached (words, slot) is stale
 
 
-def _slot(conn: Any) -> int:
-    """The word index of ``conn``'s slot (0: not counted), looked up once per generation."""
-    try:
-        cached: tuple[int, int] = conn._mptop_slot
-        if cached[0] == _gen:
-            return cached[1]
-    except AttributeError:
-        pass
+def _slot(conn: "Any") -> "tuple[Any, int]":
+    """``(words, word index of conn's slot)`` (index 0: not counted), cached on ``conn``."""
     base = 0
     words = _words
     if words is not None:
         try:
             inode = os.fstat(conn.fileno()).st_ino
         except (OSError, ValueError):
-            return 0
+            return words, 0
         with _lock:
             base = _slots.get(inode, 0)
             if not base:
@@ -104,11 +107,12 @@ def _slot(conn: Any) -> int:
                     words[base] = inode
                     words[W_USED] = used + 1  # published after the inode is in place
                     _slots[inode] = base
+    got = (words, base)
     try:  # noqa: SIM105 (no contextlib: the probe imports as little as it can)
-        conn._mptop_slot = (_gen, base)
+        conn._mptop_slot = got
     except AttributeError:
         pass
-    return base
+    return got
 
 
 def note(line: str) -> None:
@@ -125,7 +129,7 @@ def note(line: str) -> None:
         words[W_TEXT] = used + len(data)
 
 
-def _where() -> tuple[str, str]:
+def _where() -> "tuple[str, str]":
     """``(what, where)`` for a channel being made: its kind and the first frame of the program."""
     what, where = "Pipe", ""
     frame: Any = sys._getframe(2)
@@ -169,56 +173,102 @@ def _where() -> tuple[str, str]:
     return what, where
 
 
-def _inode(conn: Any) -> int:
+def _inode(conn: "Any") -> int:
     return os.fstat(conn.fileno()).st_ino
 
 
-def install() -> None:
-    """Patch multiprocessing's connections to count, if ``MPTOP_PROBE_DIR`` names a folder."""
-    global _dir, _installed
-    if (
-        _installed
-        or not os.environ.get(ENV_DIR)
-        or not sys.platform.startswith(("linux", "darwin"))
-    ):
-        return
-    _dir = os.environ[ENV_DIR]
-    import multiprocessing.connection as connection
-    import multiprocessing.process as process
+# CPython's Connection._send_bytes / _recv_bytes, 3.9-3.13: (co_names, co_consts) of each.
+_STOCK_SEND = (("len", "struct", "pack", "_send"), (None, 0x7FFFFFFF, "!i", -1, "!Q", 16384))
+_STOCK_RECV = (("_recv", "struct", "unpack", "getvalue"), (None, 4, "!i", -1, 8, "!Q"))
 
-    _open()
-    _installed = True
-    cls: Any = connection.Connection
-    base_process: Any = process.BaseProcess
-    send, recv, pipe, start = cls._send_bytes, cls._recv_bytes, connection.Pipe, base_process.start
 
-    # The hot path: one cached (generation, slot) per connection, read inline (no call).
-    def _send_bytes(self, buf, _send=send, _slot=_slot):  # type: ignore[no-untyped-def]
-        _send(self, buf)
-        try:
-            gen, base = self._mptop_slot
-        except AttributeError:
-            gen = -1
-        if gen != _gen:
-            base = _slot(self)
-        if base:
-            w = _words
-            w[base + 1] += 1
-            w[base + 2] += len(buf)
+def _is_stock(f: "Any", stock: "tuple[tuple[str, ...], tuple[Any, ...]]") -> bool:
+    code = getattr(f, "__code__", None)
+    return (
+        code is not None
+        and getattr(f, "__module__", None) == "multiprocessing.connection"
+        and (code.co_names, code.co_consts) == stock
+    )
 
-    def _recv_bytes(self, maxsize=None, _recv=recv, _slot=_slot):  # type: ignore[no-untyped-def]
-        buf = _recv(self, maxsize)
-        try:
-            gen, base = self._mptop_slot
-        except AttributeError:
-            gen = -1
-        if gen != _gen:
-            base = _slot(self)
-        if base:
-            w = _words
-            w[base + 3] += 1
-            w[base + 4] += buf.tell()  # _recv leaves it at the end
+
+def _counting_copies(struct: "Any") -> "tuple[Any, Any]":
+    """Copies of CPython's ``_send_bytes`` and ``_recv_bytes`` (3.9-3.13) that count inline."""
+    _pack, _unpack = struct.pack, struct.unpack
+
+    def _send_bytes(self, buf):  # type: ignore[no-untyped-def]
+        n = len(buf)
+        if n > 0x7FFFFFFF:
+            self._send(_pack("!i", -1))
+            self._send(_pack("!Q", n))
+            self._send(buf)
+        elif n > 16384:  # large: no concatenation (and no Nagle delay either)
+            self._send(_pack("!i", n))
+            self._send(buf)
+        else:  # one write: no Nagle delay, and no 0-length write of its own
+            self._send(_pack("!i", n) + buf)
+        w, i = self._mptop_slot
+        if w is not _words:
+            w, i = _slot(self)
+        if i:
+            w[i + 1] += 1
+            w[i + 2] += n
+
+    def _recv_bytes(self, maxsize=None):  # type: ignore[no-untyped-def]
+        buf = self._recv(4)
+        (size,) = _unpack("!i", buf.getvalue())
+        if size == -1:
+            buf = self._recv(8)
+            (size,) = _unpack("!Q", buf.getvalue())
+        if maxsize is not None and size > maxsize:
+            buf, size = None, 0  # too long: the caller raises (one message, no bytes)
+        else:
+            buf = self._recv(size)
+        w, i = self._mptop_slot
+        if w is not _words:
+            w, i = _slot(self)
+        if i:
+            w[i + 3] += 1
+            w[i + 4] += size
         return buf
+
+    return _send_bytes, _recv_bytes
+
+
+def _counting_wrappers(send: "Any", recv: "Any") -> "tuple[Any, Any]":
+    """``send`` and ``recv`` wrapped to count (one more Python frame per message)."""
+
+    def _send_bytes(self, buf, _send=send):  # type: ignore[no-untyped-def]
+        _send(self, buf)
+        w, i = self._mptop_slot
+        if w is not _words:
+            w, i = _slot(self)
+        if i:
+            w[i + 1] += 1
+            w[i + 2] += len(buf)
+
+    def _recv_bytes(self, maxsize=None, _recv=recv):  # type: ignore[no-untyped-def]
+        buf = _recv(self, maxsize)
+        w, i = self._mptop_slot
+        if w is not _words:
+            w, i = _slot(self)
+        if i:
+            w[i + 3] += 1
+            if buf is not None:
+                w[i + 4] += buf.tell()  # _recv leaves it at the end
+        return buf
+
+    return _send_bytes, _recv_bytes
+
+
+def _patch_connection(connection: "Any") -> None:
+    """Count on every ``Connection``; note where each ``Pipe`` is made."""
+    cls: Any = connection.Connection
+    send, recv, pipe = cls._send_bytes, cls._recv_bytes, connection.Pipe
+    cls._mptop_slot = (None, 0)  # until looked up: None is never the current words
+    if _is_stock(send, _STOCK_SEND) and _is_stock(recv, _STOCK_RECV):
+        cls._send_bytes, cls._recv_bytes = _counting_copies(connection.struct)
+    else:  # not the code we know (a later CPython, or patched by someone else)
+        cls._send_bytes, cls._recv_bytes = _counting_wrappers(send, recv)
 
     def Pipe(duplex=True, _pipe=pipe):  # type: ignore[no-untyped-def]
         a, b = _pipe(duplex)
@@ -230,6 +280,14 @@ def install() -> None:
             pass
         return a, b
 
+    connection.Pipe = Pipe
+
+
+def _patch_process(process: "Any") -> None:
+    """Note every multiprocessing child this process starts."""
+    base_process: Any = process.BaseProcess
+    start = base_process.start
+
     def start_process(self, _start=start):  # type: ignore[no-untyped-def]
         _start(self)
         try:
@@ -239,17 +297,90 @@ def install() -> None:
         except Exception:
             pass
 
-    cls._send_bytes = _send_bytes
-    cls._recv_bytes = _recv_bytes
-    connection.Pipe = Pipe
     base_process.start = start_process
+
+
+class _Hook:
+    """On ``sys.meta_path``: patches each module of ``todo`` right after its first run."""
+
+    def __init__(self, todo: "dict[str, Any]") -> None:
+        self.todo = todo
+
+    def find_spec(self, name: str, path: "Any" = None, target: "Any" = None) -> "Any":
+        patch = self.todo.get(name)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is not self and find is not None:
+                spec = find(name, path, target)
+                if spec is not None:
+                    break
+        else:
+            return None
+        loader = spec.loader
+        real = getattr(loader, "exec_module", None)
+        if real is None:
+            return None
+
+        def exec_module(module: "Any") -> None:
+            try:  # noqa: SIM105 (no contextlib: the probe imports as little as it can)
+                del loader.exec_module  # the loader's own again (a zip's loader is shared)
+            except AttributeError:
+                pass
+            real(module)
+            if module.__name__ == name and self.todo.pop(name, None) is not None:
+                self._done()
+                try:  # noqa: SIM105
+                    patch(module)
+                except Exception:
+                    pass
+
+        try:
+            loader.exec_module = exec_module
+        except AttributeError:  # a loader that takes no attribute: patch now, from here on
+            return None
+        return spec
+
+    def _done(self) -> None:
+        if not self.todo:
+            try:  # noqa: SIM105
+                sys.meta_path.remove(self)
+            except ValueError:
+                pass
+
+
+def install() -> None:
+    """Count, if ``MPTOP_PROBE_DIR`` names a folder: make this process's file, patch on import."""
+    global _dir, _installed
+    if (
+        _installed
+        or not os.environ.get(ENV_DIR)
+        or not sys.platform.startswith(("linux", "darwin"))
+    ):
+        return
+    _dir = os.environ[ENV_DIR]
+    _open()
+    _installed = True
     os.register_at_fork(after_in_child=_after_fork)
+    todo = {}
+    for name, patch in (
+        ("multiprocessing.process", _patch_process),
+        ("multiprocessing.connection", _patch_connection),
+    ):
+        module = sys.modules.get(name)
+        if module is None:
+            todo[name] = patch
+        else:  # imported already (by a .pth file?)
+            patch(module)
+    if todo:
+        sys.meta_path.insert(0, _Hook(todo))
 
 
-_patched: set[Any] = set()
+_patched: "set[Any]" = set()
 
 
-def _patch_exitcodes(popen: Any) -> None:
+def _patch_exitcodes(popen: "Any") -> None:
     """Note each child's exit code when its parent (this process) learns it (``Popen.poll``).
 
     Patched on the first start of each Popen class (fork, forkserver, spawn), so
@@ -280,8 +411,8 @@ def _patch_exitcodes(popen: Any) -> None:
 
 def _after_fork() -> None:
     """In a fork child: a file of its own (the parent's mapping is shared and must not be written)."""
+    global _words
     try:
         _open()
     except OSError:
-        global _words
         _words = None

@@ -20,12 +20,13 @@ except Exception:  # never break the user's program: its channels are then not c
 
 def _chain() -> None:
     import importlib.machinery
-    import importlib.util
 
     path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
     if spec is None or spec.loader is None:
         return
+    import importlib.util  # only then: most programs have no sitecustomize of their own
+
     module = importlib.util.module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
