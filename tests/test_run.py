@@ -9,6 +9,10 @@ the program drained, and the counts equal what the program itself counted.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mptop.workers.record import Recording, read_recording
-from tests.helpers import reap_recorded
+from tests.helpers import reap_recorded, wait_for
 from tests.terminal import mptop_cmd
 from tests.test_cpython import find_python
 
@@ -331,3 +335,57 @@ async def test_q_asks_about_a_running_program(choice: str) -> None:
     finally:
         source.close()
         kill_all(pids)
+
+
+@pytest.mark.parametrize(
+    ("example", "told"),
+    [
+        ("pool_map.py", ("died (SIGKILL) holding a task", "gh-66587", "replaces")),
+        ("process_pool.py", ("the ProcessPoolExecutor is broken", "BrokenProcessPool")),
+    ],
+)
+def test_a_pool_worker_killed_in_a_task_is_told_plainly(
+    tmp_path: Path, example: str, told: tuple[str, ...]
+) -> None:
+    out = tmp_path / "run.jsonl"
+    cmd = mptop_cmd(
+        "run", "--interval", "0.3", "--headless", "-o", str(out), "--duration", "8", "--",
+        sys.executable, str(EXAMPLES / example), "--items", "40", "--slow", "0.5",
+    )  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        victim = None
+        for line in proc.stdout:  # the workers announce themselves as they start
+            fields = line.split()
+            if fields[:1] == ["PROC"] and fields[2] != "MainProcess":
+                victim = int(fields[1])
+                break
+        assert victim is not None
+        # in its first task (0.5 s each); the mptop tick (0.3 s) must have seen it take it
+        wait_for(lambda: task_taken(out, victim), timeout=10)
+        os.kill(victim, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    rec = read_recording(out)
+    reap_recorded(rec.snapshots)
+    events = " | ".join(e.text for s in rec.snapshots for e in s.events)
+    for text in told:
+        assert text in events, events
+
+
+def task_taken(out: Path, pid: int) -> bool:
+    """True once the recording so far shows ``pid`` inside a task."""
+    try:
+        lines = out.read_text().splitlines()[1:]
+    except OSError:
+        return False
+    for line in lines[-3:]:
+        with contextlib.suppress(ValueError):
+            for w in json.loads(line)["workers"]:
+                if w["pid"] == pid and w["current_task_seconds"] is not None:
+                    return True
+    return False

@@ -44,7 +44,13 @@ from mptop.workers.output import OutputTail, output_tail, tail_lines, tail_text
 from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
 from mptop.workers.program_counters import ProbeFiles, ProcessCounts
 from mptop.workers.sampling_thread import SamplingThread
-from mptop.workers.snapshot import ChannelSample, Snapshot, WorkerSample, WorkerState
+from mptop.workers.snapshot import (
+    ChannelSample,
+    Snapshot,
+    WorkerSample,
+    WorkerState,
+    describe_exitcode,
+)
 from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 from mptop.workers.stall import StallDetector
@@ -95,7 +101,16 @@ class _Proc:
     ppid: int | None = None
     rates_at: tuple[int, int, int, int] | None = None
     io_at: tuple[int, int, int, int] | None = None
-    tasks_done: int | None = None  # /proc/PID/io, when channels are not counted
+    tasks_done: int | None = None
+    pool: str = ""  # "Pool" or "executor": the kind of pool whose tasks it took
+    holding: int = 0  # tasks taken and not answered, as its counts last said
+    starter: int | None = None  # the process whose probe said it started this one
+    told: bool = False  # its death as a pool worker is in the events
+    replaced: bool = False  # a Pool worker that died, and the one that took its place is told
+    replacing: bool = False  # a Pool worker started in the place of one that died
+    seen: int = (
+        0  # the order in which mptop first saw it  # /proc/PID/io, when channels are not counted
+    )
 
     @property
     def live(self) -> psutil.Process:
@@ -170,6 +185,7 @@ class RunSource:
         self.events = EventLog()
         self.stalls = StallDetector(lambda text, level: self.events.add(text, level=level))
         self.tasks = TaskTracker()
+        self._broken: set[int | None] = set()  # executors (their process) told broken
         self.sampling = SamplingThread(self._sample, interval)
         self._starter = StarterThread()
         self._lock = threading.RLock()
@@ -458,6 +474,7 @@ class RunSource:
         except psutil.Error:
             p = _Proc(None, name, ended=True)
         with self._lock:
+            p.seen = len(self._procs)
             return self._procs.setdefault(pid, p)
 
     def _live(self, pid: int) -> _Proc:
@@ -513,10 +530,82 @@ class RunSource:
                 cpid = int(fields[0])
                 if kind == "C" and len(fields) == 4:
                     p = self._procs.get(cpid) or self._add(cpid, fields[3])
-                    p.name, p.daemon, p.method = fields[3], fields[1] == "1", fields[2]
+                    if p.starter is None:
+                        p.starter = pc.pid
+                        p.name, p.daemon, p.method = fields[3], fields[1] == "1", fields[2]
                 elif kind == "X" and len(fields) == 2 and fields[1].lstrip("-").isdigit():
                     p = self._procs.get(cpid) or self._add(cpid, str(cpid))
                     p.exitcode = int(fields[1])
+
+    def _pool_deaths(
+        self, counts: dict[int, ProcessCounts], labels: dict[int, tuple[int, str, str]]
+    ) -> None:
+        """Say, once, what CPython does when a pool worker dies by a signal or an error.
+
+        Pool (``multiprocessing/pool.py``): a task the dead worker held is lost and the
+        ``map()`` or ``get()`` waiting for it never returns (CPython gh-66587); its worker
+        handler starts a replacement, told when it shows (not after ``Pool.terminate()``). ProcessPoolExecutor (``concurrent/futures/process.py``):
+        the executor is broken: every pending future fails with ``BrokenProcessPool`` and
+        the other workers are terminated.
+        """
+        with self._lock:
+            procs = list(self._procs.items())
+        for pid, p in procs:
+            if p.told or not p.pool or not p.ended or p.exitcode in (None, 0):  # (0: done)
+                continue
+            p.told = True
+            how = describe_exitcode(p.exitcode)
+            if p.pool == "executor" and p.starter not in self._broken:
+                self._broken.add(p.starter)  # the others it terminates are not news
+                text = (
+                    f"{p.name} ({pid}) died ({how}): the ProcessPoolExecutor is broken: "
+                    f"its pending futures ({self._handed_out(p, counts, labels)} handed to "
+                    "workers and not answered) fail with BrokenProcessPool, and its other "
+                    "workers are terminated"
+                )
+            elif p.pool == "Pool" and p.holding > 0:
+                text = (
+                    f"{p.name} ({pid}) died ({how}) holding a task: that task is lost, and "
+                    "the map() or get() waiting for it never returns (CPython gh-66587)"
+                )
+            else:
+                continue  # an idle Pool worker: a replacement (if any) is told below
+            self.events.add(text, pid, level="warning")
+        # a Pool worker started after one died, by the same Pool's process, takes its place
+        dead = [
+            (pid, p)
+            for pid, p in procs
+            if p.ended and p.pool == "Pool" and p.exitcode not in (None, 0) and not p.replaced
+        ]
+        for pid, p in dead:
+            for q_pid, q in procs:
+                if (
+                    not q.replacing
+                    and q.starter == p.starter
+                    and q.seen > p.seen
+                    and "PoolWorker" in q.name
+                ):
+                    p.replaced = q.replacing = True
+                    self.events.add(f"{q.name} ({q_pid}) replaces {p.name} ({pid})", q_pid)
+                    break
+
+    @staticmethod
+    def _handed_out(
+        p: _Proc, counts: dict[int, ProcessCounts], labels: dict[int, tuple[int, str, str]]
+    ) -> int:
+        """Calls the executor's process (``p.starter``) put on its call queue, less the results
+        it took back: the futures in its workers' hands when one died."""
+        pc = counts.get(p.starter) if p.starter is not None else None
+        if pc is None:
+            return 0
+        calls = results = 0
+        for slot in pc.slots:
+            kind = labels.get(slot.inode, (0, "", ""))[2]
+            if kind == "executor call queue":
+                calls += slot.sent
+            elif kind == "executor result queue":
+                results += slot.received
+        return max(0, calls - results)
 
     def _why_uncounted(self, root_pid: int, now: float) -> None:
         """No process has a probe file: once it is clear that none will, say why, once."""
@@ -574,6 +663,7 @@ class RunSource:
             loads, ((w.pid, w.core) for w in workers if w.core is not None and w.alive)
         )
         channels = self._channel_samples(counts, labels, dt)
+        self._pool_deaths(counts, labels)
         if popen is not None and popen.returncode is not None and self._ended_at is None:
             self._ended_at = now
             self.events.add(f"{self.program} exited with {popen.returncode}", root_pid)
@@ -670,6 +760,7 @@ class RunSource:
                 answered += slot.sent
         if not taken:
             return None
+        p.pool, p.holding = ("executor" if executor else "Pool"), taken - answered
         reading = self.tasks.read(pid, taken, answered, now, not p.ended)
         done = reading.done
         if executor and p.ended and p.exitcode == 0 and answered == taken:
