@@ -100,7 +100,7 @@ class _Proc:
     pinned: int | None = None
     ppid: int | None = None
     rates_at: tuple[int, int, int, int] | None = None
-    io_at: tuple[int, int, int, int] | None = None
+    io_at: tuple[int, int, int, int] | None = None  # /proc/PID/io, when channels are not counted
     tasks_done: int | None = None
     pool: str = ""  # "Pool" or "executor": the kind of pool whose tasks it took
     holding: int = 0  # tasks taken and not answered, as its counts last said
@@ -108,9 +108,8 @@ class _Proc:
     told: bool = False  # its death as a pool worker is in the events
     replaced: bool = False  # a Pool worker that died, and the one that took its place is told
     replacing: bool = False  # a Pool worker started in the place of one that died
-    seen: int = (
-        0  # the order in which mptop first saw it  # /proc/PID/io, when channels are not counted
-    )
+    seen: int = 0  # the tick at which mptop first saw it
+    ended_at: int = 0  # the tick at which mptop saw it end
 
     @property
     def live(self) -> psutil.Process:
@@ -186,6 +185,7 @@ class RunSource:
         self.stalls = StallDetector(lambda text, level: self.events.add(text, level=level))
         self.tasks = TaskTracker()
         self._broken: set[int | None] = set()  # executors (their process) told broken
+        self._tick = 0
         self.sampling = SamplingThread(self._sample, interval)
         self._starter = StarterThread()
         self._lock = threading.RLock()
@@ -474,7 +474,7 @@ class RunSource:
         except psutil.Error:
             p = _Proc(None, name, ended=True)
         with self._lock:
-            p.seen = len(self._procs)
+            p.seen = self._tick
             return self._procs.setdefault(pid, p)
 
     def _live(self, pid: int) -> _Proc:
@@ -582,7 +582,7 @@ class RunSource:
                 if (
                     not q.replacing
                     and q.starter == p.starter
-                    and q.seen > p.seen
+                    and q.seen >= p.ended_at  # first seen once it had died (or that tick)
                     and "PoolWorker" in q.name
                 ):
                     p.replaced = q.replacing = True
@@ -643,6 +643,7 @@ class RunSource:
         return out
 
     def _sample(self) -> Snapshot:
+        self._tick += 1
         now = time.monotonic()
         dt = None if self._last is None else now - self._last
         self._last = now
@@ -697,7 +698,7 @@ class RunSource:
                 assert popen is not None
                 p.exitcode = popen.returncode
             if root_done or reading is GONE:  # a zombie stays one until its parent reaps it
-                p.ended = True
+                p.ended, p.ended_at = True, self._tick
                 self.probe.forget(pid)
                 if pid != root_pid:
                     code = "" if p.exitcode is None else f" with {p.exitcode}"

@@ -138,7 +138,7 @@ COLUMNS: tuple[Column, ...] = (
         7,
         "right",
         operator.attrgetter("current_task_seconds"),
-        "how long the task in flight has run (to within a tick); – = idle",
+        "how long the task in flight has run (to within a tick; new = began since the last); – = idle",
     ),
     Column(
         "in_msgs",
@@ -204,7 +204,7 @@ def worker_texts(w: WorkerSample) -> tuple[str, ...]:
         "yes" if w.daemon else "no",
         w.start_method or fmt.DASH,
         fmt.DASH if w.tasks_done is None else str(w.tasks_done),
-        fmt.seconds(w.current_task_seconds),
+        "new" if w.current_task_seconds == 0 else fmt.seconds(w.current_task_seconds),
         fmt.count(w.msgs_in_per_s),
         fmt.size(w.bytes_in_per_s),
         fmt.count(w.msgs_out_per_s),
