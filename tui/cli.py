@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 SUBCOMMANDS = {
     "run": "run your own program and watch its processes and their Queues and Pipes",
     "replay": "play a recording back in the TUI at its real pace",
+    "attach": "watch a running process and its children, of any program, without stopping it",
 }
 
 EXIT_USAGE = 2
@@ -279,6 +280,7 @@ class Invocation:
     named: str = "replay"  # how the recording was given: the subcommand, or --replay
     command: tuple[str, ...] = ()  # mptop run: the program's command line
     interval: float = 1.0  # mptop run: seconds between snapshots
+    pid: int = 0  # mptop attach: the process to watch
 
 
 def _given(args: argparse.Namespace, options: Sequence[tuple[str, str]]) -> list[str]:
@@ -334,6 +336,8 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
         return Invocation("replay", replay=Path(replay.file))
     if argv and argv[0] == "run":
         return parse_run(argv[1:])
+    if argv and argv[0] == "attach":
+        return parse_attach(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_scenarios:
@@ -594,6 +598,55 @@ def _check_conflicts_headless(parser: argparse.ArgumentParser, args: argparse.Na
         parser.error(f"--output: must end in .jsonl or .csv, got {args.output!r}")
 
 
+def build_attach_parser() -> argparse.ArgumentParser:
+    """The ``mptop attach`` argument parser."""
+    p = _Parser(
+        prog="mptop attach",
+        usage="mptop attach [options] PID",
+        description=(
+            "Watch a process that mptop did not start, of any program, and its children: PID, "
+            "name, state, CPU% where 100 = one core, core, RSS, PPID, all its I/O in bytes/s, "
+            "and the pipes and sockets its processes share (who holds which end; message counts "
+            "need mptop run). t, k and s act only on processes of that tree; q leaves it running."
+        ),
+        epilog=(
+            "Examples: mptop attach 4242; mptop attach --interval 0.5 $(pgrep -of prog.py); "
+            "mptop attach --headless --duration 10 --output tree.jsonl 4242."
+        ),
+    )
+    p.add_argument(
+        "--interval",
+        type=_number("a number of seconds"),
+        default=1.0,
+        metavar="SECONDS",
+        help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
+    )
+    _add_headless_options(p, " until the tree exits", "when the tree has exited")
+    p.add_argument(
+        "pid", type=_whole, metavar="PID", help="the process to watch, with its children"
+    )
+    return p
+
+
+def parse_attach(argv: Sequence[str]) -> Invocation:
+    """``mptop attach`` arguments -> an Invocation; exits with status 2 and one line on bad input."""
+    from mptop.workers.attach_source import check_pid
+
+    parser = build_attach_parser()
+    args = parser.parse_args(argv)
+    _check_conflicts_headless(parser, args)
+    try:
+        interval = check_interval(args.interval)
+        duration = None if args.duration is None else check_duration(args.duration)
+    except ConfigError as err:
+        parser.error(str(err))
+    if why := check_pid(args.pid):
+        parser.error(why)
+    mode = "attach-headless" if args.headless else "attach"
+    output = Path(args.output) if args.output is not None else None
+    return Invocation(mode, output=output, duration=duration, interval=interval, pid=args.pid)
+
+
 def build_replay_parser() -> argparse.ArgumentParser:
     """The ``mptop replay`` argument parser."""
     p = _Parser(
@@ -636,6 +689,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             record = {"name": Path(inv.command[0]).name, "command": list(inv.command)}
             return run_headless_cli(inv, program, record)
         return run_tui(program)
+    if inv.mode in ("attach", "attach-headless"):
+        from mptop.workers.attach_source import AttachSource
+
+        def attached() -> AttachSource:
+            try:
+                return AttachSource(inv.pid, interval=inv.interval)
+            except Exception as err:  # psutil.NoSuchProcess: gone since the check
+                raise RuntimeError(f"PID {inv.pid}: {type(err).__name__}") from None
+
+        if inv.mode == "attach-headless":
+            header = {"name": f"PID {inv.pid}", "attached": inv.pid, "interval": inv.interval}
+            return run_headless_cli(inv, attached, header)
+        return run_tui(attached)
     from mptop.workers.record import scenario_record
     from mptop.workers.spawn_source import SpawnSource
 
