@@ -73,6 +73,8 @@ class ProcessProbe:
         try:
             with ps.oneshot():
                 state = _STATES.get(ps.status(), WorkerState.RUNNING)
+                if state is WorkerState.SLEEPING and ps.num_threads() > 1:
+                    state = thread_state(ps.pid, state)
                 times = ps.cpu_times()
                 core = ps.cpu_num()
                 rss = ps.memory_info().rss
@@ -110,6 +112,29 @@ class ProcessProbe:
         return tuple(
             CoreSample(i, pct, tuple(sorted(on_core.get(i, ())))) for i, pct in enumerate(loads)
         )
+
+
+def thread_state(pid: int, main: WorkerState) -> WorkerState:
+    """RUNNING if any thread of ``pid`` runs, else ``main`` (its main thread's state).
+
+    ``/proc/PID/stat`` gives the state of the main thread only, so a process whose
+    main thread waits while its other threads compute would read "sleeping" at
+    300% CPU. Each ``/proc/PID/task/TID/stat`` has the thread's own (proc(5):
+    the field after the command in parentheses). About 10 µs per thread here.
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return main
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                stat = f.read(512)
+        except OSError:
+            continue
+        if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R":
+            return WorkerState.RUNNING
+    return main
 
 
 def load_avg() -> tuple[float, float, float] | None:
