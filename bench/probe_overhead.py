@@ -8,16 +8,27 @@ with the probe (``workers/inject`` first on ``PYTHONPATH``, a probe folder in
 interleaved pairs (probed, plain, plain, probed, ...: ABBA, so a drift of the
 machine favours neither). Printed per payload: the medians of both, and the
 median of the pairs' ratios probed/plain with its interquartile range (1.00 =
-the probe costs nothing measurable). Start-up: from ``Popen`` to the
-program's first line of output, for a program that imports multiprocessing
-and prints, median over the pairs.
+the probe costs nothing measurable). Each run moves enough messages (about a
+second) that the Queue's thread and wake-up pattern of a run averages out.
 
-    python bench/probe_overhead.py [PAIRS]
+Start-up: from ``Popen`` to the program's first line of output, for a program
+that imports multiprocessing and prints, each probed run with a fresh probe
+folder (as ``mptop run`` makes one per run), in ABBA pairs: once with the
+probe compiled (a copy of the folder with its ``__pycache__``, as pip installs
+it) and once with the folder as it is (under ``PYTHONDONTWRITEBYTECODE`` and
+without a ``__pycache__`` there, every process compiles the probe at start).
+
+    python bench/probe_overhead.py [PAIRS] [--inject DIR]
+
+``--inject``: another probe folder (an older version, to compare), instead of
+``workers/inject``.
 """
 
 from __future__ import annotations
 
 import os
+import py_compile
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,22 +63,22 @@ if __name__ == "__main__":
 
 STARTUP = "import multiprocessing, multiprocessing.queues\nprint('ready', flush=True)\n"
 
-PAYLOADS = ((8, 20000), (4096, 10000), (1 << 20, 200))
+PAYLOADS = ((8, 100000), (4096, 50000), (1 << 20, 400))
 
 
-def env(probed: bool, probe_dir: str) -> dict[str, str]:
+def env(probed: bool, probe_dir: str, inject: Path = INJECT) -> dict[str, str]:
     e = dict(os.environ)
     e.pop("MPTOP_PROBE_DIR", None)
     if probed:
-        e["PYTHONPATH"] = os.pathsep.join(p for p in (str(INJECT), e.get("PYTHONPATH")) if p)
+        e["PYTHONPATH"] = os.pathsep.join(p for p in (str(inject), e.get("PYTHONPATH")) if p)
         e["MPTOP_PROBE_DIR"] = probe_dir
     return e
 
 
-def throughput(prog: Path, n: int, size: int, probed: bool, probe_dir: str) -> float:
+def throughput(prog: Path, n: int, size: int, probed: bool, probe_dir: str, inject: Path) -> float:
     out = subprocess.run(
         [sys.executable, str(prog), str(n), str(size)],
-        env=env(probed, probe_dir),
+        env=env(probed, probe_dir, inject),
         capture_output=True,
         text=True,
         timeout=120,
@@ -76,11 +87,12 @@ def throughput(prog: Path, n: int, size: int, probed: bool, probe_dir: str) -> f
     return float(out.stdout.strip())
 
 
-def startup(prog: Path, probed: bool, probe_dir: str) -> float:
+def startup(prog: Path, probed: bool, probe_dir: str, inject: Path) -> float:
+    e = env(probed, probe_dir, inject)
+    if probed:  # a fresh folder, as mptop run makes one per run
+        os.mkdir(probe_dir)
     t0 = time.perf_counter()
-    p = subprocess.Popen(
-        [sys.executable, str(prog)], env=env(probed, probe_dir), stdout=subprocess.PIPE, text=True
-    )
+    p = subprocess.Popen([sys.executable, str(prog)], env=e, stdout=subprocess.PIPE, text=True)
     assert p.stdout is not None
     p.stdout.readline()
     elapsed = time.perf_counter() - t0
@@ -93,14 +105,39 @@ def quartiles(xs: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
+def compiled_copy(inject: Path, dest: Path) -> Path:
+    """A copy of the probe folder with its modules compiled into ``__pycache__`` (as installed)."""
+    shutil.copytree(inject, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    for src in dest.glob("*.py"):
+        py_compile.compile(str(src), doraise=True)  # the default place: __pycache__ beside it
+    return dest
+
+
+def ratio_line(label: str, probed: list[float], plain: list[float]) -> str:
+    ratios = [a / b for a, b in zip(probed, plain, strict=True)]
+    low, high = quartiles(ratios)
+    return (
+        f"start-up to the first line, {label}: plain {statistics.median(plain) * 1000:.1f} ms, "
+        f"probed {statistics.median(probed) * 1000:.1f} ms, ratio {statistics.median(ratios):.2f} "
+        f"IQR {low:.2f}-{high:.2f} (goal: at most 1.1)"
+    )
+
+
 def main() -> None:
-    pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    args = sys.argv[1:]
+    inject = INJECT
+    if "--inject" in args:
+        at = args.index("--inject")
+        inject = Path(args[at + 1]).resolve()
+        del args[at : at + 2]
+    pairs = int(args[0]) if args else 8
     with tempfile.TemporaryDirectory() as tmp:
         prog, start = Path(tmp) / "queue_heavy.py", Path(tmp) / "startup.py"
         prog.write_text(PROGRAM)
         start.write_text(STARTUP)
         probe_dir = str(Path(tmp) / "probe")
         os.mkdir(probe_dir)
+        print(f"probe: {inject}")
         print(f"probed / plain, 1 producer -> 1 consumer over a Queue, fork, {pairs} ABBA pairs")
         print(f"{'payload':>8} {'plain msg/s':>12} {'probed':>10} {'ratio':>6} {'ratio IQR':>11}")
         for size, n in PAYLOADS:
@@ -109,7 +146,7 @@ def main() -> None:
             ratios: list[float] = []
             for i in range(pairs):
                 order = (True, False) if i % 2 == 0 else (False, True)
-                got = {p: throughput(prog, n, size, p, probe_dir) for p in order}
+                got = {p: throughput(prog, n, size, p, probe_dir, inject) for p in order}
                 probed.append(got[True])
                 plain.append(got[False])
                 ratios.append(got[True] / got[False])
@@ -121,18 +158,26 @@ def main() -> None:
                 f"{label:>8} {statistics.median(plain):>12.0f} {statistics.median(probed):>10.0f} "
                 f"{statistics.median(ratios):>6.2f} {low:>5.2f}-{high:<5.2f}"
             )
-        s_plain: list[float] = []
-        s_probed: list[float] = []
-        for i in range(pairs * 2):
-            order = (True, False) if i % 2 == 0 else (False, True)
-            got = {p: startup(start, p, probe_dir) for p in order}
-            s_probed.append(got[True])
-            s_plain.append(got[False])
-        print(
-            f"start-up to the first line: plain {statistics.median(s_plain) * 1000:.1f} ms, "
-            f"probed {statistics.median(s_probed) * 1000:.1f} ms, ratio "
-            f"{statistics.median(s_probed) / statistics.median(s_plain):.2f} (goal: at most 1.1)"
-        )
+        compiled = compiled_copy(inject, Path(tmp) / "inject-compiled")
+        if (inject / "__pycache__").is_dir():
+            as_is = "with its __pycache__"
+        elif os.environ.get("PYTHONDONTWRITEBYTECODE"):
+            as_is = "PYTHONDONTWRITEBYTECODE: compiled at every start"
+        else:
+            as_is = "compiled at the first start"
+        for label, folder in (
+            ("probe compiled (as installed)", compiled),
+            (f"probe folder as it is ({as_is})", inject),
+        ):
+            s_plain: list[float] = []
+            s_probed: list[float] = []
+            for i in range(pairs * 2):
+                order = (True, False) if i % 2 == 0 else (False, True)
+                run_dir = str(Path(tmp) / f"probe-{len(label)}-{i}")
+                got = {p: startup(start, p, run_dir, folder) for p in order}
+                s_probed.append(got[True])
+                s_plain.append(got[False])
+            print(ratio_line(label, s_probed, s_plain))
 
 
 if __name__ == "__main__":

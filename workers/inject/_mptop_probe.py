@@ -8,7 +8,7 @@ the background: no thread, signal handler or atexit hook.
 What is counted: every call of ``Connection._send_bytes`` (one message sent,
 ``len(buf)`` bytes: the pickled payload without multiprocessing's 4-byte
 frame header) and ``Connection._recv_bytes`` (one message received, the
-same bytes). Every Queue (its feeder thread and ``get``), SimpleQueue,
+same bytes; one longer than ``recv_bytes(maxlength)`` allows: no bytes). Every Queue (its feeder thread and ``get``), SimpleQueue,
 JoinableQueue, Pipe, Pool and ProcessPoolExecutor message goes through
 them (``Lib/multiprocessing/connection.py``, ``queues.py``, 3.9-3.13).
 
