@@ -51,3 +51,8 @@ def big_result() -> bytes:
 
 
 NOT_CALLABLE = 42
+
+
+def work() -> None:
+    """Sleep inside a function called ``work`` (its stack shows it, at this file and line)."""
+    time.sleep(30)

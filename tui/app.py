@@ -560,6 +560,7 @@ class MptopApp(App[int]):
                 now=snap.time if snap else time.time(),
                 total_cores=len(snap.cores) if snap else None,
                 time_fmt=self.clock,
+                stacks=self.source.stacks if Cap.STACKS in self.caps else None,
             )
         )
 

@@ -25,6 +25,7 @@ from typing import Any
 from mptop.workers.cpython import release_forkserver
 from mptop.workers.flag import StopFlag
 from mptop.workers.snapshot import EXIT_PARENT_GONE
+from mptop.workers.stacks import register as register_stacks
 from mptop.workers.topology import Role
 from mptop.workers.workloads import Workload, make_body, serve
 
@@ -52,6 +53,11 @@ def log_paths(log_dir: str, name: str) -> tuple[Path, Path, Path]:
     """Paths of a worker's stdout, stderr and traceback files."""
     base = Path(log_dir) / name
     return base.with_suffix(".out"), base.with_suffix(".err"), base.with_suffix(".traceback")
+
+
+def stack_path(log_dir: str, name: str) -> Path:
+    """Path of the file a worker's stacks are dumped to (see :mod:`mptop.workers.stacks`)."""
+    return (Path(log_dir) / name).with_suffix(".stacks")
 
 
 def _redirect_stdio(out: Path, err: Path) -> None:
@@ -125,6 +131,9 @@ def main(args: ChildArgs) -> None:
     # worker stopped before these two lines keeps the forkserver (and so every worker)
     # alive after mptop is SIGKILLed, or itself outlives it, stopped, without the guard.
     _guard_parent(args.expected_ppid)
+    # before `ready`: mptop asks for stacks (SIGUSR2, whose default would kill) only after it
+    with contextlib.suppress(OSError):
+        register_stacks(stack_path(args.log_dir, args.name))
     if args.start_method == "forkserver":
         release_forkserver()  # so that the server exits with mptop
     if args.ready is not None:

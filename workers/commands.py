@@ -29,6 +29,7 @@ class Cap(StrEnum):
     SEEK = "seek"  # jump to a snapshot of a playback
     LEAVE = "leave"  # leave the processes running when mptop quits
     OUTPUT = "output"  # read the processes' captured stdout and stderr
+    STACKS = "stacks"  # read what each thread of a process runs now
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,3 +73,18 @@ def recorded_detail(pid: int, start_method: str = "") -> WorkerDetail:
         traceback="",
         recorded=True,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTail:
+    """The end of one captured output file, for the output view (``Source.output``).
+
+    ``what`` says whose output it is (``"stdout of worker-3"``), ``path`` where
+    the whole file is, ``lines`` its last lines (at most ``OUTPUT_LINES``,
+    from the last ``TAIL_BYTES`` bytes of :mod:`mptop.workers.output`), ``size`` its length in bytes.
+    """
+
+    what: str
+    path: str
+    lines: tuple[str, ...]
+    size: int = 0

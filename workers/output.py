@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from mptop.workers.detail import OutputTail
 
 # How much of the end of a file to read, bytes.
 TAIL_BYTES = 64 * 1024
 # Lines the output view (key o) shows of each file.
 OUTPUT_LINES = 500
-
-
-@dataclass(frozen=True, slots=True)
-class OutputTail:
-    """The end of one captured output file, for the output view (``Source.output``).
-
-    ``what`` says whose output it is (``"stdout of worker-3"``), ``path`` where
-    the whole file is, ``lines`` its last lines (at most :data:`OUTPUT_LINES`,
-    from the last :data:`TAIL_BYTES` bytes), ``size`` its length in bytes.
-    """
-
-    what: str
-    path: str
-    lines: tuple[str, ...]
-    size: int = 0
 
 
 def output_tail(what: str, path: Path, lines: int = OUTPUT_LINES) -> OutputTail:

@@ -24,7 +24,7 @@ SLOTS = 4096
 TEXT = 1 << 16
 TEXT_AT = (HEADER_WORDS + SLOTS * SLOT_WORDS) * 8
 SIZE = TEXT_AT + TEXT
-W_MAGIC, W_PID, W_USED, W_TEXT = 0, 1, 2, 3
+W_MAGIC, W_PID, W_USED, W_TEXT, W_STACKS, W_PPID = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +40,17 @@ class SlotCounts:
 
 @dataclass(frozen=True, slots=True)
 class ProcessCounts:
-    """What one probed process counted: its slots, and its text lines (labels, children, exits)."""
+    """What one probed process counted: its slots, and its text lines (labels, children, exits).
+
+    ``stacks``: it dumps its stacks to ``<pid>.stacks`` on SIGUSR2 (:mod:`mptop.workers.stacks`);
+    ``ppid``: its parent's PID as it saw it at start (0 if the probe did not say).
+    """
 
     pid: int
     slots: tuple[SlotCounts, ...]
     lines: tuple[str, ...]
+    stacks: bool = False
+    ppid: int = 0
 
 
 class ProbeFiles:
@@ -91,7 +97,9 @@ class ProbeFiles:
                 new = m[TEXT_AT + seen : TEXT_AT + text_len].decode("utf-8", "replace")
                 lines = (*lines, *new.splitlines())
                 self._text[pid] = (text_len, lines)
-            out[pid] = ProcessCounts(pid, tuple(slots), lines)
+            out[pid] = ProcessCounts(
+                pid, tuple(slots), lines, words[W_STACKS] == 1, int(words[W_PPID])
+            )
         return out
 
     def _open(self, pid: int) -> tuple[mmap.mmap, memoryview] | None:

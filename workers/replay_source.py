@@ -6,10 +6,10 @@ import threading
 import time
 
 from mptop.workers.commands import Cap, Command, CommandError, Seek, Step, TogglePause
-from mptop.workers.detail import WorkerDetail, recorded_detail
-from mptop.workers.output import OutputTail
+from mptop.workers.detail import OutputTail, WorkerDetail, recorded_detail
 from mptop.workers.record import Recording
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
+from mptop.workers.stacks import StackDump
 
 # Longest pause between two replayed snapshots, seconds (a recording with a gap plays on).
 MAX_GAP = 10.0
@@ -121,6 +121,10 @@ class ReplaySource:
     def output(self, pid: int) -> tuple[OutputTail, ...]:
         """Always raises CommandError: a recording holds the snapshots, not the output."""
         raise CommandError(pid, "a recording holds the snapshots only, not the output")
+
+    def stacks(self, pid: int) -> StackDump:
+        """Always raises CommandError: a recording holds no process to ask."""
+        raise CommandError(pid, "a recording holds no process to ask")
 
     def close(self) -> Closed:
         """Stop the playback thread; a replay has no process to stop."""

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 
+from mptop.workers import stacks
 from mptop.workers.commands import (
     Cap,
     Command,
@@ -38,9 +39,9 @@ from mptop.workers.commands import (
     ToggleSuspend,
     Unpin,
 )
-from mptop.workers.detail import ChannelCounts, WorkerDetail
+from mptop.workers.detail import ChannelCounts, OutputTail, WorkerDetail
 from mptop.workers.events import EventLog
-from mptop.workers.output import OutputTail, output_tail, tail_lines, tail_text
+from mptop.workers.output import output_tail, tail_lines, tail_text
 from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
 from mptop.workers.program_counters import ProbeFiles, ProcessCounts
 from mptop.workers.sampling_thread import SamplingThread
@@ -53,6 +54,7 @@ from mptop.workers.snapshot import (
 )
 from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
+from mptop.workers.stacks import StackDump
 from mptop.workers.stall import StallDetector
 from mptop.workers.starter import StarterThread
 from mptop.workers.tasks import TaskReading, TaskTracker
@@ -163,7 +165,9 @@ class RunSource:
     exist. The program starts in :meth:`start`.
     """
 
-    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL, Cap.LEAVE, Cap.OUTPUT})
+    caps = frozenset(
+        {Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL, Cap.LEAVE, Cap.OUTPUT, Cap.STACKS}
+    )
 
     def __init__(self, argv: list[str], *, interval: float = 1.0, capture: bool = True) -> None:
         if not argv:
@@ -388,6 +392,31 @@ class RunSource:
             nice=nice,
             mptop_nice=os.nice(0),
         )
+
+    def stacks(self, pid: int) -> StackDump:
+        """Process ``pid``'s threads' stacks, from the faulthandler its probe registered (SIGUSR2).
+
+        Raises CommandError if it is not of the program, has exited, is suspended, has
+        no probe (not Python, or the probe could not load), or did not answer in 2 s.
+        """
+        with self._lock:
+            p = self._procs.get(pid)
+        if p is None:
+            raise CommandError(pid, "not a process of the program")
+        if p.ended or p.ps is None:
+            raise CommandError(pid, "has exited")
+        if p.suspended:
+            raise CommandError(pid, "suspended (SIGSTOP): it answers once resumed (s)")
+        counts = self.files.read().get(pid)
+        if counts is None or not counts.stacks:
+            why = self._uncounted or f"{p.name} is not a Python process with mptop's probe"
+            raise CommandError(pid, f"cannot be asked: {why}")
+        try:
+            return stacks.dump(pid, self.probe_dir / f"{pid}.stacks", p.live.send_signal)
+        except psutil.NoSuchProcess:
+            raise CommandError(pid, "has exited") from None
+        except (TimeoutError, OSError, psutil.Error) as err:
+            raise CommandError(pid, f"stacks: {err}") from None
 
     def output(self, pid: int) -> tuple[OutputTail, ...]:
         """The end of the program's output file: every process's stdout and stderr, in one file.
@@ -707,6 +736,8 @@ class RunSource:
         state = WorkerState.EXITED if p.ended else reading.state
         if reading.ppid is not None:
             p.ppid = reading.ppid
+        elif p.ppid is None and counts is not None and counts.ppid:
+            p.ppid = counts.ppid  # gone before psutil saw it: as its probe saw it at start
         if state is WorkerState.ZOMBIE and p.exitcode is None:
             p.exitcode = zombie_exitcode(pid)
         tasks = self._tasks(pid, p, counts, labels, now)

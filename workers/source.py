@@ -14,7 +14,8 @@ or a Dask cluster):
 - :meth:`Source.send` for commands (:mod:`mptop.workers.commands`), raising
   :class:`~mptop.workers.commands.CommandError` only;
 - :meth:`Source.detail` for one process, as a frozen record, and
-  :meth:`Source.output` for the ends of its captured stdout and stderr;
+  :meth:`Source.output` for the ends of its captured stdout and stderr, and
+  :meth:`Source.stacks` for what each of its threads runs now;
 - :meth:`Source.close`: bounded, and it says how each process ended.
 
 No psutil object, shared-memory block or thread of the engine crosses it.
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mptop.workers.commands import Cap, Command
-from mptop.workers.detail import WorkerDetail
-from mptop.workers.output import OutputTail
+from mptop.workers.detail import OutputTail, WorkerDetail
 from mptop.workers.snapshot import Snapshot, describe_exitcode
+from mptop.workers.stacks import StackDump
 
 Deliver = Callable[[Snapshot], None]
 """Called on the source's thread with each new snapshot; must not block."""
@@ -151,6 +152,13 @@ class Source(Protocol):
         """The ends of the captured output files of process ``pid`` (stdout, stderr; or one file
         for a whole program). Raises ``CommandError`` if the source has none (no Cap.OUTPUT) or
         ``pid`` is not of this run. May block (file reads)."""
+        ...
+
+    def stacks(self, pid: int) -> StackDump:
+        """Each thread's Python stack in process ``pid`` now (:mod:`mptop.workers.stacks`).
+
+        Blocks up to about 2 s. Raises ``CommandError`` with the reason when the
+        process cannot be asked (no Cap.STACKS, exited, suspended, no probe)."""
         ...
 
     def close(self) -> Closed:

@@ -15,6 +15,8 @@ import threading
 
 import psutil
 
+from mptop.workers import stacks
+from mptop.workers.child import stack_path
 from mptop.workers.commands import (
     Add,
     Cap,
@@ -28,15 +30,16 @@ from mptop.workers.commands import (
     ToggleSuspend,
     Unpin,
 )
-from mptop.workers.detail import ChannelCounts, WorkerDetail
+from mptop.workers.detail import ChannelCounts, OutputTail, WorkerDetail
 from mptop.workers.dispatcher import Dispatcher
-from mptop.workers.output import OutputTail, output_tail, tail_text
+from mptop.workers.output import output_tail, tail_text
 from mptop.workers.probe import MIN_CPU_WINDOW
 from mptop.workers.record import scenario_record
 from mptop.workers.sampler import Sampler
 from mptop.workers.sampling_thread import SamplingThread
 from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL, Scenario
+from mptop.workers.stacks import StackDump
 from mptop.workers.supervisor import Supervisor
 
 # After `a`, when to sample again so the new worker's first CPU% shows without waiting
@@ -71,6 +74,7 @@ class SpawnSource:
             Cap.REBUILD,
             Cap.INTERVAL,
             Cap.OUTPUT,
+            Cap.STACKS,
         }
     )
 
@@ -250,6 +254,27 @@ class SpawnSource:
         h = self.supervisor.handle(pid)
         out, err, _ = h.log_paths
         return (output_tail(f"stdout of {h.name}", out), output_tail(f"stderr of {h.name}", err))
+
+    def stacks(self, pid: int) -> StackDump:
+        """Worker ``pid``'s threads' stacks: it registered faulthandler on SIGUSR2 as it started.
+
+        Raises CommandError if it is not a worker, has exited, is still starting or is
+        suspended (a stopped process cannot answer), or did not answer within 2 s.
+        """
+        h = self.supervisor.handle(pid)
+        if not h.alive or h.ps is None:
+            raise CommandError(pid, "has exited")
+        if not h.guarded:
+            raise CommandError(pid, "still starting: it answers once it runs")
+        if h.suspended:
+            raise CommandError(pid, "suspended (SIGSTOP): it answers once resumed (s)")
+        path = stack_path(str(h.log_paths[0].parent), h.name)
+        try:
+            return stacks.dump(pid, path, h.ps.send_signal)
+        except psutil.NoSuchProcess:
+            raise CommandError(pid, "has exited") from None
+        except (TimeoutError, OSError, psutil.Error) as err:
+            raise CommandError(pid, f"stacks: {err}") from None
 
     def close(self) -> Closed:
         """Stop the workers (bounded, about 2.5 s), the threads and the forkserver; say how each ended.

@@ -15,8 +15,7 @@ import time
 
 from mptop.tui.app import MptopApp
 from mptop.workers.commands import Cap, Command, CommandError, SetInterval
-from mptop.workers.detail import ChannelCounts, WorkerDetail
-from mptop.workers.output import OutputTail
+from mptop.workers.detail import ChannelCounts, OutputTail, WorkerDetail
 from mptop.workers.snapshot import (
     ChannelSample,
     CoreSample,
@@ -26,6 +25,7 @@ from mptop.workers.snapshot import (
     WorkerState,
 )
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
+from mptop.workers.stacks import StackDump
 
 # 2024-01-02 03:04:05 UTC, the time of tick 0.
 T0 = 1704164645.0
@@ -255,6 +255,9 @@ class SampleSource:
         if not 0 <= k < 1024:
             raise CommandError(pid, "not a sample")
         return detail(worker(k, 2, 0))
+
+    def stacks(self, pid: int) -> StackDump:
+        raise CommandError(pid, "samples have no process to ask")
 
     def output(self, pid: int) -> tuple[OutputTail, ...]:
         lines = tuple(self.output_lines[-500:])

@@ -16,10 +16,10 @@ from textual.widgets import Log
 from mptop.tui.app import MptopApp
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.commands import Add, Cap, Command, CommandError, Signal
-from mptop.workers.detail import WorkerDetail, recorded_detail
-from mptop.workers.output import OutputTail
+from mptop.workers.detail import OutputTail, WorkerDetail, recorded_detail
 from mptop.workers.snapshot import CoreSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
+from mptop.workers.stacks import StackDump
 from tests.helpers import until
 
 pytestmark = pytest.mark.timeout(30)
@@ -95,6 +95,9 @@ class FakeSource:
 
     def detail(self, pid: int) -> WorkerDetail:
         return recorded_detail(pid)
+
+    def stacks(self, pid: int) -> StackDump:
+        raise CommandError(pid, "a fake has no stacks")
 
     def output(self, pid: int) -> tuple[OutputTail, ...]:
         raise CommandError(pid, "a fake has no output")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -17,11 +18,35 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from mptop.tui import format as fmt
+from mptop.workers.commands import CommandError
 from mptop.workers.detail import WorkerDetail
 from mptop.workers.snapshot import WorkerSample, describe_exitcode
+from mptop.workers.stacks import StackDump
 
 DetailSource = Callable[[int], WorkerDetail | None]
 """PID -> its detail, or None if the source has none (may block: it runs on a thread)."""
+StackSource = Callable[[int], StackDump]
+"""PID -> its threads' stacks now (blocks up to about 2 s; raises CommandError with the reason)."""
+
+
+def render_stacks(d: StackDump) -> Text:
+    """Each thread's stack, most recent call first, as faulthandler reports them (``py-spy dump``'s
+    order): ``Thread 0x7f… (main)`` then ``  work  prog.py:12`` lines with the full path dimmed."""
+    out = Text()
+    for i, t in enumerate(d.threads):
+        if i:
+            out.append("\n")
+        out.append(f"Thread {t.ident}", style="bold")
+        out.append(" (ran the signal handler: the main thread)" if t.current else "", style="dim")
+        for f in t.frames:
+            out.append(f"\n  {f.function}", style="bold")
+            out.append(f"  {os.path.basename(f.file)}:{f.line}")
+            out.append(f"  {f.file}", style="dim")
+        if not t.frames:
+            out.append("\n  (no Python frame)", style="dim")
+    if not d.threads:
+        out.append("no thread reported", style="dim")
+    return out
 
 
 def keep_last_seen(new: WorkerDetail, old: WorkerDetail | None) -> WorkerDetail:
@@ -187,6 +212,7 @@ class DetailScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,enter", "close", "Close"),
+        Binding("r", "stacks", "Read stacks again"),
     ]
 
     def __init__(
@@ -196,8 +222,11 @@ class DetailScreen(ModalScreen[None]):
         now: float,
         total_cores: int | None,
         time_fmt: Callable[[float], str] = lambda t: time.strftime("%H:%M:%S", time.localtime(t)),
+        stacks: StackSource | None = None,
     ) -> None:
         super().__init__()
+        self._stacks = stacks
+        self.stack_dump: StackDump | None = None
         self.sample = sample
         self.pid = sample.pid
         self._source = source
@@ -211,6 +240,8 @@ class DetailScreen(ModalScreen[None]):
             box.border_title = f"{self.sample.name} (PID {self.pid})"
             box.border_subtitle = "Esc close"
             yield Static("reading…", id="facts")
+            yield Static("Stacks, most recent call first (r reads them again)", classes="section")
+            yield Static(fmt.DASH, id="stacks")
             yield Static("stdout (last lines)", classes="section")
             yield Static(fmt.DASH, id="stdout", classes="output")
             yield Static("stderr (last lines)", classes="section")
@@ -221,6 +252,33 @@ class DetailScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.reload(self.sample, self._now)
+        self.action_stacks()
+
+    def action_stacks(self) -> None:
+        """Ask the process for its stacks again (on a thread: it may take up to about 2 s)."""
+        if self._stacks is None:
+            self.query_one("#stacks", Static).update(Text("not in this kind of run", style="dim"))
+            return
+        self.query_one("#stacks", Static).update(Text("asking…", style="dim"))
+        self._read_stacks(self.pid)
+
+    @work(thread=True, exclusive=True, group="stacks")
+    def _read_stacks(self, pid: int) -> None:
+        assert self._stacks is not None
+        try:
+            got: StackDump | str = self._stacks(pid)
+        except CommandError as err:
+            got = err.reason
+        self.app.call_from_thread(self._show_stacks, got)
+
+    def _show_stacks(self, got: StackDump | str) -> None:
+        if not self.is_attached:
+            return
+        if isinstance(got, str):
+            self.query_one("#stacks", Static).update(Text(f"cannot read them: {got}"))
+            return
+        self.stack_dump = got
+        self.query_one("#stacks", Static).update(render_stacks(got))
 
     def reload(self, sample: WorkerSample, now: float) -> None:
         """Read the detail again (on a thread) for a newer ``sample`` taken at ``now``."""

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Log, Static
 
 from mptop.tui import format as fmt
 from mptop.workers.commands import CommandError
-from mptop.workers.output import OutputTail
+from mptop.workers.detail import OutputTail
 
 OutputSource = Callable[[int], tuple[OutputTail, ...]]
 """PID -> the ends of its output files (may block: it runs on a thread; raises CommandError)."""
