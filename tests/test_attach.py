@@ -145,6 +145,12 @@ def test_a_signal_never_leaves_the_tree(tmp_path: Path) -> None:
                 source.send(Pin(pids["writer"]))  # no Cap.PIN: mptop did not start it
             with pytest.raises(CommandError, match=NO_OUTPUT):
                 source.output(pids["writer"])
+            with pytest.raises(CommandError, match="cannot read the stacks"):
+                source.stacks(pids["writer"])  # its signal would end a process with no handler
+            detail = source.detail(pids["writer"])
+            assert (
+                detail.ppid == pids["main"] and detail.channels == () and detail.traceback is None
+            )
             # inside the tree it acts: suspend, resume, terminate
             writer = psutil.Process(pids["writer"])
             source.send(ToggleSuspend(writer.pid))

@@ -36,9 +36,8 @@ from mptop.workers.commands import (
     Signal,
     ToggleSuspend,
 )
-from mptop.workers.detail import ChannelCounts, WorkerDetail
+from mptop.workers.detail import OutputTail, WorkerDetail
 from mptop.workers.events import EventLog
-from mptop.workers.output import OutputTail
 from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
 from mptop.workers.proc_fds import (
     BOTH,
@@ -49,16 +48,20 @@ from mptop.workers.proc_fds import (
     children,
     descendants,
     parents,
-    read_ends,
 )
 from mptop.workers.sampling_thread import SamplingThread
 from mptop.workers.snapshot import ChannelSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
+from mptop.workers.stacks import StackDump
 
 NOT_OURS = "exit code unknown: not our child"
 NO_OUTPUT = "mptop attach cannot see the program's output"
 NOT_IN_TREE = "not a process of the attached tree"
+NO_STACKS = (
+    "mptop attach cannot read the stacks: the program has no handler for the signal that asks"
+    " (it would end it); py-spy dump --pid PID can"
+)
 NO_COUNTS = "message counts are not available when attached (only mptop run counts them)"
 # Processes the exit notes name one by one.
 NOTE_PROCS = 12
@@ -274,34 +277,19 @@ class AttachSource:
         return None
 
     def detail(self, pid: int) -> WorkerDetail:
-        """psutil's facts and the pipes and sockets the process holds. Raises CommandError."""
+        """psutil's facts (PPID, threads, affinity, nice, command line). Raises CommandError."""
         with self._lock:
             p = self._procs.get(pid)
         if p is None:
             raise CommandError(pid, NOT_IN_TREE)
         ppid, create, threads, nice = p.ppid, None, None, None
         affinity: tuple[int, ...] | None = None
-        channels: tuple[ChannelCounts, ...] = ()
         if not p.ended and p.ps is not None:
             ps = p.ps
             with contextlib.suppress(psutil.Error), ps.oneshot():
                 ppid, create = ps.ppid(), ps.create_time()
                 threads, nice = ps.num_threads(), int(ps.nice())
                 affinity = tuple(ps.cpu_affinity() or ())
-            with contextlib.suppress(OSError):
-                ends = read_ends(pid)
-                modes = {READ: "read end", WRITE: "write end", BOTH: "both ends"}
-                channels = tuple(
-                    ChannelCounts(
-                        f"{e.kind}:[{e.inode}] fd {fd}",
-                        f"{e.kind}, {modes[e.mode]} (not counted)",
-                        0,
-                        0,
-                        0,
-                        0,
-                    )
-                    for fd, e in sorted(ends.items(), key=lambda kv: int(kv[0]))
-                )
         return WorkerDetail(
             pid=pid,
             ppid=ppid,
@@ -310,7 +298,7 @@ class AttachSource:
             create_time=create,
             affinity=affinity,
             threads=threads,
-            channels=channels,
+            channels=(),  # nothing is counted (ChannelCounts would read 0 msgs): see the channels panel
             stdout_tail=f"({NO_OUTPUT})",
             stderr_tail=f"({NO_OUTPUT})",
             traceback=None,
@@ -322,6 +310,11 @@ class AttachSource:
     def output(self, pid: int) -> tuple[OutputTail, ...]:
         """Always raises :class:`CommandError`: the program's output is not mptop's to see."""
         raise CommandError(pid, NO_OUTPUT)
+
+    def stacks(self, pid: int) -> StackDump:
+        """Always raises :class:`CommandError`: the signal that asks for the stacks would end the
+        program's processes, which registered no handler for it (mptop did not start them)."""
+        raise CommandError(pid, NO_STACKS)
 
     def close(self) -> Closed:
         """Stop sampling, never the tree: it runs on. Idempotent; returns at once (one last snapshot)."""
