@@ -89,10 +89,8 @@ def test_producer_consumer_every_process_and_message(
     seen = {w.pid: w for s in rec.snapshots for w in s.workers}
     assert pids_printed(done) <= set(seen)
     # PPID as the process itself saw it: the main process under fork and spawn, the forkserver
-    parents = parents_printed(done)
-    read = {pid: seen[pid].ppid for pid in parents if seen[pid].ppid is not None}
-    assert read == {pid: parents[pid] for pid in read}
-    assert "producer_consumer.py" in {seen[pid].name for pid in read}
+    # (psutil's, or the probe's as each process saw it at start if it ended between ticks)
+    assert {pid: seen[pid].ppid for pid in parents_printed(done)} == parents_printed(done)
     names = {w.name for w in seen.values()}
     assert {"producer-1", "producer-2", "consumer-1", "consumer-2"} <= names
     assert {w.start_method for w in seen.values() if w.name.startswith("consumer")} == {method}

@@ -1,4 +1,4 @@
-"""Stacks (workers/stacks.py): a worker asked with SIGUSR2 says what each thread runs now."""
+"""Stacks (workers/stacks.py): a worker asked with SIGRTMIN+6 says what each thread runs now."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_a_worker_sleeping_in_work_shows_work_with_its_file_and_line(
     with pytest.raises(CommandError, match="suspended"):
         source.stacks(h.pid)
     source.send(ToggleSuspend(h.pid))
-    assert h.alive  # SIGUSR2 did not kill it
+    assert h.alive  # the signal did not kill it
 
 
 async def test_the_detail_shows_the_stacks_and_r_reads_them_again(

@@ -131,7 +131,7 @@ def main(args: ChildArgs) -> None:
     # worker stopped before these two lines keeps the forkserver (and so every worker)
     # alive after mptop is SIGKILLed, or itself outlives it, stopped, without the guard.
     _guard_parent(args.expected_ppid)
-    # before `ready`: mptop asks for stacks (SIGUSR2, whose default would kill) only after it
+    # before `ready`: mptop asks for stacks (SIGRTMIN+6, whose default would kill) only after it
     with contextlib.suppress(OSError):
         register_stacks(stack_path(args.log_dir, args.name))
     if args.start_method == "forkserver":

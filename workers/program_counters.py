@@ -42,7 +42,7 @@ class SlotCounts:
 class ProcessCounts:
     """What one probed process counted: its slots, and its text lines (labels, children, exits).
 
-    ``stacks``: it dumps its stacks to ``<pid>.stacks`` on SIGUSR2 (:mod:`mptop.workers.stacks`);
+    ``stacks``: it dumps its stacks to ``<pid>.stacks`` on SIGRTMIN+6 (:mod:`mptop.workers.stacks`);
     ``ppid``: its parent's PID as it saw it at start (0 if the probe did not say).
     """
 

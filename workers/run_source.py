@@ -394,7 +394,7 @@ class RunSource:
         )
 
     def stacks(self, pid: int) -> StackDump:
-        """Process ``pid``'s threads' stacks, from the faulthandler its probe registered (SIGUSR2).
+        """Process ``pid``'s threads' stacks, from the faulthandler its probe registered (SIGRTMIN+6).
 
         Raises CommandError if it is not of the program, has exited, is suspended, has
         no probe (not Python, or the probe could not load), or did not answer in 2 s.

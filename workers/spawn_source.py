@@ -256,7 +256,7 @@ class SpawnSource:
         return (output_tail(f"stdout of {h.name}", out), output_tail(f"stderr of {h.name}", err))
 
     def stacks(self, pid: int) -> StackDump:
-        """Worker ``pid``'s threads' stacks: it registered faulthandler on SIGUSR2 as it started.
+        """Worker ``pid``'s threads' stacks: it registered faulthandler for SIGRTMIN+6 as it started.
 
         Raises CommandError if it is not a worker, has exited, is still starting or is
         suspended (a stopped process cannot answer), or did not answer within 2 s.

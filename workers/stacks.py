@@ -1,7 +1,7 @@
 """What each thread of a process runs now: its Python stack, asked with a signal, read from a file.
 
 How (no py-spy, no ptrace): at start the process registers the standard
-library's :func:`faulthandler.register` for :data:`STACK_SIGNAL` with
+library's :func:`faulthandler.register` for :data:`STACK_SIGNAL` (SIGRTMIN+6) with
 ``all_threads=True``, writing to a file of its own opened with ``O_APPEND``
 (:func:`register`). To read its stacks, mptop notes the file's size, sends
 the signal, and reads what was appended once it stops growing
@@ -31,8 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# The signal that asks for the stacks: SIGUSR2 (SIGUSR1 is the one programs use more often).
-STACK_SIGNAL = signal.SIGUSR2
+# The signal that asks for the stacks: a real-time one, which programs almost never handle
+# themselves (SIGRTMIN+6 = 40 on Linux; glibc keeps the first two for its threads), else
+# SIGUSR2. The probe of ``mptop run`` (workers/inject/_mptop_probe.py) computes the same.
+STACK_SIGNAL: int = int(signal.SIGRTMIN) + 6 if hasattr(signal, "SIGRTMIN") else int(signal.SIGUSR2)
 # How long a dump may take to appear, and how long the file must stop growing, seconds.
 DUMP_TIMEOUT = 2.0
 SETTLE = 0.03
@@ -70,7 +72,7 @@ class StackDump:
     pid: int
     time: float
     threads: tuple[ThreadStack, ...]
-    how: str = "faulthandler, on SIGUSR2"
+    how: str = "faulthandler, on a signal"
 
 
 def register(path: Path | str) -> None:
@@ -105,7 +107,7 @@ def parse(text: str) -> tuple[ThreadStack, ...]:
 
 
 def dump(
-    pid: int, path: Path, send: Callable[[signal.Signals], object], timeout: float = DUMP_TIMEOUT
+    pid: int, path: Path, send: Callable[[int], object], timeout: float = DUMP_TIMEOUT
 ) -> StackDump:
     """Ask process ``pid`` for its stacks: ``send(STACK_SIGNAL)`` then read what ``path`` gained.
 

@@ -3,7 +3,9 @@
 Standard library only, for CPython 3.9-3.13 on POSIX. Loaded by the
 ``sitecustomize`` beside it (``mptop run`` puts this folder first on
 ``PYTHONPATH`` and names a folder in ``MPTOP_PROBE_DIR``). Nothing runs in
-the background: no thread, signal handler or atexit hook.
+the background: no thread and no atexit hook; one signal handler, faulthandler's
+(C, registered at start for SIGRTMIN+6: it writes every thread's stack to
+``<pid>.stacks`` when mptop asks; :mod:`mptop.workers.stacks`).
 
 What is counted: every call of ``Connection._send_bytes`` (one message sent,
 ``len(buf)`` bytes: the pickled payload without multiprocessing's 4-byte
@@ -16,7 +18,8 @@ Where: a file ``<MPTOP_PROBE_DIR>/<pid>.probe`` per process, mapped into
 memory (so the counts survive ``os._exit`` and SIGKILL), written only by
 that process:
 
-- header, 8 uint64 words: magic, pid, slots used, bytes of text used, 4 spare;
+- header, 8 uint64 words: magic, pid, slots used, bytes of text used, 1 once
+  the stacks handler is registered, the parent's PID at start, 2 spare;
 - :data:`SLOTS` slots of 5 uint64 words: the channel's pipe or socket inode
   (the ``N`` of ``/proc/PID/fd/X -> pipe:[N]``, the same in every process
   holding either end), messages sent, bytes sent, messages received, bytes
@@ -43,6 +46,8 @@ way a connection caches ``(words, slot)`` on itself: valid while ``words`` is
 this process's current file (a fork child maps a new one).
 """
 
+import _signal  # type: ignore[import-not-found]  # not signal: it imports enum (start-up)
+import faulthandler
 import mmap
 import os
 import sys
@@ -60,7 +65,9 @@ SLOTS = 4096
 TEXT = 1 << 16
 SIZE = (HEADER_WORDS + SLOTS * SLOT_WORDS) * 8 + TEXT
 # Header words.
-W_MAGIC, W_PID, W_USED, W_TEXT = 0, 1, 2, 3
+W_MAGIC, W_PID, W_USED, W_TEXT, W_STACKS, W_PPID = 0, 1, 2, 3, 4, 5
+# The signal mptop asks for stacks with (as workers/stacks.py: SIGRTMIN+6, else SIGUSR2).
+STACK_SIGNAL = _signal.SIGRTMIN + 6 if hasattr(_signal, "SIGRTMIN") else _signal.SIGUSR2
 
 _words: "Any" = None  # the file's uint64 words (a memoryview), or None: counting is off
 _text_at = (HEADER_WORDS + SLOTS * SLOT_WORDS) * 8
@@ -83,10 +90,40 @@ def _open() -> None:
         os.close(fd)
     words = memoryview(m).cast("B")[:_text_at].cast("Q")
     words[W_PID] = os.getpid()
+    words[W_PPID] = os.getppid()
     words[W_MAGIC] = MAGIC
+    _register_stacks(words)
     _slots = {}
     _lock = allocate_lock()
     _map, _words = m, words  # a new object: every connection's cached (words, slot) is stale
+
+
+_stack_fd = -1
+
+
+def _register_stacks(words: "Any") -> None:
+    """Dump every thread's stack to ``<pid>.stacks`` on :data:`STACK_SIGNAL`; say so in the header.
+
+    The file stays open (faulthandler writes to its descriptor from the handler); a fork
+    child registers a file of its own and closes its parent's descriptor.
+    """
+    global _stack_fd
+    try:
+        fd = os.open(
+            os.path.join(_dir, f"{os.getpid()}.stacks"),
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            0o600,
+        )
+        faulthandler.register(STACK_SIGNAL, file=fd, all_threads=True, chain=False)
+    except (OSError, RuntimeError, ValueError):
+        return
+    if _stack_fd >= 0:
+        try:  # noqa: SIM105 (no contextlib: the probe imports as little as it can)
+            os.close(_stack_fd)
+        except OSError:
+            pass
+    _stack_fd = fd
+    words[W_STACKS] = 1
 
 
 def _slot(conn: "Any") -> "tuple[Any, int]":
