@@ -292,3 +292,36 @@ def test_process_names() -> None:
     tracker = [py, "-c", "from multiprocessing.resource_tracker import main;main(5)"]
     assert process_name("python3", tracker) == ("resource_tracker", "")
     assert process_name("sleep", ["sleep", "60"]) == ("sleep", "")
+
+
+async def test_in_the_app_k_and_s_ask_first_and_q_leaves_the_tree_running(tmp_path: Path) -> None:
+    from mptop.tui.app import MptopApp
+    from mptop.tui.screens.confirm import ConfirmScreen
+    from mptop.tui.widgets.workers_table import WorkerTable
+    from tests.helpers import until
+
+    with tree(tmp_path) as (proc, pids):
+        source = AttachSource(proc.pid, interval=0.3)
+        app = MptopApp(source)
+        try:
+            async with app.run_test(size=(130, 40)) as pilot:
+                table = app.query_one(WorkerTable)
+                await until(pilot, lambda: set(table.order) == set(pids.values()), timeout=20)
+                assert app.check_action("output", ()) is None  # greyed: no output to see
+                table.select_pid(pids["writer"])
+                await pilot.press("k")
+                await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press("n")  # no: nothing is sent
+                await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+                assert alive([pids["writer"]]) == [pids["writer"]]
+                writer = psutil.Process(pids["writer"])
+                await pilot.press("s")  # (a kill would end the whole tree: the reader reads EOF)
+                await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press("y")
+                await until(pilot, lambda: writer.status() == psutil.STATUS_STOPPED, timeout=10)
+                await pilot.press("q")  # no question: mptop attach never stops the tree
+                await until(pilot, lambda: not app.is_running, timeout=10)
+            assert app.closed is not None and "left PID" in app.closed.notes[0]
+            assert set(alive(pids.values())) == set(pids.values())
+        finally:
+            source.close()
