@@ -273,3 +273,33 @@ async def test_stalled_queue_ui_stays_responsive_r_rebuilds_q_is_quick() -> None
         assert alive(started) == []
     finally:
         source.close()
+
+
+async def test_h_shows_each_workers_threads_as_rows_matching_proc(
+    make_source: SourceFactory,
+) -> None:
+    import os
+
+    source = make_source(count=1, workload="threads:3")
+    app = MptopApp(source)
+    async with app.run_test(size=(140, 40)) as pilot:
+        table = app.query_one(WorkerTable)
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        (pid,) = table_pids(app)
+        assert table.thread_keys(pid) == []
+        await pilot.press("H")
+
+        def rows_match_proc() -> bool:
+            tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+            # 3 busy threads, the parent guard and the main thread
+            return len(tids) >= 5 and [-k for k in table.thread_keys(pid)] == tids
+
+        await until(pilot, rows_match_proc, timeout=15)
+        keys = table.thread_keys(pid)
+        assert table_pids(app)[: 1 + len(keys)] == [pid, *keys]  # right under their process
+        assert table.texts(keys[0])["pid"].strip() == f"└{pid}"  # the main thread: TID = PID
+        await until(pilot, lambda: any(table.texts(k)["state"].strip() == "running" for k in keys))
+        table.select_pid(keys[1])
+        assert app.selected_pid() == pid  # a thread's row acts on its process
+        await pilot.press("H")
+        await until(pilot, lambda: table_pids(app) == [pid])

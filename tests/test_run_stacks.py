@@ -8,6 +8,7 @@ import pytest
 
 from mptop.workers.commands import CommandError
 from mptop.workers.run_source import RunSource
+from mptop.workers.snapshot import Snapshot
 from tests.helpers import alive, wait_for
 from tests.test_cpython import find_python
 
@@ -40,7 +41,12 @@ def test_a_child_sleeping_in_work_shows_work_with_its_file_and_line(
     source = RunSource([str(exe), str(prog), method], interval=0.2)
     seen: list[int] = []
     try:
-        source.start(lambda snap: (seen.extend(w.pid for w in snap.workers), source.arm()), print)
+
+        def deliver(snap: Snapshot) -> None:
+            seen.extend(w.pid for w in snap.workers)
+            source.arm()
+
+        source.start(deliver, print)
 
         def child() -> int | None:
             for line in source.log_path.read_text().splitlines():
@@ -48,7 +54,9 @@ def test_a_child_sleeping_in_work_shows_work_with_its_file_and_line(
                     return int(line.split()[1])
             return None
 
-        pid = wait_for(child, timeout=20)
+        found = wait_for(child, timeout=20)
+        assert found is not None
+        pid: int = found
 
         def in_work() -> bool:
             try:

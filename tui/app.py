@@ -59,6 +59,7 @@ from mptop.workers.commands import (
     Pin,
     Rebuild,
     SetInterval,
+    ShowThreads,
     Signal,
     Step,
     ToggleDaemon,
@@ -92,6 +93,7 @@ ACTION_CAPS: dict[str, Cap] = {
     "pause": Cap.PAUSE,
     "step": Cap.STEP,
     "output": Cap.OUTPUT,
+    "threads": Cap.THREADS,
 }
 # The playback keys are not shown at all where there is nothing to play back.
 HIDDEN_WITHOUT = frozenset({"pause", "step"})
@@ -143,6 +145,7 @@ class MptopApp(App[int]):
         Binding("p", "pin", "Pin"),
         Binding("enter", "detail", "Detail"),
         Binding("o", "output", "Output", show=False),
+        Binding("H", "threads", "Threads", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -570,6 +573,14 @@ class MptopApp(App[int]):
             return self.source.detail(pid)
         except CommandError:
             return None
+
+    def action_threads(self) -> None:
+        """Show each process's threads as rows under it, or hide them (``H``, as htop's)."""
+        table = self.query_one(WorkerTable)
+        on = not table.show_threads
+        table.set_show_threads(on)
+        self.send(ShowThreads(on))
+        self.notify("threads shown under each process" if on else "threads hidden", timeout=2)
 
     def action_output(self) -> None:
         """Show the selected process's captured stdout and stderr, followed live (``o``)."""

@@ -30,6 +30,7 @@ class Cap(StrEnum):
     LEAVE = "leave"  # leave the processes running when mptop quits
     OUTPUT = "output"  # read the processes' captured stdout and stderr
     STACKS = "stacks"  # read what each thread of a process runs now
+    THREADS = "threads"  # sample each process's threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,13 @@ class SetInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowThreads:
+    """Sample every thread of every process from now on (``on``), or stop (the cost: ~20 µs each)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TogglePause:
     """Pause a playback, or play it on."""
 
@@ -121,6 +129,7 @@ Command = (
     | ToggleDaemon
     | Rebuild
     | SetInterval
+    | ShowThreads
     | TogglePause
     | Step
     | Seek

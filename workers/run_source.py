@@ -35,6 +35,7 @@ from mptop.workers.commands import (
     Leave,
     Pin,
     SetInterval,
+    ShowThreads,
     Signal,
     ToggleSuspend,
     Unpin,
@@ -166,7 +167,16 @@ class RunSource:
     """
 
     caps = frozenset(
-        {Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL, Cap.LEAVE, Cap.OUTPUT, Cap.STACKS}
+        {
+            Cap.SIGNAL,
+            Cap.SUSPEND,
+            Cap.PIN,
+            Cap.INTERVAL,
+            Cap.LEAVE,
+            Cap.OUTPUT,
+            Cap.STACKS,
+            Cap.THREADS,
+        }
     )
 
     def __init__(self, argv: list[str], *, interval: float = 1.0, capture: bool = True) -> None:
@@ -188,6 +198,7 @@ class RunSource:
         self.events = EventLog()
         self.stalls = StallDetector(lambda text, level: self.events.add(text, level=level))
         self.tasks = TaskTracker()
+        self.threads_on = False  # sample each process's threads (key H)
         self._broken: set[int | None] = set()  # executors (their process) told broken
         self._tick = 0
         self.sampling = SamplingThread(self._sample, interval)
@@ -302,6 +313,8 @@ class RunSource:
                 return "the program will be left running"
             case SetInterval(seconds=seconds):
                 self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
+            case ShowThreads(on=on):
+                self.threads_on = on
             case Signal(pid=pid, sig=sig, wait=wait):
                 p = self._live(pid)
                 if sig in (signal.SIGTERM, signal.SIGKILL) and p.suspended:
@@ -758,6 +771,7 @@ class RunSource:
             pinned=None if p.ended else p.pinned,
             start_method=p.method,
             ppid=p.ppid,
+            threads=self.probe.threads(pid, now) if self.threads_on and not p.ended else (),
             tasks_done=p.tasks_done,
             current_task_seconds=None if tasks is None else tasks.seconds,
         )

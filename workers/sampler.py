@@ -46,6 +46,8 @@ class Sampler:
         self.traffic = Traffic(delivered)
         self.stalls = StallDetector(lambda text, level: supervisor.note(text, level=level))
         self.tasks = TaskTracker()
+        self.threads_on = False  # read each worker's threads too (key H; set by the source)
+        self._threads_were_on = False
         self._last: float | None = None
 
     def _tasks(self, h: WorkerHandle, now: float) -> TaskReading | None:
@@ -90,6 +92,7 @@ class Sampler:
             start_seconds=h.start_seconds,
             ready_seconds=h.ready_seconds,
             ppid=h.ppid,
+            threads=self.probe.threads(h.pid, now) if self.threads_on and h.alive else (),
             tasks_done=tasks.done if tasks is not None else h.tasks_done,
             current_task_seconds=tasks.seconds if tasks is not None else None,
         )
@@ -107,6 +110,9 @@ class Sampler:
         dt = None if self._last is None else now - self._last
         self._last = now
         loads = self.probe.core_loads(now)
+        if self._threads_were_on and not self.threads_on:
+            self.probe.forget_threads()
+        self._threads_were_on = self.threads_on
         workers = tuple(self._worker(h, now, dt) for h in sup.handles())
         cores = self.probe.cores(
             loads, ((w.pid, w.core) for w in workers if w.core is not None and w.alive)

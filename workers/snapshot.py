@@ -68,6 +68,24 @@ class CoreSample:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadSample:
+    """One thread of a process at one tick (only while threads are shown: key ``H``).
+
+    ``tid`` is the kernel's thread ID (``threading.get_native_id()``; the main
+    thread's equals the PID); ``name`` the kernel's name for it
+    (``/proc/PID/task/TID/comm``: ``python`` unless the program set one);
+    ``cpu_percent`` 100 = one core, None on its first reading; ``core`` the CPU it
+    last ran on. From ``/proc/PID/task/TID/stat`` (proc(5)).
+    """
+
+    tid: int
+    name: str
+    state: WorkerState
+    cpu_percent: float | None
+    core: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerSample:
     """One worker at one tick.
 
@@ -85,6 +103,7 @@ class WorkerSample:
     the tasks it answered and ``current_task_seconds`` how long the one in
     flight has run (``None``: idle, or no task loop known; see
     :mod:`mptop.workers.tasks` for how, and its one-tick resolution).
+    ``threads``: its threads, while they are shown (key ``H``), else empty.
     """
 
     pid: int
@@ -107,6 +126,7 @@ class WorkerSample:
     ppid: int | None = None
     tasks_done: int | None = None
     current_task_seconds: float | None = None
+    threads: tuple[ThreadSample, ...] = ()
 
     @property
     def alive(self) -> bool:

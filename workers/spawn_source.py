@@ -25,6 +25,7 @@ from mptop.workers.commands import (
     Pin,
     Rebuild,
     SetInterval,
+    ShowThreads,
     Signal,
     ToggleDaemon,
     ToggleSuspend,
@@ -75,6 +76,7 @@ class SpawnSource:
             Cap.INTERVAL,
             Cap.OUTPUT,
             Cap.STACKS,
+            Cap.THREADS,
         }
     )
 
@@ -203,6 +205,9 @@ class SpawnSource:
                 sup.rebuild_channels()
             case SetInterval(seconds=seconds):
                 self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
+            case ShowThreads(on=on):
+                self.sampler.threads_on = on
+                self.sampling.poke()
             case _:
                 raise CommandError(None, f"{type(command).__name__}: not available in this run")
         return None

@@ -35,6 +35,7 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 | `r` | rebuild the channels: new Queues/Pipes, and every live worker replaced by a fresh one on them (the cure for a STALLED channel) |
 | `Enter` / double click | detail of the selected worker: command line, affinity, output, traceback |
 | `o` | its stdout and stderr, followed live (`mptop run`: the program's one output file) |
+| `H` | show each process's threads as rows under it (TID, kernel name, state, CPU%, core), as htop's `H` |
 
 ## Keys: view
 

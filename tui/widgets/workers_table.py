@@ -26,7 +26,7 @@ from textual.strip import Strip
 
 from mptop.tui import format as fmt
 from mptop.tui.widgets import strips
-from mptop.workers.snapshot import WorkerSample, WorkerState, describe_exitcode
+from mptop.workers.snapshot import ThreadSample, WorkerSample, WorkerState, describe_exitcode
 
 Justify = Literal["left", "right"]
 # CPU% bar: this many cells of eighth blocks, full at 100% (one core).
@@ -241,6 +241,38 @@ def row_line(texts: tuple[str, ...], alive: bool) -> str:
     return "".join(parts)
 
 
+# The columns a thread row fills (the others are its process's: blank on the thread's row).
+_THREAD_COLUMNS = frozenset({"pid", "ppid", "name", "state", "cpu", "core"})
+
+
+def thread_row(t: ThreadSample, owner: WorkerSample) -> tuple[WorkerSample, tuple[str, ...]]:
+    """A thread of ``owner`` as a row: a sample (for its styles) and its cells.
+
+    PID shows ``└TID``, PPID the process's PID, Name the thread's kernel name;
+    State, CPU% and Core are the thread's own; the other cells are blank.
+    """
+    w = WorkerSample(
+        pid=t.tid,
+        name=t.name,
+        daemon=owner.daemon,
+        state=t.state,
+        core=t.core,
+        cpu_percent=t.cpu_percent,
+        rss=None,
+        msgs_in_per_s=None,
+        bytes_in_per_s=None,
+        msgs_out_per_s=None,
+        bytes_out_per_s=None,
+        exitcode=None,
+        ppid=owner.pid,
+    )
+    texts = tuple(
+        text if c.key in _THREAD_COLUMNS else ""
+        for c, text in zip(COLUMNS, worker_texts(w), strict=True)
+    )
+    return w, (f"└{t.tid}", *texts[1:])
+
+
 def matches(w: WorkerSample, text: str) -> bool:
     """True if ``text`` (case-insensitive) is in the PID, name or state of ``w``."""
     t = text.strip().lower()
@@ -339,6 +371,10 @@ class WorkerTable(ScrollView, can_focus=True):
         self._cursor_row = 0
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}
+        # thread rows (key H): key -TID -> (its row's sample, the process's PID)
+        self.show_threads = False
+        self._thread_rows: dict[int, tuple[WorkerSample, int]] = {}
+        self._threads_of: dict[int, list[int]] = {}
 
     # -- public state ---------------------------------------------------------
 
@@ -349,8 +385,11 @@ class WorkerTable(ScrollView, can_focus=True):
 
     @property
     def selected_pid(self) -> int | None:
-        """PID of the row under the cursor, or None when no row is shown."""
-        return self._cursor_pid
+        """PID of the row under the cursor (a thread's row: its process's), or None."""
+        key = self._cursor_pid
+        if key is not None and key in self._thread_rows:
+            return self._thread_rows[key][1]
+        return key
 
     @property
     def cursor_row(self) -> int:
@@ -358,8 +397,13 @@ class WorkerTable(ScrollView, can_focus=True):
         return self._cursor_row
 
     def sample(self, pid: int) -> WorkerSample | None:
-        """The latest sample of ``pid``, or None."""
-        return self._samples.get(pid)
+        """The latest sample of ``pid`` (a thread row's key ``-TID``: its process's), or None."""
+        row = self._thread_rows.get(pid)
+        return self._samples.get(pid if row is None else row[1])
+
+    def thread_keys(self, pid: int) -> list[int]:
+        """The row keys (``-TID``) of ``pid``'s threads shown under it, TID ascending."""
+        return list(self._threads_of.get(pid, ()))
 
     def texts(self, pid: int) -> dict[str, str]:
         """The cell texts of ``pid``'s row by column key (for tests and the detail screen)."""
@@ -374,6 +418,7 @@ class WorkerTable(ScrollView, can_focus=True):
         keep their last row.
         """
         changed: list[int] = []
+        rows_changed = False
         for w in workers:
             if w.pid in self._hidden:
                 continue
@@ -382,11 +427,47 @@ class WorkerTable(ScrollView, can_focus=True):
             if self._texts.get(w.pid) != texts:
                 self._texts[w.pid] = texts
                 changed.append(w.pid)
+            if self.show_threads or w.pid in self._threads_of:
+                rows_changed |= self._update_threads(w, changed)
+        if rows_changed:
+            self._reorder(force=True)
+            return
         if not changed:
             return
         if not self._reorder():
             rows = (self._index.get(pid) for pid in changed)
             self._refresh_rows(*(row for row in rows if row is not None))
+
+    def _update_threads(self, w: WorkerSample, changed: list[int]) -> bool:
+        """Rows for ``w``'s threads (none when threads are not shown); True if the set changed."""
+        threads = w.threads if self.show_threads and w.alive else ()
+        keys = [-t.tid for t in threads]
+        old = self._threads_of.get(w.pid, [])
+        for key in set(old) - set(keys):
+            self._thread_rows.pop(key, None)
+            self._texts.pop(key, None)
+            self._strips.pop(key, None)
+        for t, key in zip(threads, keys, strict=True):
+            row, texts = thread_row(t, w)
+            self._thread_rows[key] = (row, w.pid)
+            if self._texts.get(key) != texts:
+                self._texts[key] = texts
+                changed.append(key)
+        if keys:
+            self._threads_of[w.pid] = keys
+        else:
+            self._threads_of.pop(w.pid, None)
+        return keys != old
+
+    def set_show_threads(self, on: bool) -> None:
+        """Show each process's threads as rows under it (``H``), or not."""
+        self.show_threads = on
+        if not on:
+            for pid in list(self._threads_of):
+                w = self._samples.get(pid)
+                if w is not None:
+                    self._update_threads(w, [])
+            self._reorder(force=True)
 
     @property
     def cleared(self) -> frozenset[int]:
@@ -445,6 +526,8 @@ class WorkerTable(ScrollView, can_focus=True):
                 valued.append((v, w.pid))
         valued.sort(reverse=self.sort_reverse)
         order = [pid for _, pid in valued] + sorted(unvalued)
+        if self._threads_of:  # each process's threads right under it, TID ascending
+            order = [k for pid in order for k in (pid, *self._threads_of.get(pid, ()))]
         if order == self._order and not force:
             return False
         self._order = order
@@ -589,7 +672,8 @@ class WorkerTable(ScrollView, can_focus=True):
         cached = self._strips.get(pid)
         if cached is not None and cached[0] == key:
             return cached[1]
-        w = self._samples[pid]
+        row = self._thread_rows.get(pid)
+        w = self._samples[pid] if row is None else row[0]
         base = self._style("base")
         if not w.alive:
             base = base + self._style("exited")
