@@ -39,6 +39,8 @@ def test_busy_threads_make_a_sleeping_main_thread_read_running() -> None:
 
         # (without the per-thread look, 1 read in 20 said running here); on a loaded 2-core
         # machine a spinning thread may wait for a core now and then: most reads, not all
+        probe.read(ps, time.monotonic())
+        time.sleep(0.3)  # one CPU window: the probe looks at threads of a busy process only
         readings = []
         for _ in range(20):
             readings.append(reads_running())

@@ -20,6 +20,13 @@ from mptop.workers.snapshot import CoreSample, ThreadSample, WorkerState
 # a key) carries the last core loads and CPU% over; each process keeps its own
 # window, so a new one gets its first figure this long after it was first read.
 MIN_CPU_WINDOW = 0.25
+# A process's parent is read again this often, seconds: it changes only when the parent dies
+# (the child is reparented), and psutil's ppid() checks the PID for reuse at each call (it
+# reads the process's create time again: a third of a tick's cost at 64 workers).
+PPID_EVERY = 2.0
+# From this CPU% (in its last window) a sleeping process's threads are looked at: a busy
+# thread under a waiting main thread makes the process read running.
+BUSY_PERCENT = 5.0
 
 _STATES = {
     psutil.STATUS_RUNNING: WorkerState.RUNNING,
@@ -79,38 +86,45 @@ class ProcessProbe:
         self._cores: list[float] = []
         self._cores_at: float | None = None
         self._thread_base: dict[tuple[int, int], tuple[float, float]] = {}
+        self._ppid: dict[int, tuple[int, float]] = {}  # PID -> (PPID, when read)
+        self._thread_names: dict[tuple[int, int], tuple[str, float]] = {}
         self._thread_pct: dict[tuple[int, int], float] = {}
 
     def read(self, ps: psutil.Process, now: float) -> ProcessReading:
         """Read ``ps`` (about 0.1 ms here); ``now`` is ``time.monotonic()``. Never raises for a
         process that vanished: it reads as :data:`GONE`."""
+        pid = ps.pid
         try:
             with ps.oneshot():
                 state = _STATES.get(ps.status(), WorkerState.RUNNING)
-                if state is WorkerState.SLEEPING and ps.num_threads() > 1:
-                    state = thread_state(ps.pid, state)
                 times = ps.cpu_times()
                 core = ps.cpu_num()
                 rss = ps.memory_info().rss
-                ppid = ps.ppid()
+                ppid = self._ppid.get(pid)
+                if ppid is None or now - ppid[1] >= PPID_EVERY:
+                    ppid = self._ppid[pid] = (ps.ppid(), now)
         except psutil.Error:
             return GONE
+        # /proc/PID/stat says the main thread's state: a busy process whose main thread
+        # waits would read "sleeping" (looked at only where it used CPU in its last window)
+        if state is WorkerState.SLEEPING and self._cpu_pct.get(pid, 0.0) >= BUSY_PERCENT:
+            state = thread_state(pid, state)
         used = times.user + times.system
-        pid = ps.pid
         base = self._cpu_base.get(pid)
         if base is None:
             self._cpu_base[pid] = (now, used)
         elif now - base[0] >= MIN_CPU_WINDOW:
             self._cpu_base[pid] = (now, used)
             self._cpu_pct[pid] = max(0.0, (used - base[1]) / (now - base[0]) * 100.0)
-        return ProcessReading(state, core, self._cpu_pct.get(pid), rss, ppid)
+        return ProcessReading(state, core, self._cpu_pct.get(pid), rss, ppid[0])
 
     def threads(self, pid: int, now: float) -> tuple[ThreadSample, ...]:
         """Every thread of ``pid`` (TID ascending): state, CPU% and core from
         ``/proc/PID/task/TID/stat`` (fields 3, 14+15 in clock ticks, 39), name from ``comm``.
 
         CPU% per thread as per process (delta CPU seconds / delta wall seconds * 100) over
-        at least :data:`MIN_CPU_WINDOW`; about 20 µs per thread here. () if ``pid`` is gone.
+        at least :data:`MIN_CPU_WINDOW`; names are read again every :data:`PPID_EVERY`
+        seconds. About 60 µs per thread here (bench/tick_cost.py). () if ``pid`` is gone.
         """
         try:
             tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
@@ -119,19 +133,23 @@ class ProcessProbe:
         out = []
         for tid in tids:
             base_path = f"/proc/{pid}/task/{tid}/"
+            key = (pid, tid)
             try:
                 with open(base_path + "stat", "rb") as f:
                     stat = f.read()
-                with open(base_path + "comm", "rb") as f:
-                    name = f.read().decode("utf-8", "replace").strip()
+                named = self._thread_names.get(key)
+                if named is None or now - named[1] >= PPID_EVERY:  # (names rarely change)
+                    with open(base_path + "comm", "rb") as f:
+                        named = (f.read().decode("utf-8", "replace").strip(), now)
+                    self._thread_names[key] = named
             except OSError:
                 continue  # it ended meanwhile
+            name = named[0]
             fields = stat[stat.rfind(b")") + 2 :].split()
             # fields[0] is field 3 (state); field N is fields[N - 3]
             state = _THREAD_STATES.get(fields[0][:1], WorkerState.SLEEPING)
             used = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
             core = int(fields[36]) if len(fields) > 36 else None
-            key = (pid, tid)
             prev = self._thread_base.get(key)
             if prev is None:
                 self._thread_base[key] = (now, used)
@@ -145,11 +163,13 @@ class ProcessProbe:
         """Drop every thread's CPU window (threads are no longer shown)."""
         self._thread_base.clear()
         self._thread_pct.clear()
+        self._thread_names.clear()
 
     def forget(self, pid: int) -> None:
         """Drop what is kept of ``pid`` (it has exited; its PID may come back as another process)."""
         self._cpu_base.pop(pid, None)
         self._cpu_pct.pop(pid, None)
+        self._ppid.pop(pid, None)
 
     def core_loads(self, now: float) -> list[float]:
         """Each core's busy percent (0-100) since the last full reading, at most every MIN_CPU_WINDOW s."""
