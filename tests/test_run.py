@@ -390,3 +390,34 @@ def task_taken(out: Path, pid: int) -> bool:
                 if w["pid"] == pid and w["current_task_seconds"] is not None:
                     return True
     return False
+
+
+@pytest.mark.parametrize("how", ["close", "t"])
+def test_a_program_mptop_ends_reads_killed_by_sigterm_not_done(how: str) -> None:
+    from mptop.workers.commands import Signal
+    from mptop.workers.run_source import RunSource
+    from mptop.workers.snapshot import Snapshot
+    from tests.helpers import alive
+
+    prog = [sys.executable, str(EXAMPLES / "pool_map.py"), "--slow", "0.5", "--exit", "3"]
+    source = RunSource(prog, interval=0.2)
+    seen: list[int] = []
+
+    def deliver(snap: Snapshot) -> None:
+        seen.extend(w.pid for w in snap.workers)
+        source.arm()
+
+    try:
+        source.start(deliver, print)
+        assert source._popen is not None
+        root = source._popen.pid
+        wait_for(lambda: len(set(seen)) >= 5, timeout=20)  # the main process and 4 workers
+        if how == "t":  # the key t on the main process: SIGTERM, waited for
+            source.send(Signal(root, signal.SIGTERM, 1.0))
+            wait_for(lambda: source._popen is not None and source._popen.returncode is not None)
+    finally:
+        closed = source.close()
+    fate = next(f for f in closed.fates if f.pid == root)
+    assert fate.exitcode == -signal.SIGTERM, fate  # (was 0: psutil reaped mptop's child)
+    assert closed.status == -signal.SIGTERM
+    assert alive(seen) == []

@@ -322,8 +322,7 @@ class RunSource:
                 self._signal(p, sig)
                 self.events.add(f"sent {sig.name} to {pid}", pid)
                 if wait > 0 and sig in (signal.SIGTERM, signal.SIGKILL):
-                    with contextlib.suppress(psutil.Error):
-                        p.live.wait(wait)
+                    self._wait([p], wait)
             case ToggleSuspend(pid=pid):
                 p = self._live(pid)
                 sig = signal.SIGCONT if p.suspended else signal.SIGSTOP
@@ -471,14 +470,17 @@ class RunSource:
             self.events.add(
                 f"sent SIGTERM to the program's {len(live)} process(es)", level="warning"
             )
-            _, alive = psutil.wait_procs([p.live for p in live], timeout=TERM_GRACE)
-            for ps in alive:
+            alive = self._wait(live, TERM_GRACE)
+            for p in alive:
                 with contextlib.suppress(psutil.Error):
-                    ps.kill()
+                    p.live.kill()
             self._signal_group(signal.SIGKILL)
             if alive:
-                self.events.add(f"{len(alive)} ignored SIGTERM: SIGKILL", level="warning")
-                psutil.wait_procs(alive, timeout=0.7)
+                self.events.add(
+                    f"{len(alive)} still running {TERM_GRACE:g} s after SIGTERM: SIGKILL",
+                    level="warning",
+                )
+                self._wait(alive, 0.7)
         if self._popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(0.5)
@@ -544,6 +546,25 @@ class RunSource:
         if self._popen is not None:
             with contextlib.suppress(OSError):
                 os.killpg(self._popen.pid, sig)
+
+    def _wait(self, procs: list[_Proc], timeout: float) -> list[_Proc]:
+        """Wait up to ``timeout`` s for ``procs`` to end; returns those still running.
+
+        The root is mptop's own child: only its ``Popen`` may reap it (psutil's wait
+        would, and ``Popen`` would then read its exit status as 0, since waitpid says
+        ECHILD). The others are the program's children, which psutil only watches.
+        """
+        root = self._popen
+        deadline = time.monotonic() + timeout
+        others = [p for p in procs if root is None or p.live.pid != root.pid]
+        _, still = psutil.wait_procs([p.live for p in others], timeout=timeout)
+        left = [p for p in others if p.live in still]
+        if root is not None and len(others) < len(procs):
+            try:
+                root.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                left += [p for p in procs if p.live.pid == root.pid]
+        return left
 
     def _live_procs(self) -> list[_Proc]:
         with self._lock:
