@@ -107,7 +107,7 @@ def test_producer_consumer_every_process_and_message(
     ("example", "labels"),
     [
         ("pipe_echo.py", {"Pipe": 80, "Pipe (one-way)": 1}),
-        ("pool_map.py", {"Pool inqueue": None, "Pool outqueue": None}),
+        ("pool_map.py", {"Pool task queue": None, "Pool result queue": None}),
         ("process_pool.py", {"executor call queue": None, "executor result queue": None}),
     ],
 )
@@ -376,6 +376,8 @@ def test_a_pool_worker_killed_in_a_task_is_told_plainly(
         assert text in events, events
     if example == "pool_map.py":  # the fifth worker the Pool started takes the dead one's place
         assert re.search(rf"PoolWorker-5 \(\d+\) replaces \S+ \({victim}\)", events), events
+        tasks = next(c for c in rec.snapshots[-1].channels if c.kind == "Pool task queue")
+        assert tasks.lost == 1  # the task the killed worker held, as the channel's Lost
 
 
 def task_taken(out: Path, pid: int) -> bool:

@@ -82,9 +82,10 @@ for sig, pause in ((signal.SIGCONT, 0), (signal.SIGTERM, 1.0), (signal.SIGKILL, 
         break
     time.sleep(pause)
 """
-# The channels a pool worker takes its tasks from and answers to (the probe's labels).
-TASK_QUEUES = frozenset({"Pool inqueue", "Pool task queue", "executor call queue"})
-RESULT_QUEUES = frozenset({"Pool outqueue", "Pool result queue", "executor result queue"})
+# The channels a pool worker takes its tasks from and answers to (the probe's labels: Pool's
+# _inqueue and _outqueue, the executor's _call_queue and _result_queue).
+TASK_QUEUES = frozenset({"Pool task queue", "executor call queue"})
+RESULT_QUEUES = frozenset({"Pool result queue", "executor result queue"})
 # Lines of the program's output the exit notes show.
 NOTE_LINES = 10
 
@@ -881,6 +882,7 @@ class RunSource:
         producers: dict[int, set[str]] = {}
         consumers: dict[int, set[str]] = {}
         taker_pids: dict[int, set[int]] = {}
+        lost: dict[int, int] = {}  # a Pool's task queue: tasks its dead workers held (lost_taken)
         names = {pid: p.name for pid, p in self._procs.items()}
         for pid, pc in counts.items():
             for s in pc.slots:
@@ -896,6 +898,16 @@ class RunSource:
                 if s.received:
                     consumers.setdefault(key, set()).add(who)
                     taker_pids.setdefault(key, set()).add(pid)
+                proc = self._procs.get(pid)
+                kind = labels.get(s.inode, (0, "", ""))[2]
+                if (
+                    s.received
+                    and kind == "Pool task queue"
+                    and proc is not None
+                    and proc.ended
+                    and proc.exitcode not in (None, 0)
+                ):
+                    lost[key] = lost.get(key, 0) + max(0, proc.holding)  # taken, never answered
         out = []
         alive = {pid for pid, p in self._procs.items() if not p.ended}
         named = {k: (n, w) for k, n, w in labels.values()}
@@ -921,6 +933,7 @@ class RunSource:
                     received_bytes=received_bytes,
                     msgs_per_s=mps,
                     bytes_per_s=bps,
+                    lost_taken=lost.get(key, 0),
                     stalled=self.stalls.check(key, name, received, backlog, takers),
                     history=tuple(ch.flow.history),
                 )

@@ -25,7 +25,7 @@ that process:
   holding either end), messages sent, bytes sent, messages received, bytes
   received;
 - :data:`TEXT` bytes of text lines, appended: ``L <inode> <inode2> <label>``
-  (where a channel was made: ``prog.py:31 Queue``, ``Pool inqueue``; a
+  (where a channel was made: ``prog.py:31 Queue``, ``Pool task queue``; a
   duplex Pipe's two ends have an inode each), ``C <pid> <daemon> <method>
   <name>`` (a multiprocessing child this process started), ``X <pid>
   <exitcode>`` (a child's exit code, as this process learned it).
@@ -180,7 +180,7 @@ def _where() -> "tuple[str, str]":
             name = code.co_name
             if name == "_setup_queues" and not seen_pool:
                 seen_pool = True
-                what = "Pool outqueue" if hasattr(me, "_inqueue") else "Pool inqueue"
+                what = "Pool result queue" if hasattr(me, "_inqueue") else "Pool task queue"
             elif name == "__init__" and type(me).__name__ == "Pool" and what == "SimpleQueue":
                 what = "Pool change notifier"
             elif path.endswith("concurrent/futures/process.py") and name == "__init__":
