@@ -80,9 +80,17 @@ def channel_texts(c: ChannelSample) -> tuple[str, ...]:
 
     A Pipe is duplex (requests one way, echoes the other, both counted), so
     its flow is ``mptop ⇄ worker-1``; a Queue's is one way. A name that
-    already says its kind (``pipe:worker-1``) is not followed by it again.
+    already says its kind (``pipe:worker-1``) is not followed by it again; a
+    name that is where a program made it (``prog.py:13``) follows its kind,
+    which tells a program's channels apart where a narrow cell is cut
+    (``executor call queue · prog.py:13``).
     """
-    label = c.name if c.name.lower().startswith(c.kind.lower()) else f"{c.name} ({c.kind})"
+    if c.name.lower().startswith(c.kind.lower()):
+        label = c.name
+    elif ".py:" in c.name:
+        label = f"{c.kind} · {c.name}"
+    else:
+        label = f"{c.name} ({c.kind})"
     arrow = "⇄" if c.kind == "Pipe" else "→"
     return (
         label,
@@ -142,6 +150,23 @@ class ChannelTable(Widget):
             self._flow = flow
             self.refresh(layout=relayout)
 
+    def _columns(self) -> tuple[tuple[str, int, bool], ...]:
+        """:data:`COLUMNS`, with Channel and then Flow widened to fit their texts where the
+        panel has room (the other columns keep their widths)."""
+        spare = self.size.width - (sum(w for _, w, _ in COLUMNS) + len(COLUMNS))
+        widths = [w for _, w, _ in COLUMNS]
+        for i in (0, 1):
+            want = max((len(row[i]) for row in self._rows), default=0) - widths[i]
+            grow = max(0, min(want, spare))
+            widths[i] += grow
+            spare -= grow
+        return tuple(
+            (label, w, right) for (label, _, right), w in zip(COLUMNS, widths, strict=True)
+        )
+
+    def on_resize(self) -> None:
+        self.refresh()
+
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         return 2 + len(self._rows)
 
@@ -149,11 +174,12 @@ class ChannelTable(Widget):
         muted = self.get_component_rich_style("channels--header", partial=True)
         out = Text(self._flow or "no channels", style=muted)
         out.append("\n")
-        out.append(" ".join(_cell(label, w, right) for label, w, right in COLUMNS), muted)
+        columns = self._columns()
+        out.append(" ".join(_cell(label, w, right) for label, w, right in columns), muted)
         warn = self.get_component_rich_style("channels--backlog", partial=True)
         for row in self._rows:
             out.append("\n")
-            for i, ((_, w, right), text) in enumerate(zip(COLUMNS, row, strict=True)):
+            for i, ((_, w, right), text) in enumerate(zip(columns, row, strict=True)):
                 alarming = (
                     (i == BACKLOG and text != "0")
                     or (i == LOST and text != "0")

@@ -81,7 +81,7 @@ COLUMNS: tuple[Column, ...] = (
         operator.attrgetter("ppid"),
         "parent's PID: mptop, the forkserver, or the process that started it",
     ),
-    Column("name", "Name", 10, "left", operator.attrgetter("name"), "Process.name"),
+    Column("name", "Name", 18, "left", operator.attrgetter("name"), "Process.name"),
     Column(
         "state",
         "State",
