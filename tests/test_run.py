@@ -172,7 +172,9 @@ def test_python_dash_i_gives_the_uncounted_view(tmp_path: Path) -> None:
 
 
 def test_bad_commands_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text("print(1)\n")  # a script that is not executable
     for args, text in (
+        (["--", "./prog.py"], "./prog.py: not executable (run it as: mptop run -- python"),
         ([], "give the program to run after --"),
         (["--", "no-such-program-here"], "no-such-program-here: no such command"),
         (["--interval", "0", "--", "true"], "--interval: must be between 0.1 and 10 seconds"),
@@ -378,6 +380,8 @@ def test_a_pool_worker_killed_in_a_task_is_told_plainly(
         assert re.search(rf"PoolWorker-5 \(\d+\) replaces \S+ \({victim}\)", events), events
         tasks = next(c for c in rec.snapshots[-1].channels if c.kind == "Pool task queue")
         assert tasks.lost == 1  # the task the killed worker held, as the channel's Lost
+    else:  # the one killed broke it, not those the executor terminated after (-15)
+        assert f"({victim}) died (SIGKILL): the ProcessPoolExecutor is broken" in events, events
 
 
 def task_taken(out: Path, pid: int) -> bool:

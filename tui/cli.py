@@ -51,7 +51,7 @@ from mptop.workers.spec import (
 )
 
 if TYPE_CHECKING:
-    from mptop.workers.source import Fate, Source
+    from mptop.workers.source import Closed, Fate, Source
 
 # The kinds of run besides the default one, with a line for --help.
 SUBCOMMANDS = {
@@ -459,7 +459,8 @@ def exit_status(status: int | None) -> int:
 
 
 def run_tui(make_source: Callable[[], Source]) -> int:
-    """The live TUI on a new source; prints how each process ended; returns the exit status."""
+    """The live TUI on a new source; prints how each process ended; returns the exit status:
+    a program's own where the source ran one (128 + N if it died of signal N), else 0."""
     from mptop.tui.app import MptopApp
 
     try:
@@ -467,6 +468,7 @@ def run_tui(make_source: Callable[[], Source]) -> int:
     except (OSError, RuntimeError) as err:
         return _cannot_start(err)
     app: MptopApp | None = None
+    closed: Closed | None = None
     try:
         app = MptopApp(source, exit_watchdog=EXIT_WATCHDOG)
         app.run()
@@ -478,6 +480,8 @@ def run_tui(make_source: Callable[[], Source]) -> int:
         with contextlib.suppress(OSError):
             for line in closed.notes:
                 print(line, file=sys.stderr)
+    if closed.status is not None:  # a program run: its status, as headless (strace's habit)
+        return exit_status(closed.status)
     return app.return_code or 0 if app is not None else 1
 
 
@@ -572,6 +576,11 @@ def parse_run(argv: Sequence[str]) -> Invocation:
     if not command:
         parser.error("give the program to run after --, e.g. mptop run -- python prog.py")
     if shutil.which(command[0]) is None:
+        where = Path(command[0])
+        if "/" in command[0] and where.is_file():
+            parser.error(
+                f"{command[0]}: not executable (run it as: mptop run -- python {command[0]})"
+            )
         parser.error(f"{command[0]}: no such command")
     _check_conflicts_headless(parser, args)
     try:

@@ -494,7 +494,9 @@ class RunSource:
         self.sampling.stop()
         last = self._sample()
         with self._lock:
-            fates = tuple(Fate(pid, p.name, p.daemon, p.exitcode) for pid, p in self._procs.items())
+            fates = tuple(
+                Fate(pid, p.name, p.daemon, p.exitcode, p.ended) for pid, p in self._procs.items()
+            )
         status = self._popen.returncode if self._popen is not None else None
         notes: list[str] = []
         if self._leave and self._popen is not None and self._popen.returncode is None:
@@ -608,8 +610,8 @@ class RunSource:
 
         Pool (``multiprocessing/pool.py``): a task the dead worker held is lost and the
         ``map()`` or ``get()`` waiting for it never returns (CPython gh-66587); its worker
-        handler starts a replacement, told when it shows (not after ``Pool.terminate()``). ProcessPoolExecutor (``concurrent/futures/process.py``):
-        the executor is broken: every pending future fails with ``BrokenProcessPool`` and
+        handler starts a replacement, told when it shows (not after ``Pool.terminate()``).
+        ProcessPoolExecutor (``concurrent/futures/process.py``): the executor is broken: every pending future fails with ``BrokenProcessPool`` and
         the other workers are terminated.
         """
         with self._lock:
@@ -617,6 +619,19 @@ class RunSource:
         for pid, p in procs:
             if p.told or not p.pool or not p.ended or p.exitcode in (None, 0):  # (0: done)
                 continue
+            if p.pool == "executor" and p.starter not in self._broken:
+                # the one that broke it: a worker the executor did not terminate itself (it
+                # SIGTERMs the others), once every dead one's code is known
+                gone = [
+                    q
+                    for _, q in procs
+                    if q.pool == "executor" and q.starter == p.starter and q.ended
+                ]
+                if any(q.exitcode is None for q in gone):
+                    continue
+                culprit = next((q for q in gone if q.exitcode not in (0, -signal.SIGTERM)), p)
+                if culprit is not p:
+                    continue
             p.told = True
             how = describe_exitcode(p.exitcode)
             if p.pool == "executor" and p.starter not in self._broken:

@@ -74,17 +74,20 @@ class SourceInfo:
 
 @dataclass(frozen=True, slots=True)
 class Fate:
-    """How one process of the run ended: its exit code (``None``: still running when mptop left)."""
+    """How one process of the run ended: its exit code (``None``: unknown, or still running when
+    mptop left; ``ended`` tells which)."""
 
     pid: int
     name: str
     daemon: bool
     exitcode: int | None
+    ended: bool = False
 
     def describe(self) -> str:
-        """``"-15 (SIGTERM)"``, ``"0 (done)"``, or ``"still running?"``."""
+        """``"-15 (SIGTERM)"``, ``"0 (done)"``, ``"exited, code not known"`` (``ended``: it is
+        gone, and only its parent, not mptop, learned how), or ``"still running?"``."""
         if self.exitcode is None:
-            return "still running?"
+            return "exited, code not known (not mptop's child)" if self.ended else "still running?"
         return f"{self.exitcode} ({describe_exitcode(self.exitcode)})"
 
 

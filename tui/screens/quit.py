@@ -47,7 +47,9 @@ class QuitScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"{self.program} is still running. Quit mptop and…", id="question")
+            yield Static(
+                f"{self.program} is still running. What should happen to it?", id="question"
+            )
             yield Static(
                 "t: terminate it (SIGTERM to its processes, SIGKILL after 1 s)\n"
                 "l: leave it running (mptop prints its PID and where its output goes)\n"
