@@ -45,8 +45,16 @@ def history_spark(values: tuple[float, ...], width: int) -> str:
     return "".join(_SPARK[min(7, int(v / top * 7.999))] for v in values)
 
 
+def uncounted(c: ChannelSample) -> bool:
+    """True for a channel found, not counted (an attached tree's pipe): no count, no rate yet."""
+    return c.msgs_per_s is None and c.sent == c.received == 0 and not c.history
+
+
 def channel_state(c: ChannelSample) -> str:
-    """``STALLED``, ``flowing`` (taken this tick), ``idle`` or ``closed`` (a dead worker's Pipe)."""
+    """``STALLED``, ``flowing`` (taken this tick), ``idle``, ``closed`` (a dead worker's Pipe), or
+    ``open`` (found, not counted)."""
+    if uncounted(c):
+        return "open"
     if c.stalled:
         return "STALLED"
     if c.msgs_per_s:
@@ -60,6 +68,11 @@ def flow_line(channels: tuple[ChannelSample, ...], none: str = "no channels") ->
     """The topology as the path a message takes, from the channels' ends; ``none`` if there are none."""
     if not channels:
         return none
+    if all(uncounted(c) for c in channels):
+        return (
+            f"{len(channels)} pipe(s) and socket(s) the processes share (from /proc/PID/fd):"
+            " their messages are not counted here (mptop run counts them)"
+        )
     if not any("mptop" in (c.producer, c.consumer) for c in channels):
         return f"{len(channels)} channel(s) of the program, as its own processes counted them"
     pipes = [c for c in channels if c.kind == "Pipe"]
@@ -92,17 +105,20 @@ def channel_texts(c: ChannelSample) -> tuple[str, ...]:
     else:
         label = f"{c.name} ({c.kind})"
     arrow = "⇄" if c.kind == "Pipe" else "→"
+    counts = (str(c.backlog), str(c.lost), str(c.sent), str(c.delivered))
+    if uncounted(c):
+        counts = (fmt.DASH,) * 4
     return (
         label,
         f"{c.producer} {arrow} {c.consumer}",
         channel_state(c),
         fmt.count(c.msgs_per_s),
         fmt.size(c.bytes_per_s),
-        str(c.backlog),
-        str(c.lost),
+        counts[0],
+        counts[1],
         history_spark(c.history, COLUMNS[7][1]),
-        str(c.sent),
-        str(c.delivered),
+        counts[2],
+        counts[3],
     )
 
 
@@ -181,8 +197,8 @@ class ChannelTable(Widget):
             out.append("\n")
             for i, ((_, w, right), text) in enumerate(zip(columns, row, strict=True)):
                 alarming = (
-                    (i == BACKLOG and text != "0")
-                    or (i == LOST and text != "0")
+                    (i == BACKLOG and text not in ("0", fmt.DASH))
+                    or (i == LOST and text not in ("0", fmt.DASH))
                     or (i == STATE and text == "STALLED")
                 )
                 out.append(_cell(text, w, right), warn if alarming else Style())
