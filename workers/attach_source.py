@@ -49,6 +49,7 @@ from mptop.workers.proc_fds import (
     descendants,
     parents,
 )
+from mptop.workers.process_facts import closer_look, end_names, zombie_exitcode
 from mptop.workers.sampling_thread import SamplingThread
 from mptop.workers.snapshot import ChannelSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
@@ -82,35 +83,6 @@ def check_pid(pid: int) -> str:
     except psutil.AccessDenied:
         pass  # another user's: what can be read is shown
     return ""
-
-
-def zombie_exitcode(pid: int) -> int | None:
-    """The exit code of zombie ``pid`` (``Process.exitcode`` style: -N = killed by signal N), or None.
-
-    Linux keeps a zombie's wait status as the last field of ``/proc/PID/stat``
-    (``exit_code``, since Linux 3.5; proc(5)) until its parent reaps it.
-    A copy of ``run_source.zombie_exitcode`` (the sources do not import each other).
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        if fields[0] != b"Z":
-            return None
-        return os.waitstatus_to_exitcode(int(fields[-1]))
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _group(names: set[str]) -> str:
-    """A few process names for a channel's end: ``prog.py``, ``a,b``, ``4 processes``.
-
-    A copy of ``run_source._group``.
-    """
-    if not names:
-        return "–"
-    if len(names) <= 2:
-        return ",".join(sorted(names))
-    return f"{len(names)} processes"
 
 
 def process_name(name: str, cmdline: list[str]) -> tuple[str, str]:
@@ -282,27 +254,20 @@ class AttachSource:
             p = self._procs.get(pid)
         if p is None:
             raise CommandError(pid, NOT_IN_TREE)
-        ppid, create, threads, nice = p.ppid, None, None, None
-        affinity: tuple[int, ...] | None = None
-        if not p.ended and p.ps is not None:
-            ps = p.ps
-            with contextlib.suppress(psutil.Error), ps.oneshot():
-                ppid, create = ps.ppid(), ps.create_time()
-                threads, nice = ps.num_threads(), int(ps.nice())
-                affinity = tuple(ps.cpu_affinity() or ())
+        look = closer_look(None if p.ended else p.ps)
         return WorkerDetail(
             pid=pid,
-            ppid=ppid,
+            ppid=look.ppid if look.ppid is not None else p.ppid,
             cmdline=p.cmdline,
             start_method=p.method,
-            create_time=create,
-            affinity=affinity,
-            threads=threads,
+            create_time=look.create_time,
+            affinity=look.affinity,
+            threads=look.threads,
             channels=(),  # nothing is counted (ChannelCounts would read 0 msgs): see the channels panel
             stdout_tail=f"({NO_OUTPUT})",
             stderr_tail=f"({NO_OUTPUT})",
             traceback=None,
-            nice=nice,
+            nice=look.nice,
             mptop_nice=os.nice(0),
             last_seen=p.ended,
         )
@@ -546,8 +511,8 @@ class AttachSource:
                 ChannelSample(
                     name=f"{kind}:[{inode}]",
                     kind=kind,
-                    producer=_group(writers),
-                    consumer=_group(readers),
+                    producer=end_names(writers),
+                    consumer=end_names(readers),
                     sent=0,
                     sent_bytes=0,
                     received=0,

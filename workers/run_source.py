@@ -44,6 +44,7 @@ from mptop.workers.detail import ChannelCounts, OutputTail, WorkerDetail
 from mptop.workers.events import EventLog
 from mptop.workers.output import output_tail, tail_lines, tail_text
 from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
+from mptop.workers.process_facts import closer_look, end_names, zombie_exitcode
 from mptop.workers.program_counters import ProbeFiles, ProcessCounts
 from mptop.workers.sampling_thread import SamplingThread
 from mptop.workers.snapshot import (
@@ -128,23 +129,6 @@ class _Channel:
     name: str
     kind: str
     flow: Flow = field(default_factory=Flow)
-
-
-def zombie_exitcode(pid: int) -> int | None:
-    """The exit code of zombie ``pid`` (``Process.exitcode`` style: -N = killed by signal N), or None.
-
-    Linux keeps a zombie's wait status as the last field of ``/proc/PID/stat``
-    (``exit_code``, since Linux 3.5; proc(5)) until its parent reaps it, so the
-    exit code shows before the program's own ``join()``.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        if fields[0] != b"Z":
-            return None
-        return os.waitstatus_to_exitcode(int(fields[-1]))
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def _python_reason(cmdline: list[str]) -> str:
@@ -363,15 +347,7 @@ class RunSource:
             p = self._procs.get(pid)
         if p is None:
             raise CommandError(pid, "not a process of the program")
-        ppid = create = threads = nice = None
-        cmdline: tuple[str, ...] = ()
-        affinity: tuple[int, ...] | None = None
-        if not p.ended and p.ps is not None:
-            ps = p.ps
-            with contextlib.suppress(psutil.Error), ps.oneshot():
-                ppid, create = ps.ppid(), ps.create_time()
-                cmdline, threads, nice = tuple(ps.cmdline()), ps.num_threads(), int(ps.nice())
-                affinity = tuple(ps.cpu_affinity() or ())
+        look = closer_look(None if p.ended else p.ps)
         counts = self.files.read().get(pid)
         names = {c.key: c for c in self._channels.values()}
         channels = tuple(
@@ -392,17 +368,17 @@ class RunSource:
             stdout = stderr = "(not captured: headless, it goes to the terminal)"
         return WorkerDetail(
             pid=pid,
-            ppid=ppid,
-            cmdline=cmdline,
+            ppid=look.ppid,
+            cmdline=look.cmdline,
             start_method=p.method,
-            create_time=create,
-            affinity=affinity,
-            threads=threads,
+            create_time=look.create_time,
+            affinity=look.affinity,
+            threads=look.threads,
             channels=channels,
             stdout_tail=stdout,
             stderr_tail=stderr,
             traceback=None,  # the program's own: in its output, if it printed one
-            nice=nice,
+            nice=look.nice,
             mptop_nice=os.nice(0),
         )
 
@@ -467,7 +443,7 @@ class RunSource:
                     if p.suspended:
                         p.live.send_signal(signal.SIGCONT)
                     p.live.send_signal(signal.SIGTERM)
-            self._signal_group(signal.SIGTERM)  # and whatever of the group psutil has not seen
+            self._signalend_names(signal.SIGTERM)  # and whatever of the group psutil has not seen
             self.events.add(
                 f"sent SIGTERM to the program's {len(live)} process(es)", level="warning"
             )
@@ -475,7 +451,7 @@ class RunSource:
             for p in alive:
                 with contextlib.suppress(psutil.Error):
                     p.live.kill()
-            self._signal_group(signal.SIGKILL)
+            self._signalend_names(signal.SIGKILL)
             if alive:
                 self.events.add(
                     f"{len(alive)} still running {TERM_GRACE:g} s after SIGTERM: SIGKILL",
@@ -544,7 +520,7 @@ class RunSource:
         except psutil.AccessDenied:
             raise CommandError(p.live.pid, f"{sig.name}: permission denied") from None
 
-    def _signal_group(self, sig: signal.Signals) -> None:
+    def _signalend_names(self, sig: signal.Signals) -> None:
         """``sig`` to the program's process group (its own session: the root's PID), if any is left."""
         if self._popen is not None:
             with contextlib.suppress(OSError):
@@ -940,8 +916,8 @@ class RunSource:
                 ChannelSample(
                     name=name,
                     kind=kind,
-                    producer=_group(producers.get(key, set())),
-                    consumer=_group(consumers.get(key, set())),
+                    producer=end_names(producers.get(key, set())),
+                    consumer=end_names(consumers.get(key, set())),
                     sent=sent,
                     sent_bytes=sent_bytes,
                     received=received,
@@ -954,15 +930,6 @@ class RunSource:
                 )
             )
         return tuple(out)
-
-
-def _group(names: set[str]) -> str:
-    """A few process names for a channel's end: ``MainProcess``, ``cons-0,cons-1``, ``4 processes``."""
-    if not names:
-        return "–"
-    if len(names) <= 2:
-        return ",".join(sorted(names))
-    return f"{len(names)} processes"
 
 
 __all__ = ["RunSource"]
