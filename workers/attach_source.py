@@ -33,6 +33,7 @@ from mptop.workers.commands import (
     Command,
     CommandError,
     SetInterval,
+    ShowThreads,
     Signal,
     ToggleSuspend,
 )
@@ -143,7 +144,7 @@ class AttachSource:
     changed unless a command asks: sampling only reads ``/proc``.
     """
 
-    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.INTERVAL})
+    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.INTERVAL, Cap.THREADS})
 
     def __init__(self, pid: int, *, interval: float = 1.0) -> None:
         self.pid = pid
@@ -154,6 +155,7 @@ class AttachSource:
             raw_name, cmdline = str(pid), []
         self.name, method = process_name(raw_name, cmdline)
         self.probe = ProcessProbe()
+        self.threads_on = False  # sample each process's threads (key H)
         self.fds = FdScanner()
         self.events = EventLog()
         self.sampling = SamplingThread(self._sample, interval)
@@ -226,6 +228,8 @@ class AttachSource:
         match command:
             case SetInterval(seconds=seconds):
                 self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
+            case ShowThreads(on=on):
+                self.threads_on = on
             case Signal(pid=pid, sig=sig, wait=wait):
                 p = self._live(pid)
                 if sig in (signal.SIGTERM, signal.SIGKILL) and self._stopped(p):
@@ -458,6 +462,7 @@ class AttachSource:
             exitcode=p.exitcode if p.ended or state is WorkerState.ZOMBIE else None,
             start_method=p.method,
             ppid=p.ppid,
+            threads=self.probe.threads(pid, now) if self.threads_on and not p.ended else (),
         )
 
     @staticmethod
