@@ -552,6 +552,7 @@ class RunSource:
     def _discover(self, counts: dict[int, ProcessCounts]) -> None:
         """New descendants of the root, and what the probe says of each child (name, exit code)."""
         popen = self._popen
+        new: list[int] = []
         if popen is not None and popen.poll() is None:  # the one place the root is reaped
             with contextlib.suppress(psutil.Error):
                 root = self._procs[popen.pid].live
@@ -559,7 +560,7 @@ class RunSource:
                     if child.pid not in self._procs:
                         with contextlib.suppress(psutil.Error):
                             self._add(child.pid, child.name())
-                            self.events.add(f"started {child.pid} ({child.name()})", child.pid)
+                            new.append(child.pid)
         for pid in counts:  # a process that came and went between two ticks left its file
             if pid not in self._procs:
                 self._add(pid, str(pid))
@@ -578,6 +579,8 @@ class RunSource:
                 elif kind == "X" and len(fields) == 2 and fields[1].lstrip("-").isdigit():
                     p = self._procs.get(cpid) or self._add(cpid, str(cpid))
                     p.exitcode = int(fields[1])
+        for pid in new:  # (after the probe's lines: a multiprocessing child has its name by now)
+            self.events.add(f"started {pid} ({self._procs[pid].name})", pid)
 
     def _pool_deaths(
         self, counts: dict[int, ProcessCounts], labels: dict[int, tuple[int, str, str]]
@@ -587,8 +590,9 @@ class RunSource:
         Pool (``multiprocessing/pool.py``): a task the dead worker held is lost and the
         ``map()`` or ``get()`` waiting for it never returns (CPython gh-66587); its worker
         handler starts a replacement, told when it shows (not after ``Pool.terminate()``).
-        ProcessPoolExecutor (``concurrent/futures/process.py``): the executor is broken: every pending future fails with ``BrokenProcessPool`` and
-        the other workers are terminated.
+        ProcessPoolExecutor (``concurrent/futures/process.py``): the executor is broken:
+        every pending future fails with ``BrokenProcessPool`` and the other workers are
+        terminated.
         """
         with self._lock:
             procs = list(self._procs.items())
