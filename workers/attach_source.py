@@ -403,9 +403,7 @@ class AttachSource:
         with self._lock:
             procs = list(self._procs.items())
         workers = [self._worker(pid, p, now, dt) for pid, p in procs]
-        cores = self.probe.cores(
-            loads, ((w.pid, w.core) for w in workers if w.core is not None and w.alive)
-        )
+        cores = self.probe.cores(loads, workers, now)
         channels = self._channel_samples(procs, now)
         if self.fds.denied and not self._denied_said:
             self._denied_said = True

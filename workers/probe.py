@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from mptop.workers.snapshot import CoreSample, ThreadSample, WorkerState
+from mptop.workers.snapshot import CoreSample, ThreadSample, WorkerSample, WorkerState
 
 # The shortest window a CPU% is measured over, seconds: /proc/stat ticks every
 # 10 ms, so a shorter window is mostly noise. A reading taken sooner (a poke after
@@ -88,6 +88,10 @@ class ProcessProbe:
         self._thread_base: dict[tuple[int, int], tuple[float, float]] = {}
         self._ppid: dict[int, tuple[int, float]] = {}  # PID -> (PPID, when read)
         self._thread_names: dict[tuple[int, int], tuple[str, float]] = {}
+        try:
+            self._own: psutil.Process | None = psutil.Process()  # mptop itself
+        except psutil.Error:
+            self._own = None
         self._thread_pct: dict[tuple[int, int], float] = {}
 
     def read(self, ps: psutil.Process, now: float) -> ProcessReading:
@@ -178,15 +182,29 @@ class ProcessProbe:
             self._cores = psutil.cpu_percent(percpu=True)
         return self._cores
 
-    @staticmethod
-    def cores(loads: list[float], placed: Iterable[tuple[int, int]]) -> tuple[CoreSample, ...]:
-        """Core samples from ``loads`` and ``(pid, core)`` pairs of live processes (PIDs ascending)."""
+    def cores(
+        self, loads: list[float], workers: Iterable[WorkerSample], now: float
+    ) -> tuple[CoreSample, ...]:
+        """Core samples from ``loads``: on each, the live processes that last ran there (PIDs
+        ascending), their share of its load, and mptop's own.
+
+        A process's CPU% over its last window is counted on the core it last ran on
+        (``cpu_num``), so the shares are approximate for a process that moved; each is
+        capped at what is left of the core's load. What remains is other processes'.
+        """
         on_core: dict[int, list[int]] = {}
-        for pid, core in placed:
-            on_core.setdefault(core, []).append(pid)
-        return tuple(
-            CoreSample(i, pct, tuple(sorted(on_core.get(i, ())))) for i, pct in enumerate(loads)
-        )
+        run: dict[int, float] = {}
+        for w in workers:
+            if w.alive and w.core is not None:
+                on_core.setdefault(w.core, []).append(w.pid)
+                run[w.core] = run.get(w.core, 0.0) + (w.cpu_percent or 0.0)
+        own = self.read(self._own, now) if self._own is not None else GONE
+        out = []
+        for i, pct in enumerate(loads):
+            mine = min(pct, run.get(i, 0.0))
+            me = min(pct - mine, own.cpu_percent or 0.0) if own.core == i else 0.0
+            out.append(CoreSample(i, pct, tuple(sorted(on_core.get(i, ()))), mine, me))
+        return tuple(out)
 
 
 def thread_state(pid: int, main: WorkerState) -> WorkerState:

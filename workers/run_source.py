@@ -719,9 +719,7 @@ class RunSource:
             procs = list(self._procs.items())
         for pid, p in procs:
             workers.append(self._worker(pid, p, counts.get(pid), now, dt, root_pid, labels))
-        cores = self.probe.cores(
-            loads, ((w.pid, w.core) for w in workers if w.core is not None and w.alive)
-        )
+        cores = self.probe.cores(loads, workers, now)
         channels = self._channel_samples(counts, labels, dt)
         self._pool_deaths(counts, labels)
         if popen is not None and popen.returncode is not None and self._ended_at is None:

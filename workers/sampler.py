@@ -114,9 +114,7 @@ class Sampler:
             self.probe.forget_threads()
         self._threads_were_on = self.threads_on
         workers = tuple(self._worker(h, now, dt) for h in sup.handles())
-        cores = self.probe.cores(
-            loads, ((w.pid, w.core) for w in workers if w.core is not None and w.alive)
-        )
+        cores = self.probe.cores(loads, workers, now)
         alive = set(sup.alive_pids())
         channels = self.traffic.channels(sup.topology, alive, dt, self.stalls.check)
         return Snapshot(

@@ -60,11 +60,21 @@ class CoreSample:
     ``percent``: system-wide busy time of this core over the last tick, 0-100
     (psutil ``cpu_percent(percpu=True)``). ``worker_pids``: workers whose last
     run was on this core (psutil ``Process.cpu_num()``), ascending.
+    ``run_percent``: the part of ``percent`` this run's processes used,
+    ``mptop_percent`` mptop's own (each process's CPU% counted on its last
+    core: approximate); the rest, ``others_percent``, other processes'.
     """
 
     index: int
     percent: float
     worker_pids: tuple[int, ...] = ()
+    run_percent: float = 0.0
+    mptop_percent: float = 0.0
+
+    @property
+    def others_percent(self) -> float:
+        """What processes outside this run (and not mptop) used of the core, 0-100."""
+        return max(0.0, self.percent - self.run_percent - self.mptop_percent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,9 +67,11 @@ signal N (−15 SIGTERM, −9 SIGKILL). "–" means no figure yet (a rate needs 
 
 ## Cores
 
-Per core: a meter of its system-wide busy percent over the last tick (green under 50%, yellow
-under 85%, red above), its recent history as a sparkline, and badges for the workers that last
-ran there: their PIDs when there is room, else ● and how many. With many cores the panel turns
+Per core: a meter of its system-wide busy percent over the last tick: `█` this run's processes
+(green under 50%, yellow under 85%, red above), `▓` mptop itself, `░` other processes ("others
+N%" where there is room; each process's CPU% counted on the core it last ran on); its recent
+history as a sparkline, and badges for the workers that last ran there: their PIDs when there
+is room, else ● and how many. With many cores the panel turns
 into a compact grid, then into one block per core (underlined where a worker runs). The header
 shows the total load (mean of all cores, 0-100%) and the 1, 5 and 15 minute load average.
 

@@ -55,6 +55,19 @@ def bar(percent: float, cells: int) -> str:
     return ("█" * full + (_EIGHTHS[part] if part else "")).ljust(cells)
 
 
+# From this share of a core (percent) used by processes outside the run, the wide layout says so.
+OTHERS_SHOWN = 10.0
+
+
+def shares(core: CoreSample, cells: int) -> tuple[int, int, int]:
+    """Cells of a ``cells``-wide meter for this run's, mptop's and other processes' load of
+    ``core``: their sum is the core's busy percent, rounded to whole cells."""
+    total = round(max(0.0, min(core.percent, 100.0)) / 100 * cells)
+    run = min(total, round(core.run_percent / 100 * cells))
+    own = min(total - run, round(core.mptop_percent / 100 * cells))
+    return run, own, total - run - own
+
+
 def spark(values: list[float]) -> str:
     """One block per value (0-100), ``▁`` to ``█``."""
     return "".join(_SPARK[min(7, int(max(0.0, v) / 100 * 8))] for v in values)
@@ -108,6 +121,8 @@ class CoresPanel(Widget):
         "cores--high",
         "cores--badge",
         "cores--frame",
+        "cores--mptop",
+        "cores--others",
     }
 
     DEFAULT_CSS = """
@@ -120,6 +135,8 @@ class CoresPanel(Widget):
         & > .cores--high { color: $text-error; text-style: bold; }
         & > .cores--badge { color: $text-accent; }
         & > .cores--frame { color: $text-muted; }
+        & > .cores--mptop { color: $text-accent; }
+        & > .cores--others { color: $text-muted; }
     }
     """
 
@@ -170,9 +187,16 @@ class CoresPanel(Widget):
             self._styles[name] = style
         return style
 
-    def _meter(self, out: Pieces, percent: float, cells: int) -> None:
+    def _meter(self, out: Pieces, core: CoreSample, cells: int) -> None:
+        """The core's meter: this run's share ``█`` (coloured by the core's load), mptop's own
+        ``▓``, other processes' ``░``, each a whole number of cells (see :func:`shares`)."""
         out.append(("▕", self._style("frame")))
-        out.append((bar(percent, cells), self._style(load_level(percent))))
+        run, own, other = shares(core, cells)
+        level = self._style(load_level(core.percent))
+        out.append(("█" * run, level))
+        out.append(("▓" * own, self._style("mptop")))
+        out.append(("░" * other, self._style("others")))
+        out.append((" " * (cells - run - own - other), self._style("base")))
         out.append(("▏", self._style("frame")))
 
     def _spark(self, out: Pieces, values: list[float]) -> None:
@@ -192,11 +216,15 @@ class CoresPanel(Widget):
             out.append((f"cpu{i:<{digits}} ", self._style("label")))
             rest = w - _width(out) - 1
             cells = max(6, min(30, (rest - 6) // 3))
-            self._meter(out, core.percent, cells)
+            self._meter(out, core, cells)
             out.append((pct, self._style(load_level(core.percent))))
             out.append((" ", self._style("base")))
             n_spark = max(4, min(HISTORY, (w - _width(out) - 1) // 3))
             self._spark(out, hist[-n_spark:])
+            if core.others_percent >= OTHERS_SHOWN:  # who else uses it: said, not only shaded
+                note = f" others {core.others_percent:.0f}%"
+                if w - _width(out) - 1 >= len(note):
+                    out.append((note, self._style("others")))
             room = w - _width(out) - 1
             if pids:
                 words = [str(pid) for pid in pids]
@@ -213,7 +241,7 @@ class CoresPanel(Widget):
                 out.append((" " + badge, self._style("badge")))
         elif p.mode == "medium":
             out.append((f"{i:>{digits}} ", self._style("label")))
-            self._meter(out, core.percent, 8)
+            self._meter(out, core, 8)
             out.append((pct, self._style(load_level(core.percent))))
             out.append((" ", self._style("base")))
             self._spark(out, hist[-max(1, w - _width(out) - 5) :][-5:])
@@ -221,7 +249,7 @@ class CoresPanel(Widget):
                 out.append((f" ●{len(pids)}", self._style("badge")))
         else:
             out.append((f"{i:>{digits}}", self._style("label")))
-            self._meter(out, core.percent, max(2, w - digits - 4))
+            self._meter(out, core, max(2, w - digits - 4))
             out.append(("●" if pids else " ", self._style("badge")))
         return _fit(out, w, self._style("base"))
 
