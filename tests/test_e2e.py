@@ -50,7 +50,7 @@ def test_mptop_run_shows_the_program_k_shows_minus_9_and_q_terminates(
     started = descendants(mptop.pid)
     try:
         rows = [line.split() for line in screen.splitlines()]
-        pids = {r[1]: int(r[0]) for r in rows if len(r) > 2 and r[0].isdigit()}
+        pids = {r[2]: int(r[0]) for r in rows if len(r) > 3 and r[0].isdigit()}  # PID PPID Name
         assert {"producer-1", "producer-2", "consumer-1", "consumer-2"} <= set(pids), screen
         order = sorted(pids.values())
         term.keys(*["Down"] * order.index(pids["consumer-1"]), "k")
@@ -58,7 +58,7 @@ def test_mptop_run_shows_the_program_k_shows_minus_9_and_q_terminates(
         term.keys("q")
         term.wait("is still running", 10)
         term.keys("t")
-        term.wait("mptop-exited-0", 15)
+        term.wait("mptop-exited-143", 15)  # the program's status: killed by SIGTERM (128 + 15)
         wait_for(lambda: not alive(started), timeout=3)
     finally:
         kill_all(started)

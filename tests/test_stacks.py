@@ -41,6 +41,7 @@ def test_a_worker_sleeping_in_work_shows_work_with_its_file_and_line(
 ) -> None:
     source = make_source(count=1, start_method=method, workload="tests.targets:work")
     source.start(lambda snap: source.arm(), lambda line: None)
+    wait_for(lambda: source.supervisor.handles(), timeout=20)  # (they start on a thread)
     (h,) = source.supervisor.handles()
     wait_for(lambda: h.guarded, timeout=20)
 

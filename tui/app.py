@@ -271,7 +271,8 @@ class MptopApp(App[int]):
                 self._held = message.snapshot
                 self._held_events.extend(message.snapshot.events)
             else:
-                self.apply(message.snapshot)
+                with contextlib.suppress(NoMatches):  # one that arrives as the screen goes
+                    self.apply(message.snapshot)
         finally:
             self.source.arm()
 
