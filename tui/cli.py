@@ -225,13 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MESSAGES_PER_S",
         help="tasks per second that mptop hands out (default: as fast as the workers go)",
     )
-    p.add_argument(
-        "--interval",
-        type=_number("a number of seconds"),
-        default=None,
-        metavar="SECONDS",
-        help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
-    )
+    _add_interval_option(p, None)  # None: the scenario file's, else 1
     rec = p.add_argument_group("recording and replay")
     _add_headless_options(rec, "", "at Ctrl+C")
     rec.add_argument(
@@ -506,6 +500,17 @@ def print_fates(fates: Sequence[Fate]) -> None:
         print("\n".join(lines), file=sys.stderr)
 
 
+def _add_interval_option(p: argparse.ArgumentParser, default: float | None) -> None:
+    """``--interval SECONDS``, the same for every kind of run (its range is checked in spec)."""
+    p.add_argument(
+        "--interval",
+        type=_number("a number of seconds"),
+        default=default,
+        metavar="SECONDS",
+        help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
+    )
+
+
 def _add_headless_options(
     p: argparse.ArgumentParser | argparse._ArgumentGroup, until: str, by_default: str
 ) -> None:
@@ -549,13 +554,7 @@ def build_run_parser() -> argparse.ArgumentParser:
             "passes through and mptop exits with its status)."
         ),
     )
-    p.add_argument(
-        "--interval",
-        type=_number("a number of seconds"),
-        default=1.0,
-        metavar="SECONDS",
-        help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
-    )
+    _add_interval_option(p, 1.0)
     _add_headless_options(p, " until the program ends", "when the program ends")
     p.add_argument(
         "command",
@@ -623,13 +622,7 @@ def build_attach_parser() -> argparse.ArgumentParser:
             "mptop attach --headless --duration 10 --output tree.jsonl 4242."
         ),
     )
-    p.add_argument(
-        "--interval",
-        type=_number("a number of seconds"),
-        default=1.0,
-        metavar="SECONDS",
-        help=f"refresh interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} (default: 1)",
-    )
+    _add_interval_option(p, 1.0)
     _add_headless_options(p, " until the tree exits", "when the tree has exited")
     p.add_argument(
         "pid", type=_whole, metavar="PID", help="the process to watch, with its children"
