@@ -303,3 +303,21 @@ async def test_h_shows_each_workers_threads_as_rows_matching_proc(
         assert app.selected_pid() == pid  # a thread's row acts on its process
         await pilot.press("H")
         await until(pilot, lambda: table_pids(app) == [pid])
+
+
+async def test_mptop_itself_is_a_dimmed_last_row_no_key_acts_on(
+    make_source: SourceFactory,
+) -> None:
+    import os
+
+    source = make_source(count=1, workload="sleep")
+    app = MptopApp(source)
+    async with app.run_test(size=(140, 30)) as pilot:
+        table = app.query_one(WorkerTable)
+        await until(pilot, lambda: len(table_pids(app)) == 1)
+        await until(pilot, lambda: app.snapshot is not None and app.snapshot.mptop is not None)
+        assert os.getpid() not in table_pids(app)  # not a worker: in no sort, never selected
+        line = "".join(seg.text for seg in table.render_line(2))  # header, the worker, mptop
+        assert f"{os.getpid()}" in line and "mptop (this)" in line
+        await pilot.press("end")
+        assert app.selected_pid() == table_pids(app)[0]  # End stops at the last worker

@@ -284,7 +284,7 @@ class MptopApp(App[int]):
         with self.batch_update():
             self._update_summary()
             self.query_one(CoresPanel).update_cores(snap.cores)
-            self.query_one(WorkerTable).update_workers(snap.workers)
+            self.query_one(WorkerTable).update_workers(snap.workers, snap.mptop)
             self.query_one(ChannelTable).update_channels(snap.channels, self.info.no_channels)
             if self.lesson:
                 self.query_one(LessonPanel).update_figures(self._shown_workers(snap))

@@ -424,6 +424,7 @@ class AttachSource:
             channels=channels,
             events=tuple(self.events.drain()),
             load_avg=load_avg(),
+            mptop=self.probe.own_sample(),
         )
 
     def _worker(self, pid: int, p: _Proc, now: float, dt: float | None) -> WorkerSample:

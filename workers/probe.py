@@ -88,6 +88,7 @@ class ProcessProbe:
         self._thread_base: dict[tuple[int, int], tuple[float, float]] = {}
         self._ppid: dict[int, tuple[int, float]] = {}  # PID -> (PPID, when read)
         self._thread_names: dict[tuple[int, int], tuple[str, float]] = {}
+        self._own_reading: ProcessReading | None = None
         try:
             self._own: psutil.Process | None = psutil.Process()  # mptop itself
         except psutil.Error:
@@ -163,6 +164,28 @@ class ProcessProbe:
             out.append(ThreadSample(tid, name, state, self._thread_pct.get(key), core))
         return tuple(out)
 
+    def own_sample(self) -> WorkerSample | None:
+        """mptop's own process as :meth:`cores` last read it (None before that, or if unreadable):
+        shown as a row of its own, never signalled."""
+        r, ps = self._own_reading, self._own
+        if r is None or ps is None or r is GONE:
+            return None
+        return WorkerSample(
+            pid=ps.pid,
+            name="mptop (this)",
+            daemon=False,
+            state=r.state,
+            core=r.core,
+            cpu_percent=r.cpu_percent,
+            rss=r.rss,
+            msgs_in_per_s=None,
+            bytes_in_per_s=None,
+            msgs_out_per_s=None,
+            bytes_out_per_s=None,
+            exitcode=None,
+            ppid=r.ppid,
+        )
+
     def forget_threads(self) -> None:
         """Drop every thread's CPU window (threads are no longer shown)."""
         self._thread_base.clear()
@@ -199,6 +222,7 @@ class ProcessProbe:
                 on_core.setdefault(w.core, []).append(w.pid)
                 run[w.core] = run.get(w.core, 0.0) + (w.cpu_percent or 0.0)
         own = self.read(self._own, now) if self._own is not None else GONE
+        self._own_reading = own
         out = []
         for i, pct in enumerate(loads):
             mine = min(pct, run.get(i, 0.0))

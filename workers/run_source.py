@@ -734,6 +734,7 @@ class RunSource:
             channels=channels,
             events=tuple(self.events.drain()),
             load_avg=load_avg(),
+            mptop=self.probe.own_sample(),
         )
 
     def _worker(

@@ -126,4 +126,5 @@ class Sampler:
             channels=channels,
             events=tuple(sup.drain_events()),
             load_avg=load_avg(),
+            mptop=self.probe.own_sample(),
         )

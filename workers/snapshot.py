@@ -213,7 +213,8 @@ class Snapshot:
     ``time`` is ``time.time()``; ``interval`` is the seconds since the previous
     snapshot (0 for the first). ``events`` holds only the events new since the
     previous snapshot. ``load_avg`` is the 1, 5 and 15 minute load average where
-    the platform has one.
+    the platform has one. ``mptop`` is mptop's own process (its CPU%, core, RSS), apart
+    from ``workers``: shown, never signalled.
     """
 
     time: float
@@ -225,6 +226,7 @@ class Snapshot:
     events: tuple[Event, ...] = ()
     load_avg: tuple[float, float, float] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    mptop: WorkerSample | None = None
 
     @property
     def total_percent(self) -> float:

@@ -372,6 +372,8 @@ class WorkerTable(ScrollView, can_focus=True):
         self._header: Strip | None = None
         self._styles: dict[str, Style] = {}
         # thread rows (key H): key -TID -> (its row's sample, the process's PID)
+        self._own: WorkerSample | None = None  # mptop itself: a last row of its own
+        self._own_texts: tuple[str, ...] | None = None
         self.show_threads = False
         self._thread_rows: dict[int, tuple[WorkerSample, int]] = {}
         self._threads_of: dict[int, list[int]] = {}
@@ -411,12 +413,26 @@ class WorkerTable(ScrollView, can_focus=True):
 
     # -- feeding --------------------------------------------------------------
 
-    def update_workers(self, workers: Iterable[WorkerSample]) -> None:
+    def update_workers(
+        self, workers: Iterable[WorkerSample], own: WorkerSample | None = None
+    ) -> None:
         """Take the workers of one snapshot; redraw only visible rows whose text changed.
 
         A pinned worker's core shows as ``3*``. Workers missing from ``workers``
-        keep their last row.
+        keep their last row. ``own`` is mptop's own process: a dimmed last row,
+        in no sort and never selected (so no key acts on it).
         """
+        if own is not None or self._own is not None:
+            texts = worker_texts(own) if own is not None else None
+            if (own is None) != (self._own is None):
+                self._own = own
+                self._own_texts = texts
+                self._reorder(force=True)
+            elif texts != self._own_texts:
+                self._own, self._own_texts = own, texts
+                self._refresh_rows(len(self._order))
+            else:
+                self._own = own
         changed: list[int] = []
         rows_changed = False
         for w in workers:
@@ -532,7 +548,7 @@ class WorkerTable(ScrollView, can_focus=True):
             return False
         self._order = order
         self._index = {pid: i for i, pid in enumerate(order)}
-        self.virtual_size = Size(TOTAL_WIDTH, len(order) + 1)
+        self.virtual_size = Size(TOTAL_WIDTH, len(order) + 1 + (self._own is not None))
         if self._cursor_pid in self._index:
             self._cursor_row = self._index[self._cursor_pid]
         elif order:
@@ -713,6 +729,10 @@ class WorkerTable(ScrollView, can_focus=True):
             strip = self._header_strip()
             return strip.crop_extend(scroll_x, scroll_x + width, self._style("header"))
         row = round(self.scroll_y) + y - 1
+        if row == len(self._order) and self._own is not None and self._own_texts is not None:
+            base = self._style("base") + self._style("exited")
+            text = row_line(self._own_texts, False)[scroll_x : scroll_x + width]
+            return strips.line([(text, base)], width, self._style("base"))
         if row >= len(self._order):
             if y == 1 and not self._order and self.filter_text and self._samples:
                 note = f" no worker's PID, name or state contains '{self.filter_text}' (Esc clears)"
