@@ -37,15 +37,21 @@ def find_python(version: str) -> Path | None:
     return Path(found) if found else None
 
 
+def python_or_skip(version: str) -> Path:
+    """:func:`find_python`, or skip the test with the reason when there is none."""
+    exe = find_python(version)
+    if exe is None:
+        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    return exe
+
+
 def test_the_running_python_matches() -> None:
     assert cpython.problems() == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_internals_match_under(version: str) -> None:
-    exe = find_python(version)
-    if exe is None:
-        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    exe = python_or_skip(version)
     run = subprocess.run(
         [str(exe), "-I", cpython.__file__], capture_output=True, text=True, timeout=30
     )

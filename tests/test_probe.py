@@ -12,7 +12,7 @@ import pytest
 
 from mptop.workers import program_counters
 from mptop.workers.program_counters import ProbeFiles
-from tests.test_cpython import find_python
+from tests.test_cpython import python_or_skip
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -102,9 +102,7 @@ def test_the_layouts_agree() -> None:
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_message_is_counted(tmp_path: Path, version: str, method: str) -> None:
-    exe = find_python(version)
-    if exe is None:
-        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    exe = python_or_skip(version)
     run, counts = run_probed(tmp_path, str(exe), method)
     assert run.returncode == 0, run.stderr
     pids = {int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("PROC")}

@@ -23,7 +23,7 @@ import pytest
 from mptop.workers.record import Recording, read_recording
 from tests.helpers import reap_recorded, wait_for
 from tests.terminal import mptop_cmd
-from tests.test_cpython import find_python
+from tests.test_cpython import python_or_skip
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -80,9 +80,7 @@ def parents_printed(done: subprocess.CompletedProcess[str]) -> dict[int, int]:
 def test_producer_consumer_every_process_and_message(
     tmp_path: Path, version: str, method: str
 ) -> None:
-    exe = find_python(version)
-    if exe is None:
-        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    exe = python_or_skip(version)
     done, rec = run(tmp_path, str(exe), "producer_consumer.py", "--start-method", method)
     assert done.returncode == 0, done.stderr
     last = rec.snapshots[-1]
@@ -131,9 +129,7 @@ def test_pipes_pool_and_executor_channels_are_labelled(
 def test_pool_and_executor_workers_count_their_tasks(
     tmp_path: Path, version: str, example: str
 ) -> None:
-    exe = find_python(version)
-    if exe is None:
-        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    exe = python_or_skip(version)
     done, rec = run(tmp_path, str(exe), example)
     assert done.returncode == 0, done.stderr
     by_pid = {int(pid): n for pid, n in printed(done, "TASKS").items()}  # the program's own tally

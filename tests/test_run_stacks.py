@@ -10,7 +10,7 @@ from mptop.workers.commands import CommandError
 from mptop.workers.run_source import RunSource
 from mptop.workers.snapshot import Snapshot
 from tests.helpers import alive, wait_for
-from tests.test_cpython import find_python
+from tests.test_cpython import python_or_skip
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,9 +33,7 @@ if __name__ == "__main__":
 def test_a_child_sleeping_in_work_shows_work_with_its_file_and_line(
     tmp_path: Path, version: str, method: str
 ) -> None:
-    exe = find_python(version)
-    if exe is None:
-        pytest.skip(f"no CPython {version} on this machine (looked in pyenv and on PATH)")
+    exe = python_or_skip(version)
     prog = tmp_path / "sleeper.py"
     prog.write_text(PROGRAM)
     source = RunSource([str(exe), str(prog), method], interval=0.2)

@@ -50,8 +50,13 @@ from mptop.workers.proc_fds import (
     descendants,
     parents,
 )
-from mptop.workers.process_facts import closer_look, end_names, zombie_exitcode
+from mptop.workers.process_facts import (
+    closer_look,
+    end_names,
+    zombie_exitcode,
+)
 from mptop.workers.sampling_thread import SamplingThread
+from mptop.workers.signals import send_signal
 from mptop.workers.snapshot import ChannelSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
@@ -338,14 +343,7 @@ class AttachSource:
 
     @staticmethod
     def _signal(p: _Proc, sig: signal.Signals) -> None:
-        try:
-            p.live.send_signal(
-                sig
-            )  # psutil checks the create time first: a reused PID is never hit
-        except psutil.NoSuchProcess:
-            raise CommandError(p.live.pid, "no such process") from None
-        except psutil.AccessDenied:
-            raise CommandError(p.live.pid, f"{sig.name}: permission denied") from None
+        send_signal(p.live, sig)
 
     def _discover(self) -> None:
         """New descendants of every live process of the tree (mptop and its own children left out).

@@ -44,9 +44,14 @@ from mptop.workers.detail import ChannelCounts, OutputTail, WorkerDetail
 from mptop.workers.events import EventLog
 from mptop.workers.output import output_tail, tail_lines, tail_text
 from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
-from mptop.workers.process_facts import closer_look, end_names, zombie_exitcode
+from mptop.workers.process_facts import (
+    closer_look,
+    end_names,
+    zombie_exitcode,
+)
 from mptop.workers.program_counters import ProbeFiles, ProcessCounts
 from mptop.workers.sampling_thread import SamplingThread
+from mptop.workers.signals import send_signal
 from mptop.workers.snapshot import (
     ChannelSample,
     Snapshot,
@@ -443,7 +448,7 @@ class RunSource:
                     if p.suspended:
                         p.live.send_signal(signal.SIGCONT)
                     p.live.send_signal(signal.SIGTERM)
-            self._signalend_names(signal.SIGTERM)  # and whatever of the group psutil has not seen
+            self._signal_group(signal.SIGTERM)  # and whatever of the group psutil has not seen
             self.events.add(
                 f"sent SIGTERM to the program's {len(live)} process(es)", level="warning"
             )
@@ -451,7 +456,7 @@ class RunSource:
             for p in alive:
                 with contextlib.suppress(psutil.Error):
                     p.live.kill()
-            self._signalend_names(signal.SIGKILL)
+            self._signal_group(signal.SIGKILL)
             if alive:
                 self.events.add(
                     f"{len(alive)} still running {TERM_GRACE:g} s after SIGTERM: SIGKILL",
@@ -511,16 +516,9 @@ class RunSource:
 
     @staticmethod
     def _signal(p: _Proc, sig: signal.Signals) -> None:
-        try:
-            p.live.send_signal(
-                sig
-            )  # psutil checks the create time first: a reused PID is never hit
-        except psutil.NoSuchProcess:
-            raise CommandError(p.live.pid, "no such process") from None
-        except psutil.AccessDenied:
-            raise CommandError(p.live.pid, f"{sig.name}: permission denied") from None
+        send_signal(p.live, sig)
 
-    def _signalend_names(self, sig: signal.Signals) -> None:
+    def _signal_group(self, sig: signal.Signals) -> None:
         """``sig`` to the program's process group (its own session: the root's PID), if any is left."""
         if self._popen is not None:
             with contextlib.suppress(OSError):

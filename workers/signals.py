@@ -1,4 +1,4 @@
-"""Signals and CPU affinity for a worker, after an identity check (PID plus create time)."""
+"""Signals and CPU affinity for a process, after an identity check (PID plus create time)."""
 
 from __future__ import annotations
 
@@ -30,13 +30,24 @@ def deliver(h: WorkerHandle, sig: signal.Signals) -> None:
     Raises NoSuchWorker if it is gone, :class:`~mptop.workers.commands.CommandError`
     if the OS refuses (AccessDenied).
     """
-    ps = check_live(h)
+    send_signal(check_live(h), sig, gone=NoSuchWorker)
+
+
+def send_signal(
+    ps: psutil.Process, sig: signal.Signals, gone: type[CommandError] = CommandError
+) -> None:
+    """``sig`` to ``ps``, identity-checked: psutil compares the create time first, so a reused
+    PID is never hit. Any source's way to signal a process, started by mptop or not.
+
+    Raises ``gone`` ("no such process") if it has ended, :class:`CommandError` if the OS
+    refuses (AccessDenied).
+    """
     try:
         ps.send_signal(sig)
     except psutil.NoSuchProcess:
-        raise NoSuchWorker(h.pid, "no such process") from None
+        raise gone(ps.pid, "no such process") from None
     except psutil.AccessDenied:
-        raise CommandError(h.pid, f"{sig.name}: permission denied") from None
+        raise CommandError(ps.pid, f"{sig.name}: permission denied") from None
 
 
 def is_stopped(h: WorkerHandle) -> bool:
