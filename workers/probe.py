@@ -88,6 +88,7 @@ class ProcessProbe:
         self._thread_base: dict[tuple[int, int], tuple[float, float]] = {}
         self._ppid: dict[int, tuple[int, float]] = {}  # PID -> (PPID, when read)
         self._thread_names: dict[tuple[int, int], tuple[str, float]] = {}
+        self._tids: dict[int, set[int]] = {}  # PID -> its TIDs at the last threads() call
         self._own_reading: ProcessReading | None = None
         try:
             self._own: psutil.Process | None = psutil.Process()  # mptop itself
@@ -162,6 +163,10 @@ class ProcessProbe:
                 self._thread_base[key] = (now, used)
                 self._thread_pct[key] = max(0.0, (used - prev[1]) / (now - prev[0]) * 100.0)
             out.append(ThreadSample(tid, name, state, self._thread_pct.get(key), core))
+        ended = self._tids.get(pid, set()).difference(tids)
+        self._tids[pid] = set(tids)
+        for tid in ended:  # threads that ended: their windows and names go
+            self._drop_thread((pid, tid))
         return tuple(out)
 
     def own_sample(self) -> WorkerSample | None:
@@ -186,17 +191,18 @@ class ProcessProbe:
             ppid=r.ppid,
         )
 
-    def forget_threads(self) -> None:
-        """Drop every thread's CPU window (threads are no longer shown)."""
-        self._thread_base.clear()
-        self._thread_pct.clear()
-        self._thread_names.clear()
-
     def forget(self, pid: int) -> None:
         """Drop what is kept of ``pid`` (it has exited; its PID may come back as another process)."""
         self._cpu_base.pop(pid, None)
         self._cpu_pct.pop(pid, None)
         self._ppid.pop(pid, None)
+        for tid in self._tids.pop(pid, ()):
+            self._drop_thread((pid, tid))
+
+    def _drop_thread(self, key: tuple[int, int]) -> None:
+        self._thread_base.pop(key, None)
+        self._thread_pct.pop(key, None)
+        self._thread_names.pop(key, None)
 
     def core_loads(self, now: float) -> list[float]:
         """Each core's busy percent (0-100) since the last full reading, at most every MIN_CPU_WINDOW s."""

@@ -47,7 +47,6 @@ class Sampler:
         self.stalls = StallDetector(lambda text, level: supervisor.note(text, level=level))
         self.tasks = TaskTracker()
         self.threads_on = False  # read each worker's threads too (key H; set by the source)
-        self._threads_were_on = False
         self._last: float | None = None
 
     def _tasks(self, h: WorkerHandle, now: float) -> TaskReading | None:
@@ -110,9 +109,6 @@ class Sampler:
         dt = None if self._last is None else now - self._last
         self._last = now
         loads = self.probe.core_loads(now)
-        if self._threads_were_on and not self.threads_on:
-            self.probe.forget_threads()
-        self._threads_were_on = self.threads_on
         workers = tuple(self._worker(h, now, dt) for h in sup.handles())
         cores = self.probe.cores(loads, workers, now)
         alive = set(sup.alive_pids())

@@ -34,7 +34,6 @@ COMPACT_MIN = 9
 # Samples of history kept per core (a sparkline shows as many as fit).
 HISTORY = 30
 _SPARK = "▁▂▃▄▅▆▇█"
-_EIGHTHS = " ▏▎▍▌▋▊▉█"
 _UNDERLINE = Style(underline=True)
 _DIM = Style(dim=True)
 # A line or cell as (text, style) pieces; every character here is one cell wide.
@@ -46,13 +45,6 @@ def load_level(percent: float) -> str:
     if percent < 50:
         return "low"
     return "mid" if percent < 85 else "high"
-
-
-def bar(percent: float, cells: int) -> str:
-    """A meter of ``cells`` cells in eighth blocks for ``percent`` (0-100)."""
-    eighths = round(max(0.0, min(percent, 100.0)) / 100 * cells * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + (_EIGHTHS[part] if part else "")).ljust(cells)
 
 
 # From this share of a core (percent) used by processes outside the run, the wide layout says so.
