@@ -184,6 +184,7 @@ class RunSource:
         self.log_path = logs / "output.log"
         self.capture = capture
         self.files = ProbeFiles(self.probe_dir)
+        self._files_lock = threading.Lock()
         self.probe = ProcessProbe()
         self.events = EventLog()
         self.stalls = StallDetector(lambda text, level: self.events.add(text, level=level))
@@ -353,7 +354,7 @@ class RunSource:
         if p is None:
             raise CommandError(pid, "not a process of the program")
         look = closer_look(None if p.ended else p.ps)
-        counts = self.files.read().get(pid)
+        counts = self._read_counts().get(pid)
         names = {c.key: c for c in self._channels.values()}
         channels = tuple(
             ChannelCounts(
@@ -401,7 +402,7 @@ class RunSource:
             raise CommandError(pid, "has exited")
         if p.suspended:
             raise CommandError(pid, "suspended (SIGSTOP): it answers once resumed (s)")
-        counts = self.files.read().get(pid)
+        counts = self._read_counts().get(pid)
         if counts is None or not counts.stacks:
             why = self._uncounted or f"{p.name} is not a Python process with mptop's probe"
             raise CommandError(pid, f"cannot be asked: {why}")
@@ -436,7 +437,7 @@ class RunSource:
         with self._lock:
             if self._closed is not None:
                 return self._closed
-        self._discover(self.files.read())  # children born since the last tick, too
+        self._discover(self._read_counts())  # children born since the last tick, too
         live = [] if self._leave else self._live_procs()
         if self._leave and self._guard is not None and self._guard.stdin is not None:
             with contextlib.suppress(OSError):
@@ -487,7 +488,8 @@ class RunSource:
         if self.capture and self.log_path.exists():
             notes.append(f"mptop: the program's output is in {self.log_path}; its last lines:")
             notes += [f"  {line}" for line in tail_lines(self.log_path, NOTE_LINES)]
-        self.files.close()
+        with self._files_lock:
+            self.files.close()
         shutil.rmtree(self.folder, ignore_errors=True)
         self._starter.stop()
         self._closed = Closed(fates, last, status, tuple(notes))
@@ -504,6 +506,12 @@ class RunSource:
         with self._lock:
             p.seen = self._tick
             return self._procs.setdefault(pid, p)
+
+    def _read_counts(self) -> dict[int, ProcessCounts]:
+        """Every probe file's counts now. ProbeFiles is not thread-safe, and the sampler, the
+        detail and stacks reads (Textual thread workers) and close all read it: one at a time."""
+        with self._files_lock:
+            return self.files.read()
 
     def _live(self, pid: int) -> _Proc:
         with self._lock:
@@ -704,7 +712,7 @@ class RunSource:
         now = time.monotonic()
         dt = None if self._last is None else now - self._last
         self._last = now
-        counts = self.files.read()
+        counts = self._read_counts()
         self._discover(counts)
         popen = self._popen
         root_pid = popen.pid if popen is not None else None
