@@ -423,3 +423,12 @@ def test_a_program_mptop_ends_reads_killed_by_sigterm_not_done(how: str) -> None
     assert fate.exitcode == -signal.SIGTERM, fate  # (was 0: psutil reaped mptop's child)
     assert closed.status == -signal.SIGTERM
     assert alive(seen) == []
+
+
+def test_the_program_is_named_by_its_script_or_module() -> None:
+    from mptop.workers.run_source import program_name
+
+    assert program_name(["python", "-X", "pycache_prefix=/tmp/pyc", "prog.py"]) == "prog.py"
+    assert program_name(["python3.9", "-u", "-m", "compileall", "-j", "2"]) == "compileall"
+    assert program_name(["/venv/bin/python", "-c", "print(1)"]) == "python -c"
+    assert program_name(["./tool", "--flag"]) == "tool"

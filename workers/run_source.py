@@ -147,6 +147,32 @@ def _python_reason(cmdline: list[str]) -> str:
     return "the probe did not load (PYTHONPATH or sitecustomize is overridden?)"
 
 
+# Options of the python command that take a value as the next argument (python(1)).
+_PYTHON_VALUE_OPTIONS = frozenset({"-X", "-W", "--check-hash-based-pycs"})
+
+
+def program_name(argv: list[str]) -> str:
+    """A command's short name: ``prog.py`` for ``python -X dev prog.py``, ``mypkg.main`` for
+    ``python -m mypkg.main``, ``python -c`` for ``python -c CODE``, else the command's name."""
+    command = Path(argv[0]).name
+    if "python" not in command:
+        return command
+    args = argv[1:]
+    skip = False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+        elif a in _PYTHON_VALUE_OPTIONS:
+            skip = True  # its value is not the script
+        elif a == "-m" and i + 1 < len(args):
+            return args[i + 1]
+        elif a == "-c":
+            return f"{command} -c"
+        elif not a.startswith("-"):
+            return Path(a).name
+    return command
+
+
 class RunSource:
     """The program ``argv``, run and watched; its processes take signals, suspend and pin.
 
@@ -211,13 +237,7 @@ class RunSource:
     @property
     def program(self) -> str:
         """The program as a short name: the script or module it runs, else the command."""
-        args = self.argv[1:] if "python" in Path(self.argv[0]).name else self.argv
-        for i, a in enumerate(args):
-            if a == "-m" and i + 1 < len(args):
-                return args[i + 1]
-            if not a.startswith("-"):
-                return Path(a).name
-        return Path(self.argv[0]).name
+        return program_name(self.argv)
 
     def info(self) -> SourceInfo:
         """Kind ``run``; the header leads with the program and how long it has run, or how it ended."""
