@@ -181,19 +181,28 @@ class ChannelTable(Widget):
         )
 
     def on_resize(self) -> None:
-        self.refresh()
+        self.refresh()  # the widths of Channel and Flow, and how many lines fit, follow the size
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         return 2 + len(self._rows)
 
     def render(self) -> Text:
+        """The flow line, the header and a line per channel; where the screen gives the panel
+        fewer lines than that, the flow line goes first, then the last channels give way to a
+        line that counts them (``… 3 more channels``)."""
         muted = self.get_component_rich_style("channels--header", partial=True)
-        out = Text(self._flow or "no channels", style=muted)
-        out.append("\n")
+        lines = self.size.height or 2 + len(self._rows)
+        shown = self._rows
+        out = Text()
+        if lines >= 2 + len(self._rows) or not self._rows:
+            out.append(self._flow or "no channels", style=muted)
+            out.append("\n")
+        elif lines < 1 + len(self._rows):
+            shown = self._rows[: max(0, lines - 2)]
         columns = self._columns()
         out.append(" ".join(_cell(label, w, right) for label, w, right in columns), muted)
         warn = self.get_component_rich_style("channels--backlog", partial=True)
-        for row in self._rows:
+        for row in shown:
             out.append("\n")
             for i, ((_, w, right), text) in enumerate(zip(columns, row, strict=True)):
                 alarming = (
@@ -203,6 +212,12 @@ class ChannelTable(Widget):
                 )
                 out.append(_cell(text, w, right), warn if alarming else Style())
                 out.append(" ")
+        if len(shown) < len(self._rows):
+            more = len(self._rows) - len(shown)
+            out.append(
+                f"\n… {more} more channel{'s' if more > 1 else ''} (a taller terminal shows them)",
+                muted,
+            )
         out.no_wrap = True
         out.overflow = "crop"
         return out

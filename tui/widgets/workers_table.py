@@ -29,6 +29,8 @@ from mptop.tui.widgets import strips
 from mptop.workers.snapshot import ThreadSample, WorkerSample, WorkerState, describe_exitcode
 
 Justify = Literal["left", "right"]
+# [start, end) cells of a row, left to right, as shown side by side.
+Ranges = tuple[tuple[int, int], ...]
 # CPU% bar: this many cells of eighth blocks, full at 100% (one core).
 BAR_CELLS = 5
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -180,11 +182,60 @@ BIGGEST_FIRST = frozenset(
     & set(COLUMN_KEYS)
 )
 _GAP = 1
-TOTAL_WIDTH = sum(c.width for c in COLUMNS) + _GAP * (len(COLUMNS) + 1)
-# Where each column starts in a row (at the gap before it), in cells: Left/Right stops.
-COLUMN_STARTS: tuple[int, ...] = tuple(
-    sum(c.width + _GAP for c in COLUMNS[:i]) for i in range(len(COLUMNS))
-)
+# PID, PPID and Name stay in place when the table scrolls sideways (DataTable's fixed_columns).
+FROZEN_COLUMNS = 3
+_NAME = COLUMN_KEYS.index("name")
+# The Name column is never narrower than this (cells), and widens to the longest name shown.
+NAME_MIN = COLUMNS[_NAME].width
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """Where the columns are in a row, in cells, for one width of the Name column.
+
+    ``widths`` per column (:data:`COLUMNS` order); ``starts`` where each column
+    begins, at the gap before it; ``cells`` each column's ``[start, end)``
+    without the gaps; ``total`` the row's width; ``frozen`` the cells on the
+    left that stay in place when the table scrolls sideways (the frozen
+    columns and the gap after them).
+    """
+
+    widths: tuple[int, ...]
+    starts: tuple[int, ...]
+    cells: tuple[tuple[int, int], ...]
+    total: int
+    frozen: int
+
+
+def geometry(name_width: int = NAME_MIN) -> Geometry:
+    """The :class:`Geometry` of a row whose Name column is ``name_width`` cells wide."""
+    widths = tuple(name_width if c.key == "name" else c.width for c in COLUMNS)
+    starts = tuple(sum(w + _GAP for w in widths[:i]) for i in range(len(widths)))
+    cells = tuple((s + _GAP, s + _GAP + w) for s, w in zip(starts, widths, strict=True))
+    total = sum(widths) + _GAP * (len(widths) + 1)
+    return Geometry(widths, starts, cells, total, starts[FROZEN_COLUMNS] + _GAP)
+
+
+DEFAULT_GEOMETRY = geometry()
+TOTAL_WIDTH = DEFAULT_GEOMETRY.total
+# Where each column starts in a row (at the gap before it), in cells, with Name at NAME_MIN.
+COLUMN_STARTS: tuple[int, ...] = DEFAULT_GEOMETRY.starts
+
+
+def name_width(longest: int, width: int) -> int:
+    """Cells for the Name column: ``longest`` (the longest name shown), at least :data:`NAME_MIN`.
+
+    Where the whole row fits in ``width`` cells, every name shows whole.
+    Otherwise the frozen columns (PID, PPID, Name) take at most half the
+    width, so the columns that scroll keep the other half; a longer name then
+    loses its middle (``ForkServe…Worker-12``), which keeps the number that
+    tells workers apart.
+    """
+    want = max(NAME_MIN, longest)
+    if DEFAULT_GEOMETRY.total - NAME_MIN + want <= width:
+        return want
+    others = DEFAULT_GEOMETRY.frozen - NAME_MIN  # PID, PPID and the gaps
+    return min(want, max(NAME_MIN, width // 2 - others))
 
 
 def worker_texts(w: WorkerSample) -> tuple[str, ...]:
@@ -212,10 +263,6 @@ def worker_texts(w: WorkerSample) -> tuple[str, ...]:
     )
 
 
-# Where each column's cells are in a row, gaps excluded: [start, end) in cells.
-_CELLS: tuple[tuple[int, int], ...] = tuple(
-    (start + _GAP, start + _GAP + c.width) for start, c in zip(COLUMN_STARTS, COLUMNS, strict=True)
-)
 _STATE, _EXIT, _CPU = (COLUMN_KEYS.index(k) for k in ("state", "exit", "cpu"))
 _STATE_STYLES = {
     WorkerState.RUNNING: "running",
@@ -224,21 +271,38 @@ _STATE_STYLES = {
 }
 
 
-def row_line(texts: tuple[str, ...], alive: bool) -> str:
-    """A row's plain text, :data:`TOTAL_WIDTH` cells: each cell fitted to its column, gaps between.
+def row_line(texts: tuple[str, ...], alive: bool, geo: Geometry = DEFAULT_GEOMETRY) -> str:
+    """A row's plain text, ``geo.total`` cells: each cell fitted to its column, gaps between.
 
     ``texts`` as from :func:`worker_texts`. A live worker's CPU% keeps its
-    bar whole and cuts the number if it must. Assumes one cell per character.
+    bar whole and cuts the number if it must; a name too long for its column
+    loses its middle. Assumes one cell per character.
     """
     gap = " " * _GAP
     parts = [gap]
-    for c, text in zip(COLUMNS, texts, strict=True):
+    for c, width, text in zip(COLUMNS, geo.widths, texts, strict=True):
         if c.key == "cpu" and alive:
-            parts.append(_fit(text[:-BAR_CELLS], c.width - BAR_CELLS, "right") + text[-BAR_CELLS:])
+            parts.append(_fit(text[:-BAR_CELLS], width - BAR_CELLS, "right") + text[-BAR_CELLS:])
+        elif c.key == "name":
+            parts.append(fit_middle(text, width))
         else:
-            parts.append(_fit(text, c.width, c.justify))
+            parts.append(_fit(text, width, c.justify))
         parts.append(gap)
     return "".join(parts)
+
+
+def fit_middle(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, left-justified; too long, it loses its middle to an ellipsis.
+
+    ``fit_middle("ForkServerPoolWorker-12", 18)`` -> ``"ForkSer…rWorker-12"``:
+    the end, which numbers a multiprocessing child, stays.
+    """
+    if len(text) <= width:
+        return text.ljust(width)
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 # The columns a thread row fills (the others are its process's: blank on the thread's row).
@@ -363,7 +427,8 @@ class WorkerTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._samples: dict[int, WorkerSample] = {}
         self._texts: dict[int, tuple[str, ...]] = {}
-        self._strips: dict[int, tuple[tuple[tuple[str, ...], bool, int, int], Strip]] = {}
+        # per row key: ((its texts, selected, the cells shown, width), its strip)
+        self._strips: dict[int, tuple[tuple[tuple[str, ...], bool, Ranges, int], Strip]] = {}
         self._hidden: set[int] = set()
         self._order: list[int] = []
         self._index: dict[int, int] = {}
@@ -377,6 +442,7 @@ class WorkerTable(ScrollView, can_focus=True):
         self.show_threads = False
         self._thread_rows: dict[int, tuple[WorkerSample, int]] = {}
         self._threads_of: dict[int, list[int]] = {}
+        self._geo = DEFAULT_GEOMETRY  # the columns' places, with Name as wide as its names need
 
     # -- public state ---------------------------------------------------------
 
@@ -406,6 +472,11 @@ class WorkerTable(ScrollView, can_focus=True):
     def thread_keys(self, pid: int) -> list[int]:
         """The row keys (``-TID``) of ``pid``'s threads shown under it, TID ascending."""
         return list(self._threads_of.get(pid, ()))
+
+    @property
+    def geometry(self) -> Geometry:
+        """Where the columns are now (the Name column's width follows the names shown)."""
+        return self._geo
 
     def texts(self, pid: int) -> dict[str, str]:
         """The cell texts of ``pid``'s row by column key (for tests and the detail screen)."""
@@ -445,6 +516,8 @@ class WorkerTable(ScrollView, can_focus=True):
                 changed.append(w.pid)
             if self.show_threads or w.pid in self._threads_of:
                 rows_changed |= self._update_threads(w, changed)
+        if changed and self._fit_name_column():
+            rows_changed = True
         if rows_changed:
             self._reorder(force=True)
             return
@@ -474,6 +547,24 @@ class WorkerTable(ScrollView, can_focus=True):
         else:
             self._threads_of.pop(w.pid, None)
         return keys != old
+
+    def _fit_name_column(self) -> bool:
+        """Widen (or narrow) the Name column to the longest name shown; True if it changed.
+
+        Every cached row is then stale: the columns right of Name have moved.
+        """
+        names = [w.name for w in self._samples.values()]
+        names += [row.name for row, _ in self._thread_rows.values()]
+        if self._own is not None:
+            names.append(self._own.name)
+        longest = max(map(len, names), default=0)
+        width = name_width(longest, self.size.width or TOTAL_WIDTH)
+        if width == self._geo.widths[_NAME]:
+            return False
+        self._geo = geometry(width)
+        self._strips.clear()
+        self._header = None
+        return True
 
     def set_show_threads(self, on: bool) -> None:
         """Show each process's threads as rows under it (``H``), or not."""
@@ -547,8 +638,11 @@ class WorkerTable(ScrollView, can_focus=True):
         if order == self._order and not force:
             return False
         self._order = order
+        rows_before = self.virtual_size.height
         self._index = {pid: i for i, pid in enumerate(order)}
-        self.virtual_size = Size(TOTAL_WIDTH, len(order) + 1 + (self._own is not None))
+        self.virtual_size = Size(self._geo.total, len(order) + 1 + (self._own is not None))
+        if self.virtual_size.height != rows_before:
+            self.refresh(layout=True)  # the screen gives the table the rows it needs (body.py)
         if self._cursor_pid in self._index:
             self._cursor_row = self._index[self._cursor_pid]
         elif order:
@@ -591,14 +685,31 @@ class WorkerTable(ScrollView, can_focus=True):
         elif self._cursor_row >= top + body:
             self.scroll_to(y=self._cursor_row - body + 1, animate=False, immediate=True)
 
+    @property
+    def scroll_stops(self) -> tuple[int, ...]:
+        """The ``scroll_x`` values that bring a column right after the frozen ones (Name)."""
+        geo = self._geo
+        return tuple(a - geo.frozen for a, _ in geo.cells[FROZEN_COLUMNS:])
+
     def action_column_step(self, direction: int) -> None:
-        """Left/Right: scroll by whole columns (as htop does), not by one cell."""
+        """Left/Right: scroll the columns after Name by whole columns (as htop does), not by one
+        cell; PID, PPID and Name stay in place."""
         x = round(self.scroll_x)
+        stops = self.scroll_stops
         if direction > 0:
-            target = next((b for b in COLUMN_STARTS if b > x), x)
+            target = next((b for b in stops if b > x), x)
         else:
-            target = next((b for b in reversed(COLUMN_STARTS) if b < x), 0)
+            target = next((b for b in reversed(stops) if b < x), 0)
         self.scroll_to(x=min(target, self.max_scroll_x), animate=False)
+
+    def _shown_ranges(self) -> Ranges:
+        """The ``[start, end)`` cells of a row on screen, left to right: the frozen columns, then
+        the rest from the scroll position on (only the frozen part if the table is that narrow)."""
+        width, frozen = self.size.width, self._geo.frozen
+        x = round(self.scroll_x)
+        if width <= frozen:
+            return ((0, width),)
+        return ((0, frozen), (frozen + x, x + width))
 
     def action_cursor(self, delta: int) -> None:
         self._move_cursor(self._cursor_row + delta)
@@ -610,15 +721,17 @@ class WorkerTable(ScrollView, can_focus=True):
         self._move_cursor(row if row >= 0 else len(self._order) - 1)
 
     def on_resize(self) -> None:
+        if self._fit_name_column():
+            self._reorder(force=True)
         self._scroll_cursor_visible()
 
     def column_at(self, x: int) -> str | None:
-        """The column key under widget column ``x`` (scroll included), or None on a gap."""
-        pos = _GAP + round(self.scroll_x) + x
-        for c in COLUMNS:
-            if pos < c.width + _GAP:
+        """The column key under widget column ``x`` (the frozen columns and the scroll included),
+        or None on a gap."""
+        pos = x if x < self._geo.frozen else x + round(self.scroll_x)
+        for c, (start, end) in zip(COLUMNS, self._geo.cells, strict=True):
+            if start <= pos < end:
                 return c.key
-            pos -= c.width + _GAP
         return None
 
     def on_click(self, event: events.Click) -> None:
@@ -661,35 +774,38 @@ class WorkerTable(ScrollView, can_focus=True):
         return style
 
     def _header_strip(self) -> Strip:
+        """The whole header line, ``geo.total`` cells (cached until the sort or the Name width changes)."""
         if self._header is None:
             base = self._style("header")
             sorted_style = self._style("header-sorted")
             segs = [Segment(" " * _GAP, base)]
-            for c in COLUMNS:
+            for c, width in zip(COLUMNS, self._geo.widths, strict=True):
                 label = c.label
                 style = base
                 if c.key == self.sort_key:
                     label = label + ("▼" if self.sort_reverse else "▲")
                     style = sorted_style
-                segs.append(Segment(_fit(label, c.width, c.justify), base + style))
+                segs.append(Segment(_fit(label, width, c.justify), base + style))
                 segs.append(Segment(" " * _GAP, base))
-            self._header = Strip(segs, TOTAL_WIDTH)
+            self._header = Strip(segs, self._geo.total)
         return self._header
 
-    def _row_strip(self, pid: int, selected: bool, x0: int, width: int) -> Strip:
-        """Row ``pid`` as shown: cells ``x0`` to ``x0 + width`` of it, padded past its end.
+    def _row_strip(self, pid: int, selected: bool, ranges: Ranges, width: int) -> Strip:
+        """Row ``pid`` as shown: its cells in ``ranges`` (see :meth:`_shown_ranges`), side by
+        side, padded to ``width`` past the row's end.
 
         The row is one string (:func:`row_line`) cut at the few places its style
-        changes, so a row is 2-7 segments and one Strip, built only when its
+        changes, so a row is 2-8 segments and one Strip, built only when its
         text, the cursor, the scroll or the width changed.
         """
         texts = self._texts[pid]
-        key = (texts, selected, x0, width)
+        key = (texts, selected, ranges, width)
         cached = self._strips.get(pid)
         if cached is not None and cached[0] == key:
             return cached[1]
         row = self._thread_rows.get(pid)
         w = self._samples[pid] if row is None else row[0]
+        geo = self._geo
         base = self._style("base")
         if not w.alive:
             base = base + self._style("exited")
@@ -698,40 +814,43 @@ class WorkerTable(ScrollView, can_focus=True):
         if w.alive:
             state = _STATE_STYLES.get(w.state)
             if state:
-                styled.append((*_CELLS[_STATE], base + self._style(state)))
+                styled.append((*geo.cells[_STATE], base + self._style(state)))
         if w.exitcode not in (None, 0):
-            styled.append((*_CELLS[_EXIT], base + self._style("error")))
+            styled.append((*geo.cells[_EXIT], base + self._style("error")))
         if w.alive:
-            end = _CELLS[_CPU][1]
+            end = geo.cells[_CPU][1]
             styled.append((end - BAR_CELLS, end, base + self._style(load_level(w.cpu_percent))))
-        text = row_line(texts, w.alive)
+        text = row_line(texts, w.alive, geo)
         cursor = self._style("cursor") if selected else None
-        x1 = x0 + width
         segs: list[Segment] = []
-        pos = 0
-        for start, stop, style in [*styled, (TOTAL_WIDTH, TOTAL_WIDTH, base)]:
-            for a, b, st in ((pos, start, base), (start, stop, style)):
-                a, b = max(a, x0), min(b, x1)
-                if a < b:
-                    segs.append(Segment(text[a:b], st if cursor is None else st + cursor))
-            pos = stop
-        if x1 > TOTAL_WIDTH:  # past the last column: the row's fill (the cursor bar's, if on it)
+        for x0, x1 in ranges:
+            pos = 0
+            for start, stop, style in [*styled, (geo.total, geo.total, base)]:
+                for a, b, st in ((pos, start, base), (start, stop, style)):
+                    a, b = max(a, x0), min(b, x1)
+                    if a < b:
+                        segs.append(Segment(text[a:b], st if cursor is None else st + cursor))
+                pos = stop
+        shown = sum(max(0, min(x1, geo.total) - x0) for x0, x1 in ranges)
+        if width > shown:  # past the last column: the row's fill (the cursor bar's, if on it)
             fill = base if cursor is None else cursor
-            segs.append(Segment(" " * (x1 - max(x0, TOTAL_WIDTH)), fill))
+            segs.append(Segment(" " * (width - shown), fill))
         strip = Strip(segs, width)
         self._strips[pid] = (key, strip)
         return strip
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        scroll_x = round(self.scroll_x)
+        ranges = self._shown_ranges()
         if y == 0:
-            strip = self._header_strip()
-            return strip.crop_extend(scroll_x, scroll_x + width, self._style("header"))
+            header = self._header_strip()
+            strip = Strip.join(header.crop(x0, x1) for x0, x1 in ranges)
+            return strip.extend_cell_length(width, self._style("header"))
         row = round(self.scroll_y) + y - 1
         if row == len(self._order) and self._own is not None and self._own_texts is not None:
             base = self._style("base") + self._style("exited")
-            text = row_line(self._own_texts, False)[scroll_x : scroll_x + width]
+            line = row_line(self._own_texts, False, self._geo)
+            text = "".join(line[x0:x1] for x0, x1 in ranges)
             return strips.line([(text, base)], width, self._style("base"))
         if row >= len(self._order):
             if y == 1 and not self._order and self.filter_text and self._samples:
@@ -740,4 +859,4 @@ class WorkerTable(ScrollView, can_focus=True):
                 return strips.line([(note, base + self._style("exited"))], width, base)
             return Strip.blank(width, self._style("base"))
         pid = self._order[row]
-        return self._row_strip(pid, row == self._cursor_row, scroll_x, width)
+        return self._row_strip(pid, row == self._cursor_row, ranges, width)

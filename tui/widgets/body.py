@@ -1,0 +1,166 @@
+"""The main screen's body: the panels between the cores and the footer, each as tall as it needs.
+
+Textual's CSS can give a panel its content's height (``height: auto``) or a
+share of what is left (``1fr``), but not "what its rows need, up to what
+leaves the others their minimum": an auto-height table of 64 workers pushes
+the channels and the events off the screen, a ``1fr`` one of 4 workers keeps
+20 empty rows while the events get 5 lines. So :class:`Body` lets Textual
+measure each panel as usual and then, in ``process_layout`` (Textual's hook
+for placements CSS cannot express), gives out its rows with
+:func:`share_rows`: every panel first gets its least (a header and a few
+rows), then the lesson, the worker table and the channels get what they need
+in that order, and the event log takes the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.containers import Vertical
+from textual.geometry import Region, Size
+from textual.layout import DockArrangeResult, WidgetPlacement
+from textual.widget import Widget
+from textual.widgets import Log
+
+# From this many columns the channels and the event log sit side by side (each about 115 wide).
+WIDE_FROM = 230
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one panel asks of the body's rows (borders included).
+
+    ``need``: the rows it would use in full (None: as many as there are, the
+    event log); ``least``: the rows it keeps however short the terminal, as
+    long as the panels before it in :data:`LEAST_ORDER` got theirs.
+    """
+
+    name: str
+    need: int | None
+    least: int
+
+
+# Who keeps their least first when even the least do not fit, and who then gets what it needs.
+LEAST_ORDER = ("workers", "filter", "channels", "log", "lesson")
+FILL_ORDER = ("filter", "lesson", "workers", "channels", "log")
+
+
+def share_rows(height: int, claims: list[Claim]) -> dict[str, int]:
+    """Rows per panel name, summing to at most ``height`` (all of it when the log is there).
+
+    First each panel gets ``min(least, need)`` in :data:`LEAST_ORDER` while
+    rows remain (on a terminal too short for all of them, the lesson and then
+    the log go first: they hold the least urgent lines); then, in
+    :data:`FILL_ORDER`, each gets up to its ``need``; the event log (need
+    None) takes every row left. Panels not in ``claims`` are not shown.
+    """
+    by_name = {c.name: c for c in claims}
+    rows = dict.fromkeys(by_name, 0)
+    left = max(0, height)
+    for name in LEAST_ORDER:
+        c = by_name.get(name)
+        if c is None:
+            continue
+        least = c.least if c.need is None else min(c.least, c.need)
+        rows[name] = min(least, left)
+        left -= rows[name]
+    for name in FILL_ORDER:
+        c = by_name.get(name)
+        if c is None:
+            continue
+        more = left if c.need is None else min(left, max(0, c.need - rows[name]))
+        rows[name] += more
+        left -= more
+    return rows
+
+
+class Body(Vertical):
+    """The worker table, the lesson, the filter line, the channels and the event log.
+
+    Its children are ``#workers``, ``#lesson`` (if any), ``#filter``,
+    ``#channels`` and ``#log``; Textual measures them (auto heights, the
+    lesson's ``max-height``), and :meth:`process_layout` then places them
+    one under the other with the rows :func:`share_rows` gives each. From
+    :data:`WIDE_FROM` columns the channels and the log share their rows side
+    by side, each half the width.
+    """
+
+    DEFAULT_CSS = """
+    Body {
+        height: 1fr;
+        overflow: hidden hidden;
+    }
+    """
+
+    # The rows each panel keeps on a short terminal: a header and 3 workers; the channels'
+    # border, header and 2 channels (or one and "… N more"); the log's border and 2 events;
+    # the lesson's border, its figures and 2 lines (it scrolls).
+    LEAST: dict[str, int] = {"workers": 4, "filter": 1, "channels": 4, "log": 3, "lesson": 4}  # noqa: RUF012
+
+    def __init__(self, *children: Widget, id: str | None = None) -> None:
+        super().__init__(*children, id=id)
+        self._size = Size(0, 0)
+        self.rows: dict[str, int] = {}
+        """The rows each panel got at the last layout, by id (for tests and the curious)."""
+
+    def arrange(self, size: Size, optimal: bool = False) -> DockArrangeResult:
+        """Textual's arrangement, after noting the size it is for (``process_layout`` gets no size)."""
+        self._size = size
+        return super().arrange(size, optimal)
+
+    def _need(self, placement: WidgetPlacement) -> int | None:
+        """The rows a panel needs: what Textual measured, except for the event log (all rows left)."""
+        widget = placement.widget
+        if widget.id == "log":
+            return None
+        if widget.id == "workers":  # a header and its rows, whatever CSS height it has
+            return widget.virtual_size.height + widget.styles.gutter.height
+        return placement.region.height
+
+    def process_layout(self, placements: list[WidgetPlacement]) -> list[WidgetPlacement]:
+        """Re-place the panels Textual measured: heights from :func:`share_rows`, top to bottom."""
+        width, height = self._size
+        wide = width >= WIDE_FROM
+        by_id = {p.widget.id: p for p in placements if p.widget.id in self.LEAST}
+        claims = [Claim(name, self._need(p), self.LEAST[name]) for name, p in by_id.items()]
+        if wide and "channels" in by_id and "log" in by_id:  # one claim for the two, side by side
+            channels = next(c for c in claims if c.name == "channels")
+            claims = [c for c in claims if c.name != "channels"]
+            claims = [
+                Claim("log", None, max(channels.least, self.LEAST["log"])) if c.name == "log" else c
+                for c in claims
+            ]
+        self.rows = rows = share_rows(height, claims)
+        if wide and "log" in rows and "channels" in by_id:
+            rows["channels"] = rows["log"]
+        out: list[WidgetPlacement] = []
+        y = 0
+        half = width // 2
+        for p in placements:
+            name = p.widget.id
+            if name not in rows:
+                out.append(p)
+                continue
+            h = rows[name]
+            if wide and name == "channels":
+                out.append(p._replace(region=Region(0, y, half, h)))
+                continue  # the log goes beside it, on the same rows
+            if wide and name == "log" and "channels" in by_id:
+                out.append(p._replace(region=Region(half, y, width - half, h)))
+            else:
+                out.append(p._replace(region=Region(0, y, width, h)))
+            y += h
+        return out
+
+
+class EventLog(Log):
+    """Textual's :class:`~textual.widgets.Log`, with the last events in view after a resize.
+
+    The body gives the log a new height when the table's rows or the
+    channels change; a plain ``Log`` keeps its scroll position, so a shorter
+    log would show older lines than the newest.
+    """
+
+    def on_resize(self) -> None:
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=True)
