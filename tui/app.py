@@ -29,28 +29,33 @@ from textual import constants as textual_constants
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.command import Provider
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Log
 
 from mptop.tui.driver import QuietLinuxDriver
+from mptop.tui.palette import ENTRIES, Greyed, MptopCommands, key_text
 from mptop.tui.screens.confirm import ConfirmScreen
 from mptop.tui.screens.detail import DetailScreen
 from mptop.tui.screens.help import HelpScreen
 from mptop.tui.screens.output import OutputScreen
+from mptop.tui.screens.pin import PinChoice, PinScreen
 from mptop.tui.screens.quit import QuitScreen
 from mptop.tui.widgets import cores as cores_mod
+from mptop.tui.widgets.body import Body, EventLog
 from mptop.tui.widgets.channels_table import ChannelTable
 from mptop.tui.widgets.cores import CoresPanel
 from mptop.tui.widgets.lesson import LessonPanel
-from mptop.tui.widgets.summary import Summary
+from mptop.tui.widgets.summary import Summary, process_counts
 from mptop.tui.widgets.workers_table import COLUMN_KEYS, COLUMNS, WorkerTable
 from mptop.workers import __version__
 from mptop.workers.commands import (
+    SPEEDS,
     Add,
     Cap,
     Command,
@@ -58,7 +63,9 @@ from mptop.workers.commands import (
     Leave,
     Pin,
     Rebuild,
+    Seek,
     SetInterval,
+    SetSpeed,
     ShowThreads,
     Signal,
     Step,
@@ -74,6 +81,8 @@ from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 
 # After SIGTERM or SIGKILL, how long a key's command waits for the exit before refreshing, seconds.
 EXIT_WAIT = 0.3
+# Lines of the program's output the lesson panel shows (a program scenario's, SourceInfo.lesson_output).
+LESSON_OUTPUT_LINES = 6
 # Refresh intervals that `-` and `=` step through, seconds.
 INTERVALS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 # The capability each action needs. Without it, an action is greyed in the footer and
@@ -92,11 +101,21 @@ ACTION_CAPS: dict[str, Cap] = {
     "faster": Cap.INTERVAL,
     "pause": Cap.PAUSE,
     "step": Cap.STEP,
+    "step_back": Cap.STEP,
+    "seek_first": Cap.SEEK,
+    "seek_last": Cap.SEEK,
+    "replay_slower": Cap.SPEED,
+    "replay_faster": Cap.SPEED,
     "output": Cap.OUTPUT,
     "threads": Cap.THREADS,
 }
 # The playback keys are not shown at all where there is nothing to play back.
-HIDDEN_WITHOUT = frozenset({"pause", "step"})
+HIDDEN_WITHOUT = frozenset(
+    {"pause", "step", "step_back", "seek_first", "seek_last", "replay_slower", "replay_faster"}
+)
+# In a playback, these take the keys the worker table has too (← → Home End), so they are
+# priority bindings; shift+← → then scroll the table sideways.
+SEEK_KEYS = frozenset({"step", "step_back", "seek_first", "seek_last"})
 # Where the playback keys are shown, these make room for them in the footer (80 columns).
 MAKE_ROOM_FOR_PLAYBACK = frozenset({"suspend", "pin"})
 
@@ -128,16 +147,22 @@ class MptopApp(App[int]):
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    # From 230 cells wide the channels (about 115 wide) and the event log sit side by side.
+    # From 230 cells wide (body.WIDE_FROM) the channels and the event log sit side by side.
     # -tight (under 100 columns): the footer drops its "^p palette" hint so "q Quit" fits at 80
     HORIZONTAL_BREAKPOINTS = [(0, "-tight"), (100, "-narrow"), (230, "-wide")]  # noqa: RUF012 (typed by App)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     TITLE = "mptop"
+    # mptop's commands first in the palette, in the order get_system_commands yields them
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {MptopCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # The playback keys first, so a replay's footer shows them before the (greyed) process keys.
         Binding("space", "pause", "Pause/Play"),
-        Binding("full_stop,n", "step", "Step", key_display="."),
+        Binding("left", "step_back", "Back", key_display="←", priority=True),
+        Binding("right", "step", "Step", key_display="→", priority=True),
+        Binding("full_stop,n", "step", "Step", key_display=".", show=False),
+        Binding("home", "seek_first", "First tick", show=False, priority=True),
+        Binding("end", "seek_last", "Last tick", show=False, priority=True),
         Binding("a,plus", "add", "Add", key_display="a"),
         Binding("t", "terminate", "Term"),
         Binding("k", "kill", "Kill"),
@@ -157,6 +182,10 @@ class MptopApp(App[int]):
         Binding("r", "rebuild", "Rebuild channels", show=False),
         Binding("minus", "slower", "Slower", key_display="-", show=False),
         Binding("equals_sign", "faster", "Faster", key_display="=", show=False),
+        Binding("minus", "replay_slower", "Slower", key_display="-", show=False),
+        Binding("equals_sign", "replay_faster", "Faster", key_display="=", show=False),
+        Binding("shift+left", "scroll_columns(-1)", "Scroll left", key_display="⇧←", show=False),
+        Binding("shift+right", "scroll_columns(1)", "Scroll right", key_display="⇧→", show=False),
         Binding("space", "freeze", "Freeze", show=False),
         Binding("I", "invert", "Invert sort", show=False),
         Binding("less_than_sign", "sort_step(-1)", "Sort left", key_display="<", show=False),
@@ -178,6 +207,7 @@ class MptopApp(App[int]):
         info = source.info()
         self.info: SourceInfo = info
         self.interval = info.interval
+        self.speed = 1.0  # a playback's pace, a factor of the recorded one (Cap.SPEED)
         self.snapshot: Snapshot | None = None
         self.frozen = False
         self.clock = clock
@@ -194,6 +224,7 @@ class MptopApp(App[int]):
         self.lesson_title = info.lesson_title
         self._signals: list[signal.Signals] = []
         self._leave_on_quit = False  # the quit dialog's "leave it running"
+        self._pin_reading = False  # p's read of the affinity is under way
 
     # -- layout -----------------------------------------------------------------
 
@@ -211,15 +242,16 @@ class MptopApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Summary(id="summary")
         yield CoresPanel(id="cores")
-        yield WorkerTable(id="workers")
-        if self.lesson:
-            yield LessonPanel(self.lesson, title=self.lesson_title, id="lesson")
-        yield Input(
-            placeholder="filter by name, PID or state; Enter keeps it, Esc clears", id="filter"
-        )
-        with Horizontal(id="bottom"):
+        # the panels in between get the rows they need, the event log the rest (body.py)
+        with Body(id="body"):
+            yield WorkerTable(id="workers")
+            if self.lesson:
+                yield LessonPanel(self.lesson, title=self.lesson_title, id="lesson")
+            yield Input(
+                placeholder="filter by name, PID or state; Enter keeps it, Esc clears", id="filter"
+            )
             yield ChannelTable(id="channels")
-            yield Log(id="log", max_lines=2000)
+            yield EventLog(id="log", max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -288,6 +320,8 @@ class MptopApp(App[int]):
             self.query_one(ChannelTable).update_channels(snap.channels, self.info.no_channels)
             if self.lesson:
                 self.query_one(LessonPanel).update_figures(self._shown_workers(snap))
+                if self.info.lesson_output and snap.workers:
+                    self._read_lesson_output(snap.workers[0].pid)
             if snap.events:
                 self.query_one(Log).write_lines(
                     (f"{self.clock(e.time)} {e.text}" for e in snap.events), scroll_end=True
@@ -298,6 +332,22 @@ class MptopApp(App[int]):
                 self.screen.reload(sample, snap.time)
         elif isinstance(self.screen, OutputScreen):
             self.screen.reload()
+
+    @work(thread=True, exclusive=True, group="lesson-output")
+    def _read_lesson_output(self, pid: int) -> None:
+        """The program's last :data:`LESSON_OUTPUT_LINES` lines for the lesson panel, read off the
+        UI loop (``Source.output`` reads a file), once per snapshot."""
+        try:
+            tails = self.source.output(pid)
+        except CommandError:
+            return
+        lines = tuple(line for tail in tails for line in tail.lines if line.strip())
+        with contextlib.suppress(RuntimeError):  # the app has stopped meanwhile
+            self.call_from_thread(self._show_lesson_output, lines[-LESSON_OUTPUT_LINES:])
+
+    def _show_lesson_output(self, lines: tuple[str, ...]) -> None:
+        with contextlib.suppress(NoMatches):
+            self.query_one(LessonPanel).update_program(lines)
 
     def _shown_workers(self, snap: Snapshot) -> tuple[WorkerSample, ...]:
         """``snap``'s workers less the exited rows ``c`` cleared (the source still reports them)."""
@@ -326,12 +376,11 @@ class MptopApp(App[int]):
         method = ""
         if snap is not None:
             shown = self._shown_workers(snap)
-            alive = sum(1 for w in shown if w.alive)
             method = snap.start_method + (
                 " (parent has threads!)" if snap.start_method == "fork" else ""
             )
             parts += [
-                f"{alive}/{len(shown)} alive",
+                process_counts(shown),
                 f"total {snap.total_percent:.0f}% {cores_mod.spark(list(self._totals))}"
                 f" of {len(snap.cores)} cores",
             ]
@@ -339,7 +388,8 @@ class MptopApp(App[int]):
                 parts.append("load " + " ".join(f"{x:.2f}" for x in snap.load_avg))
         label = COLUMNS[COLUMN_KEYS.index(table.sort_key)].label
         parts.append(f"sort {label}{'▼' if table.sort_reverse else '▲'}")
-        parts.append(f"every {self.interval:g} s")
+        recorded = "recorded " if Cap.SPEED in self.caps else ""
+        parts.append(f"{recorded}every {self.interval:g} s")
         if method:
             parts.append(method)
         parts += self.info.facts
@@ -366,10 +416,14 @@ class MptopApp(App[int]):
         """Which keys act and show: those whose capability the source has.
 
         Without it, an action is greyed (None) in the footer, or hidden
-        (False) for the playback keys; ``space`` freezes the display where
-        it does not pause a playback. While a dialog (detail, help, confirm)
-        is up, only its own keys act and the footer shows only them; Ctrl+C
-        still quits from anywhere.
+        (False) for the playback keys and, in a playback, for every key that
+        cannot act there (a replay's footer is not crowded by process keys);
+        ``space`` freezes the display where it does not pause a playback.
+        The seek keys (← → Home End) are the worker table's where there is
+        nothing to play back, and the text cursor's while the filter line has
+        the focus. While a dialog (detail, help, confirm, pin) is up, only its
+        own keys act and the footer shows only them; Ctrl+C still quits from
+        anywhere.
         """
         if isinstance(self.screen, ModalScreen) and action not in ("quit_now", "command_palette"):
             return False
@@ -378,8 +432,10 @@ class MptopApp(App[int]):
             return not playback
         if action in MAKE_ROOM_FOR_PLAYBACK and playback:
             return False
+        if action in SEEK_KEYS and isinstance(self.focused, Input):
+            return False
         if not self.has(action):
-            return False if action in HIDDEN_WITHOUT else None
+            return False if action in HIDDEN_WITHOUT or playback else None
         # no lesson: no L in the footer
         return not (action == "lesson" and not self.lesson)
 
@@ -388,32 +444,52 @@ class MptopApp(App[int]):
         return f"disabled: {self.info.unavailable or 'not in this kind of run'}"
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Every mptop action, by name and with its key, first; then Textual's own (Ctrl+P)."""
+        """Every mptop action first, then Textual's own (Ctrl+P; :class:`MptopCommands` keeps the order).
+
+        Each has a title saying what it does and a help line with its keys and
+        more; those the run can act on come first, in the footer's order, then
+        the ones it cannot (:class:`Greyed`, dimmed, their help saying why, e.g.
+        "disabled: a replay starts no process"); keys hidden here (the playback
+        keys without a playback, freeze in a replay, the lesson without one) are
+        left out. Textual's "Quit" is replaced by mptop's, which it called anyway.
+        """
+        keys: dict[str, list[str]] = {}
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            name = binding.action.partition("(")[0]
-            if binding.action in ("quit", "quit_now", "close_filter"):
-                continue
-            if binding.action == "lesson" and not self.lesson:
+            keys.setdefault(binding.action, []).append(key_text(binding.key))
+        enabled: list[SystemCommand] = []
+        greyed: list[SystemCommand] = []
+        for action, key_list in keys.items():
+            name = action.partition("(")[0]
+            if action not in ENTRIES:
+                continue  # quit_now (Ctrl+C), close_filter (Esc): no command of their own
+            if action == "lesson" and not self.lesson:
                 continue
             if name in HIDDEN_WITHOUT and not self.has(name):
                 continue
-            if name == "freeze" and Cap.PAUSE in self.caps:
-                continue
-            keys = binding.key_display or binding.key
-            help_text = f"key: {keys}"
-            enabled = self.has(name)
-            if not enabled:
-                help_text += f" ({self.unavailable()})"
+            if (name == "freeze" and Cap.PAUSE in self.caps) or (
+                name in ("slower", "faster") and Cap.SPEED in self.caps
+            ):
+                continue  # their keys play back here
+            title, does = ENTRIES[action]
+            help_text = f"{escape(' '.join(key_list))} · {escape(does)}"
+            if self.has(name):
 
-            def run(action: str = binding.action, enabled: bool = enabled) -> None:
-                if enabled:
+                def run(action: str = action) -> None:
                     self.run_worker(self.run_action(action), group="palette")
-                else:
+
+                enabled.append(SystemCommand(title, help_text, run))
+            else:
+
+                def refuse() -> None:
                     self.notify(self.unavailable(), severity="warning")
 
-            yield SystemCommand(f"mptop: {binding.description}", help_text, run)
-        yield from super().get_system_commands(screen)
+                greyed.append(Greyed(title, f"{help_text} ({escape(self.unavailable())})", refuse))
+        yield from enabled
+        yield from greyed
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
 
     # -- commands --------------------------------------------------------------------
 
@@ -495,9 +571,52 @@ class MptopApp(App[int]):
             self._send_to(w, verb, ToggleSuspend(w.pid))
 
     def action_pin(self) -> None:
-        """Pin the selected worker to its current core, or unpin it."""
+        """Choose the cores the selected worker may run on, in a dialog (as htop's ``a``).
+
+        Its affinity now is read off the loop (the source's detail), then the
+        dialog opens with it checked; Enter sends ``Pin(pid, cores)``, or
+        ``Unpin(pid)`` when every core is checked. Where the processes are not
+        mptop's (an attached tree), it asks first, as ``t``, ``k`` and ``s`` do.
+        """
+        if self._quitting or self._pin_reading:
+            return
         if (w := self._selected()) is not None:
-            self.send(Pin(w.pid) if w.pinned is None else Unpin(w.pid))
+            self._pin_reading = True
+            self._open_pin(w)
+
+    @work(thread=True, group="pin")
+    def _open_pin(self, w: WorkerSample) -> None:
+        try:
+            try:
+                affinity = self.source.detail(w.pid).affinity
+            except CommandError:
+                affinity = None
+            if affinity is None and w.pinned is not None:
+                affinity = (w.pinned,)
+            with contextlib.suppress(RuntimeError):  # the app has stopped meanwhile
+                self.call_from_thread(self._show_pin, w, affinity)
+        finally:
+            self._pin_reading = False
+
+    def _show_pin(self, w: WorkerSample, affinity: tuple[int, ...] | None) -> None:
+        if self._quitting or isinstance(self.screen, ModalScreen):
+            return  # another dialog came first, or mptop is closing
+        snap = self.snapshot
+        cores = len(snap.cores) if snap is not None and snap.cores else os.cpu_count() or 1
+        core = w.core if w.alive else None
+
+        def chosen(choice: PinChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.every:
+                self._send_to(w, "Set the affinity (every core) of", Unpin(w.pid))
+            else:
+                many = "s" if len(choice.cores) > 1 else ""
+                cores_text = f"core{many} {','.join(map(str, choice.cores))}"
+                what = f"Set the affinity ({cores_text}) of"
+                self._send_to(w, what, Pin(w.pid, choice.cores))
+
+        self.push_screen(PinScreen(w.pid, w.name, cores, affinity, core), chosen)
 
     def action_rebuild(self) -> None:
         """New channels, and new workers on them: the cure for a stalled Queue (takes ~1-2 s)."""
@@ -514,8 +633,38 @@ class MptopApp(App[int]):
         self.send(TogglePause())
 
     def action_step(self) -> None:
-        """Show the next snapshot and stay paused there."""
+        """Show the next snapshot and stay paused there (``→``, ``.``, ``n``)."""
         self.send(Step())
+
+    def action_step_back(self) -> None:
+        """Show the previous snapshot and stay paused there (``←``)."""
+        self.send(Step(-1))
+
+    def action_seek_first(self) -> None:
+        """Show the first snapshot and pause there (``Home``)."""
+        self.send(Seek(0))
+
+    def action_seek_last(self) -> None:
+        """Show the last snapshot and pause there (``End``)."""
+        self.send(Seek(-1))
+
+    def _set_speed(self, factor: float) -> None:
+        self.speed = factor
+        self.send(SetSpeed(factor))
+        self._update_summary()
+
+    def action_replay_slower(self) -> None:
+        """Play the recording back slower, down to 0.25x its recorded pace (``-``)."""
+        self._set_speed(next((x for x in reversed(SPEEDS) if x < self.speed), SPEEDS[0]))
+
+    def action_replay_faster(self) -> None:
+        """Play the recording back faster, up to 16x its recorded pace (``=``)."""
+        self._set_speed(next((x for x in SPEEDS if x > self.speed), SPEEDS[-1]))
+
+    def action_scroll_columns(self, direction: int) -> None:
+        """Scroll the worker table a column sideways (``shift+←`` ``shift+→``; in a replay
+        ``←`` ``→`` step through the ticks)."""
+        self.query_one(WorkerTable).action_column_step(direction)
 
     def _confirm_all(self, verb: str, sig: signal.Signals) -> None:
         if self._quitting:

@@ -61,6 +61,20 @@ SUBCOMMANDS = {
 }
 
 EXIT_USAGE = 2
+# What each exit status means, for the --help epilogs (the values: mptop.workers.headless).
+HEADLESS_STATUSES = (
+    "Exit status with --headless: 0 recorded, and not every worker failed (workers mptop "
+    "stops at the end do not count as failed); 1 mptop saw an error (a snapshot it could not "
+    "take, a worker it could not start, a write that failed, a run it could not start); 2 bad "
+    "input, nothing started; 3 every worker failed (each ended with an exception, sys.exit(N) "
+    "or a signal mptop did not send, before the end). The summary on stderr says how each "
+    "worker ended."
+)
+RUN_STATUSES = (
+    "Exit status: the program's own (128 + N if it died of signal N, as a shell says), also "
+    "with --headless; 1 if the program exited 0 but mptop saw an error while recording; 2 bad "
+    "input, nothing started."
+)
 # Seconds Textual gets to restore the terminal once the workers are stopped.
 EXIT_WATCHDOG = 1.0
 
@@ -137,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
             "file's keys; -n, --workload, --daemon and --nice apply to every group of workers. "
             "Examples: mptop --list-scenarios; mptop --scenario processes-vs-threads; "
             "mptop my.toml -n 8; mptop --scenario pool --headless --duration 10 --output "
-            "run.jsonl; mptop replay run.jsonl."
+            "run.jsonl; mptop replay run.jsonl. " + HEADLESS_STATUSES
         ),
     )
     p.add_argument(
@@ -360,6 +374,8 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
             loaded = load_bundled(args.scenario)
         else:
             loaded = ScenarioFile(Scenario.simple(usable_cores()))
+        if loaded.program:
+            return _program_run(parser, args, loaded)
         scenario = _overridden(loaded, args)
         duration = None if args.duration is None else check_duration(args.duration)
     except ConfigError as err:
@@ -368,6 +384,43 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
     if args.headless:
         return Invocation("headless", loaded, output=Path(args.output), duration=duration)
     return Invocation("tui", loaded)
+
+
+# The options of a spawned run, which a scenario that runs a program does not take.
+_SPAWN_OPTIONS = (
+    ("workers", "--workers"),
+    ("workload", "--workload"),
+    ("daemon", "--daemon"),
+    ("nice", "--nice"),
+    ("start_method", "--start-method"),
+    ("ipc", "--ipc"),
+    ("message_size", "--message-size"),
+    ("rate", "--rate"),
+)
+
+
+def _program_run(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, loaded: ScenarioFile
+) -> Invocation:
+    """A scenario that runs a program (``program = "pool_order.py"``): ``mptop run`` of its
+    command with the Python mptop runs on, its lesson beside it. Exits with status 2 for an
+    option of a spawned run; raises ConfigError for a bad --interval or --duration."""
+    for attr, option in _SPAWN_OPTIONS:
+        if getattr(args, attr) is not None:
+            parser.error(
+                f"{option}: conflicts with scenario {loaded.scenario.name} (it runs "
+                f"{Path(loaded.program).name}, which starts its own processes)"
+            )
+    interval = loaded.scenario.interval if args.interval is None else check_interval(args.interval)
+    duration = None if args.duration is None else check_duration(args.duration)
+    return Invocation(
+        "run-headless" if args.headless else "run",
+        loaded,
+        output=None if args.output is None else Path(args.output),
+        duration=duration,
+        command=loaded.command(sys.executable),
+        interval=interval,
+    )
 
 
 def parse_scenario(argv: Sequence[str] | None = None) -> Scenario:
@@ -404,12 +457,15 @@ def _cannot_start(err: BaseException) -> int:
 def run_headless_cli(
     inv: Invocation, make_source: Callable[[], Source], record: dict[str, Any]
 ) -> int:
-    """``--headless``: record any source until ``--duration`` or Ctrl+C/SIGTERM/SIGHUP; returns 0.
+    """``--headless``: record any source until ``--duration`` or Ctrl+C/SIGTERM/SIGHUP.
 
     The output file is created first (a bad path fails before any process
-    starts), with ``record`` as its header's run description.
+    starts), with ``record`` as its header's run description. At the end it
+    prints :func:`~mptop.workers.headless.summary` to stderr and returns
+    :func:`~mptop.workers.headless.exit_status` (:data:`HEADLESS_STATUSES`).
     """
-    from mptop.workers.headless import open_output, run_headless
+    from mptop.workers.headless import exit_status as headless_status
+    from mptop.workers.headless import open_output, run_headless, summary
 
     assert inv.output is not None
     try:
@@ -438,18 +494,16 @@ def run_headless_cli(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     how = f"stopped by {got[0]}" if got else "done"
-    print(
-        f"mptop: {how}: {result.snapshots} snapshots in {result.seconds:.1f} s written to {result.path}",
-        file=sys.stderr,
-    )
-    return exit_status(result.closed.status)
+    with contextlib.suppress(OSError):
+        print("\n".join(summary(result, how)), file=sys.stderr)
+    return headless_status(result)
 
 
 def exit_status(status: int | None) -> int:
     """mptop's exit status for a program's: the same, 128 + N for death by signal N, 0 for none."""
-    if status is None:
-        return 0
-    return 128 - status if status < 0 else status & 0xFF
+    from mptop.workers.headless import program_status
+
+    return 0 if status is None else program_status(status)
 
 
 def run_tui(make_source: Callable[[], Source]) -> int:
@@ -531,7 +585,11 @@ def _add_headless_options(
         "--output",
         "-o",
         metavar="FILE",
-        help="with --headless: the recording, FILE.jsonl (JSON Lines) or FILE.csv (flat CSV)",
+        help=(
+            "with --headless: the recording, FILE.jsonl (JSON Lines, replays) or FILE.csv "
+            "(tables for pandas: FILE.csv one row per worker per tick, beside it "
+            "FILE.cores.csv, FILE.channels.csv, FILE.events.csv, FILE.ticks.csv)"
+        ),
     )
 
 
@@ -551,7 +609,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         epilog=(
             "Examples: mptop run -- python prog.py; mptop run -- python -m mypkg.main --flag; "
             "mptop run --headless --output run.jsonl -- python prog.py (the program's output "
-            "passes through and mptop exits with its status)."
+            "passes through and mptop exits with its status). " + RUN_STATUSES
         ),
     )
     _add_interval_option(p, 1.0)
@@ -619,7 +677,9 @@ def build_attach_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Examples: mptop attach 4242; mptop attach --interval 0.5 $(pgrep -of prog.py); "
-            "mptop attach --headless --duration 10 --output tree.jsonl 4242."
+            "mptop attach --headless --duration 10 --output tree.jsonl 4242. Exit status: 0 "
+            "recorded; 1 mptop saw an error while recording; 2 bad input, nothing started (the "
+            "tree is not mptop's: its exit codes do not count)."
         ),
     )
     _add_interval_option(p, 1.0)
@@ -655,8 +715,10 @@ def build_replay_parser() -> argparse.ArgumentParser:
         prog="mptop replay",
         description=(
             "Play a recording (mptop ... --headless --output run.jsonl) back in the TUI at the "
-            "pace it was recorded: space pauses and plays, . or n steps one snapshot, q quits. "
-            "The keys that act on processes are disabled: a replay starts no process."
+            "pace it was recorded: space pauses and plays, left/right step one tick back or "
+            "forward, Home/End go to the first/last, - and = play slower/faster (0.25x-16x), "
+            "q quits. A last line cut off (a run killed mid-write) is left out, and the header "
+            "says so. The keys that act on processes are hidden: a replay starts no process."
         ),
     )
     p.add_argument("file", metavar="FILE.jsonl", help="a JSON Lines recording")
@@ -675,7 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         assert inv.replay is not None
         try:
-            recording = read_recording(inv.replay)
+            recording = read_recording(inv.replay, partial=True)
         except RecordingError as err:
             return _usage_error(f"{inv.named}: {err}")
         return run_tui(lambda: ReplaySource(recording))
@@ -683,12 +745,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mptop.workers.run_source import RunSource
 
         headless = inv.mode == "run-headless"
+        words: dict[str, str] = {}  # a program scenario's: its lesson beside the run
+        if inv.loaded is not None:
+            words = {
+                "name": inv.loaded.scenario.name,
+                "description": inv.loaded.description,
+                "lesson": inv.loaded.program_lesson(),
+            }
 
         def program() -> RunSource:
-            return RunSource(list(inv.command), interval=inv.interval, capture=not headless)
+            return RunSource(
+                list(inv.command), interval=inv.interval, capture=not headless, **words
+            )
 
         if headless:
-            record = {"name": Path(inv.command[0]).name, "command": list(inv.command)}
+            record = {
+                "name": Path(inv.command[0]).name,
+                **words,
+                "command": list(inv.command),
+                "interval": inv.interval,
+            }
             return run_headless_cli(inv, program, record)
         return run_tui(program)
     if inv.mode in ("attach", "attach-headless"):

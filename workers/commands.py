@@ -27,6 +27,7 @@ class Cap(StrEnum):
     PAUSE = "pause"  # pause or resume a playback
     STEP = "step"  # show the next snapshot of a playback
     SEEK = "seek"  # jump to a snapshot of a playback
+    SPEED = "speed"  # change the pace of a playback
     LEAVE = "leave"  # leave the processes running when mptop quits
     OUTPUT = "output"  # read the processes' captured stdout and stderr
     STACKS = "stacks"  # read what each thread of a process runs now
@@ -105,7 +106,12 @@ class TogglePause:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """Show the next snapshot of a playback and stay paused there."""
+    """Show the snapshot ``by`` ticks on from the one shown (negative: back) and stay paused there.
+
+    The step stops at the first and the last snapshot.
+    """
+
+    by: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,19 @@ class Seek:
     """Show snapshot number ``index`` (0-based; negative counts from the end) and pause there."""
 
     index: int
+
+
+# The playback speeds `-` and `=` step through, as factors of the recorded pace; the first and
+# last bound what SetSpeed takes.
+SPEEDS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpeed:
+    """Play a playback at ``factor`` times its recorded pace (0.25 to 16, :data:`SPEEDS`; 2 = twice
+    as fast)."""
+
+    factor: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +152,7 @@ Command = (
     | TogglePause
     | Step
     | Seek
+    | SetSpeed
     | Leave
 )
 
@@ -148,6 +168,7 @@ NEEDS: dict[type, Cap] = {
     TogglePause: Cap.PAUSE,
     Step: Cap.STEP,
     Seek: Cap.SEEK,
+    SetSpeed: Cap.SPEED,
     Leave: Cap.LEAVE,
 }
 """The capability each command needs."""

@@ -19,8 +19,9 @@ The fields are those of the dataclasses in :mod:`mptop.workers.snapshot`, walked
 module. On load, a missing field that has a default takes it (older
 recordings), and an unknown or mistyped field is an error.
 
-The CSV form is long ("tidy"): one row per value,
-``version,tick,time,entity,id,field,value`` (see README).
+The CSV form is one table per kind of thing (workers, cores, channels, events, ticks), each
+its own file with one row per item per tick and one column per field, so pandas reads numbers
+as numbers (:class:`CsvWriter`; every column and its unit: docs/RECORDING.md).
 """
 
 from __future__ import annotations
@@ -33,20 +34,18 @@ import json
 import math
 import types
 import typing
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from mptop.workers import __version__
-from mptop.workers.snapshot import Snapshot
+from mptop.workers.snapshot import ChannelSample, CoreSample, Event, Snapshot, WorkerSample
 from mptop.workers.spec import Scenario
 
 # 2: workers have ppid, tasks_done and current_task_seconds (a version-1 recording still reads:
 # a missing field takes its default)
 VERSION = 2
 READABLE = (1, 2)
-CSV_COLUMNS = ("version", "tick", "time", "entity", "id", "field", "value")
 # A recording line longer than this is corrupt, not a snapshot (bytes).
 MAX_LINE = 64 << 20
 
@@ -270,6 +269,8 @@ class Recording:
 
     ``name``/``description``/``lesson`` come from the header's scenario;
     ``interval`` is the recording's tick, seconds; ``header`` the raw header object.
+    ``cut_off`` is the number (1-based) of a last line that was cut off and left out
+    (a run killed in the middle of a write; read with ``partial=True``), else ``None``.
     """
 
     source: str
@@ -279,6 +280,7 @@ class Recording:
     description: str = ""
     lesson: str = ""
     interval: float = 1.0
+    cut_off: int | None = None
 
 
 def _header(obj: object) -> tuple[dict[str, Any], str, str, str, float]:
@@ -307,13 +309,17 @@ def _header(obj: object) -> tuple[dict[str, Any], str, str, str, float]:
     return obj, words[0], words[1], words[2], float(interval)
 
 
-def read_recording(path: str | Path) -> Recording:
+def read_recording(path: str | Path, *, partial: bool = False) -> Recording:
     """Load a JSONL recording. Raises :class:`RecordingError` (one line) for any defect.
 
     Defects: a missing or unreadable file, no header, a version this mptop
     does not read, a line that is not JSON (a truncated last line says so),
     a snapshot with unknown, missing or mistyped fields, no snapshot at all,
-    or times that go backwards. Reads the whole file; never blocks on input.
+    or times that go backwards. ``partial=True`` (what ``mptop replay`` reads
+    with) keeps the snapshots before a last line that is cut off, the trace of
+    a run killed in the middle of a write, and notes its number in
+    :attr:`Recording.cut_off`; a cut-off line with no whole snapshot before it is
+    still an error. Reads the whole file; never blocks on input.
     """
     source = str(path)
     p = Path(path)
@@ -327,10 +333,12 @@ def read_recording(path: str | Path) -> Recording:
         raise RecordingError(source, "is a directory, not a recording") from None
     except OSError as err:
         raise RecordingError(source, f"cannot read: {err.strerror or err}") from None
-    return parse_recording(data, source)
+    return parse_recording(data, source, partial=partial)
 
 
-def parse_recording(data: bytes, source: str = "<recording>") -> Recording:
+def parse_recording(
+    data: bytes, source: str = "<recording>", *, partial: bool = False
+) -> Recording:
     """Parse the bytes of a JSONL recording (see :func:`read_recording`)."""
     if not data.strip():
         raise RecordingError(source, "empty file, not an mptop recording")
@@ -340,6 +348,7 @@ def parse_recording(data: bytes, source: str = "<recording>") -> Recording:
         lines.pop()
     header: tuple[dict[str, Any], str, str, str, float] | None = None
     snaps: list[Snapshot] = []
+    cut_off: int | None = None
     last_time = -math.inf
     for number, raw in enumerate(lines, start=1):
         truncated = number == len(lines) and not complete
@@ -348,6 +357,9 @@ def parse_recording(data: bytes, source: str = "<recording>") -> Recording:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
+            if truncated and partial and snaps:  # cut inside a character
+                cut_off = number
+                break
             raise RecordingError(source, "not UTF-8 text", number) from None
         if not text.strip():
             raise RecordingError(source, "empty line", number)
@@ -363,6 +375,9 @@ def parse_recording(data: bytes, source: str = "<recording>") -> Recording:
                 continue
             snap = parse_snapshot_line(text)
         except ValueError as err:
+            if truncated and partial and snaps:
+                cut_off = number
+                break
             if truncated:
                 raise RecordingError(
                     source, f"truncated: the last line is cut off ({err})", number
@@ -378,16 +393,21 @@ def parse_recording(data: bytes, source: str = "<recording>") -> Recording:
     if not snaps:
         raise RecordingError(source, "no snapshots after the header")
     obj, name, description, lesson, interval = header
-    return Recording(source, obj, tuple(snaps), name, description, lesson, interval)
+    return Recording(source, obj, tuple(snaps), name, description, lesson, interval, cut_off)
 
 
 # -- writers -----------------------------------------------------------------------
 
 
 class SnapshotWriter(Protocol):
-    """Writes snapshots to a file, one tick at a time, each flushed whole."""
+    """Writes snapshots to a file, one tick at a time, each flushed whole.
+
+    ``path`` is the file asked for; ``files`` every file it writes (a CSV recording: one
+    per table), ``path`` first.
+    """
 
     path: Path
+    files: tuple[Path, ...]
 
     def write(self, snap: Snapshot) -> None:
         """Append one snapshot (a whole line or rows) and flush."""
@@ -401,6 +421,7 @@ class JsonlWriter:
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
+        self.files: tuple[Path, ...] = (path,)
         self._f: IO[str] = path.open("w", encoding="utf-8", newline="\n")
         self._f.write(_dumps(header) + "\n")
         self._f.flush()
@@ -415,65 +436,150 @@ class JsonlWriter:
             self._f.close()
 
 
-def csv_rows(snap: Snapshot, tick: int) -> Iterator[tuple[object, ...]]:
-    """The long-form CSV rows of one snapshot: ``(version, tick, time, entity, id, field, value)``.
+# The CSV tables, in the order they are written: the name (the file's infix: run.cores.csv;
+# "" for the file named by --output, which holds the workers) -> the dataclass one row is.
+# Every table starts with tick (the snapshot's number in the recording, from 0) and time
+# (its time.time(), seconds), the keys to join them on.
+CSV_KEYS = ("tick", "time")
 
-    Entities: ``snapshot`` (id empty: interval, start_method, load_avg, ...),
-    ``core`` (id = index), ``worker`` (id = PID), ``channel`` (id = name),
-    ``event`` (id = its number within the tick). Arrays are written as JSON
-    text; ``None`` as an empty cell.
-    """
-    record = to_jsonable(snap)
 
-    def cell(value: object) -> object:
-        if value is None:
-            return ""
-        if isinstance(value, list | dict):
-            return _dumps(value)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return value
+def _csv_fields(cls: type, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The recorded (``init``) fields of dataclass ``cls``, in their order, less ``skip``."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name not in skip)
 
-    t = snap.time
-    for key, value in record.items():
-        if key in ("cores", "workers", "channels", "events", "time"):
-            continue
-        yield (VERSION, tick, t, "snapshot", "", key, cell(value))
-    for entity, items, id_key in (
-        ("core", record["cores"], "index"),
-        ("worker", record["workers"], "pid"),
-        ("channel", record["channels"], "name"),
-        ("event", record["events"], None),
-    ):
-        for n, item in enumerate(items):
-            ident = item[id_key] if id_key else n
-            for key, value in item.items():
-                if key != id_key:
-                    yield (VERSION, tick, t, entity, ident, key, cell(value))
+
+# Fields that are not columns: a worker's threads (only while H shows them: never headless;
+# JSONL keeps them), and the snapshot's own lists (the other tables).
+_WORKER_COLUMNS = _csv_fields(WorkerSample, ("threads",))
+# mptop's own process, one per tick: these of its fields, as mptop_pid, mptop_cpu_percent, ...
+MPTOP_FIELDS = ("pid", "state", "core", "cpu_percent", "rss")
+# Properties derived from the recorded fields, added as columns (the UI shows them).
+_DERIVED: dict[type, tuple[str, ...]] = {
+    CoreSample: ("others_percent",),
+    ChannelSample: ("backlog", "delivered", "lost"),
+    Snapshot: ("total_percent",),
+}
+
+CSV_TABLES: dict[str, tuple[str, ...]] = {
+    "": (*CSV_KEYS, *_WORKER_COLUMNS),
+    "cores": (*CSV_KEYS, *_csv_fields(CoreSample), *_DERIVED[CoreSample]),
+    "channels": (*CSV_KEYS, *_csv_fields(ChannelSample), *_DERIVED[ChannelSample]),
+    "events": (*CSV_KEYS, *("event_" + f if f == "time" else f for f in _csv_fields(Event))),
+    "ticks": (
+        *CSV_KEYS,
+        "version",
+        *(
+            f
+            for f in _csv_fields(Snapshot, ("time", "cores", "workers", "channels", "events"))
+            if f not in ("load_avg", "mptop")
+        ),
+        "load_avg_1",
+        "load_avg_5",
+        "load_avg_15",
+        *_DERIVED[Snapshot],
+        *(f"mptop_{f}" for f in MPTOP_FIELDS),
+    ),
+}
+"""The columns of each CSV table (see :func:`csv_paths` for the file names, docs/RECORDING.md
+for each column's unit)."""
+
+
+def csv_paths(path: Path) -> dict[str, Path]:
+    """The files a CSV recording ``path`` (``run.csv``) writes, by table: ``""`` -> ``run.csv``
+    (the workers), ``"cores"`` -> ``run.cores.csv``, and so on for every :data:`CSV_TABLES`."""
+    return {
+        table: path if not table else path.with_name(f"{path.stem}.{table}{path.suffix}")
+        for table in CSV_TABLES
+    }
+
+
+def _cell(value: object) -> object:
+    """One CSV cell: ``None`` (and a non-finite float) -> empty, bool -> ``true``/``false``
+    (what ``pandas.read_csv`` reads as bool), an enum -> its value, a list -> JSON text."""
+    value = to_jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return _dumps(value)
+    return value
+
+
+def csv_rows(snap: Snapshot, tick: int) -> dict[str, list[tuple[object, ...]]]:
+    """The rows of one snapshot for each CSV table (:data:`CSV_TABLES`), cells as
+    :func:`_cell` writes them: one row per worker, core, channel and event, one for the tick."""
+    keys = (tick, snap.time)
+
+    def row(item: object, fields: tuple[str, ...]) -> tuple[object, ...]:
+        return (*keys, *(_cell(getattr(item, f)) for f in fields))
+
+    load = snap.load_avg or (None, None, None)
+    mine = snap.mptop
+    tick_fields = CSV_TABLES["ticks"][len(CSV_KEYS) + 1 :]
+    plain = tick_fields[: tick_fields.index("load_avg_1")]
+    ticks = (
+        *keys,
+        VERSION,
+        *(_cell(getattr(snap, f)) for f in plain),
+        *(_cell(v) for v in load),
+        *(_cell(getattr(snap, f)) for f in _DERIVED[Snapshot]),
+        *(_cell(None if mine is None else getattr(mine, f)) for f in MPTOP_FIELDS),
+    )
+    event_fields = _csv_fields(Event)
+    return {
+        "": [row(w, _WORKER_COLUMNS) for w in snap.workers],
+        "cores": [row(c, CSV_TABLES["cores"][len(CSV_KEYS) :]) for c in snap.cores],
+        "channels": [row(c, CSV_TABLES["channels"][len(CSV_KEYS) :]) for c in snap.channels],
+        "events": [row(e, event_fields) for e in snap.events],
+        "ticks": [ticks],
+    }
 
 
 class CsvWriter:
-    """Flat long-form CSV (:data:`CSV_COLUMNS`), flushed after every tick."""
+    """A CSV recording: one table per kind of thing, each its own file (:func:`csv_paths`), one
+    row per worker (core, channel, event) per tick, one column per field; every table is
+    flushed after each tick.
+
+    Tidy data, as pandas' docs describe it: each variable a column, each observation a row,
+    each kind of observation a table; so ``pandas.read_csv`` reads numbers as numbers (null
+    is an empty cell: NaN) and ``true``/``false`` as bool. Raises ``OSError`` if a file cannot
+    be created (the ones created before are closed).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._f: IO[str] = path.open("w", encoding="utf-8", newline="")
-        self._csv = csv.writer(self._f)
-        self._csv.writerow(CSV_COLUMNS)
-        self._f.flush()
+        self.tables = csv_paths(path)
+        self.files = tuple(self.tables.values())
+        self._files: dict[str, IO[str]] = {}
+        try:
+            for table, where in self.tables.items():
+                f = where.open("w", encoding="utf-8", newline="")
+                self._files[table] = f
+                csv.writer(f).writerow(CSV_TABLES[table])
+                f.flush()
+        except OSError:
+            self.close()
+            raise
         self._tick = 0
 
     def write(self, snap: Snapshot) -> None:
-        # Rows are built in memory and written in one call, so a tick is never half written.
-        buf = io.StringIO()
-        csv.writer(buf).writerows(csv_rows(snap, self._tick))
-        self._f.write(buf.getvalue())
-        self._f.flush()
+        # Each table's rows are built in memory and written in one call, so a table never
+        # holds half a tick.
+        for table, rows in csv_rows(snap, self._tick).items():
+            if not rows:
+                continue
+            buf = io.StringIO()
+            csv.writer(buf).writerows(rows)
+            f = self._files[table]
+            f.write(buf.getvalue())
+            f.flush()
         self._tick += 1
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
+        for f in self._files.values():
+            if not f.closed:
+                f.close()
 
 
 OUTPUT_SUFFIXES = (".jsonl", ".csv")

@@ -5,7 +5,16 @@ from __future__ import annotations
 import threading
 import time
 
-from mptop.workers.commands import Cap, Command, CommandError, Seek, Step, TogglePause
+from mptop.workers.commands import (
+    SPEEDS,
+    Cap,
+    Command,
+    CommandError,
+    Seek,
+    SetSpeed,
+    Step,
+    TogglePause,
+)
 from mptop.workers.detail import OutputTail, WorkerDetail, recorded_detail
 from mptop.workers.record import Recording
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
@@ -15,23 +24,32 @@ from mptop.workers.stacks import StackDump
 MAX_GAP = 10.0
 
 
+def speed_text(factor: float) -> str:
+    """``2.0`` -> ``"2x"``, ``0.25`` -> ``"0.25x"``: a playback speed as video players show it."""
+    return f"{factor:g}x"
+
+
 class ReplaySource:
     """Plays ``recording`` back: each snapshot after the recorded time since the previous one.
 
-    The gaps are capped at :data:`MAX_GAP` seconds, so the replay runs as fast
-    as the run did. ``autoplay=False`` starts paused on the first snapshot.
-    Commands: pause and play, step one snapshot, seek to one. It starts no
-    process, so it takes no process command. One thread delivers; a
-    snapshot waits for :meth:`arm` before the next one is shown.
+    The gaps are divided by the speed (:attr:`speed`, 1 = the recorded pace;
+    :class:`SetSpeed`, 0.25 to 16) and capped at :data:`MAX_GAP` seconds, so
+    the replay runs as fast as the run did, or that many times faster. A
+    replayed tick also waits until the screen applied the last one
+    (:meth:`arm`), so at 16x a 0.1 s recording plays as fast as the screen
+    draws. ``autoplay=False`` starts paused on the first snapshot. Commands:
+    pause and play, step by a number of snapshots either way, seek to one,
+    set the speed. It starts no process, so it takes no process command.
     """
 
-    caps = frozenset({Cap.PAUSE, Cap.STEP, Cap.SEEK})
+    caps = frozenset({Cap.PAUSE, Cap.STEP, Cap.SEEK, Cap.SPEED})
 
     def __init__(self, recording: Recording, *, autoplay: bool = True) -> None:
         self.recording = recording
         self.snapshots = recording.snapshots
         self.position = -1  # index of the snapshot last delivered
         self.paused = not autoplay
+        self.speed = 1.0
         self._target: int | None = 0  # the next index to deliver, once armed
         self._armed = True
         self._shown_at = 0.0
@@ -46,23 +64,32 @@ class ReplaySource:
         return self.position >= len(self.snapshots) - 1
 
     def info(self) -> SourceInfo:
-        """Kind ``replay``; the header leads with ``REPLAY name 3/8 playing``."""
+        """Kind ``replay``; the header leads with ``REPLAY name tick 3/8 playing`` and ``speed 2x``.
+
+        Then, for a recording whose last line was cut off, ``last line cut off: 8
+        snapshots played``.
+        """
         rec = self.recording
         with self._cond:
             shown = max(0, self.position) + 1
+            speed = speed_text(self.speed)
             state = (
-                "end"
+                "end (space replays)"
                 if self.at_end
-                else "paused (space plays, . steps)"
+                else "paused (space plays, ← → step)"
                 if self.paused
                 else "playing"
             )
         name = f" {rec.name}" if rec.name else ""
+        lead = [f"REPLAY{name} tick {shown}/{len(self.snapshots)} {state}", f"speed {speed}"]
+        if rec.cut_off is not None:
+            n = len(self.snapshots)
+            lead.append(f"last line cut off: {n} snapshot{'s' if n != 1 else ''} played")
         return SourceInfo(
             kind="replay",
             title=f"mptop replay {rec.source}",
             interval=rec.interval,
-            lead=(f"REPLAY{name} {shown}/{len(self.snapshots)} {state}",),
+            lead=tuple(lead),
             facts=("view only",),
             lesson=rec.lesson,
             lesson_title=f"Lesson: {rec.name}" if rec.name else "Lesson",
@@ -86,20 +113,35 @@ class ReplaySource:
         """Nothing to do: a recording has no newer snapshot than its next one."""
 
     def send(self, command: Command) -> str | None:
-        """Pause/play, step or seek. Raises :class:`CommandError` for any other command."""
+        """Pause/play, step, seek or set the speed.
+
+        Stepping or seeking pauses; playing on from the end starts over from the
+        first snapshot. Raises :class:`CommandError` for a process command, and
+        for a speed outside 0.25-16 or not a number.
+        """
         with self._cond:
             last = len(self.snapshots) - 1
             match command:
                 case TogglePause():
                     self.paused = not self.paused
+                    if not self.paused and self.at_end and self._target is None:
+                        self._target = 0  # play again, as a video player does
                     self._shown_at = time.monotonic()  # the next gap counts from now
-                case Step():
+                case Step(by=by):
                     self.paused = True
-                    if self.position < last:
-                        self._target = self.position + 1
+                    base = self.position if self._target is None else self._target
+                    target = max(0, min(last, base + by))
+                    self._target = target if target != self.position else None
                 case Seek(index=index):
                     self.paused = True
-                    self._target = max(0, min(last, index if index >= 0 else last + 1 + index))
+                    target = max(0, min(last, index if index >= 0 else last + 1 + index))
+                    self._target = target if target != self.position else None
+                case SetSpeed(factor=factor):
+                    if not SPEEDS[0] <= factor <= SPEEDS[-1]:  # NaN fails both
+                        raise CommandError(
+                            None, f"speed {factor!r}: must be {SPEEDS[0]:g} to {SPEEDS[-1]:g}"
+                        )
+                    self.speed = float(factor)
                 case _:
                     raise CommandError(
                         getattr(command, "pid", None),
@@ -140,7 +182,7 @@ class ReplaySource:
         if self.paused or self.at_end or self._target is not None:
             return None
         gap = self.snapshots[self.position + 1].time - self.snapshots[self.position].time
-        return self._shown_at + min(MAX_GAP, max(0.0, gap)) - time.monotonic()
+        return self._shown_at + min(MAX_GAP, max(0.0, gap) / self.speed) - time.monotonic()
 
     def _run(self) -> None:
         while True:

@@ -1,15 +1,20 @@
-"""The replay app: real pace, pause and step, process keys disabled, lesson panel, and a snapshot."""
+"""The replay app: real pace, pause, step and seek by tick, speed, a cut-off recording, process
+keys hidden, lesson panel, the palette, and a snapshot."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
 from mptop.tui.app import MptopApp
+from mptop.tui.palette import ENTRIES
 from mptop.tui.widgets.lesson import LessonPanel
-from mptop.workers.record import read_recording
+from mptop.tui.widgets.workers_table import WorkerTable
+from mptop.workers.record import RecordingError, read_recording
 from mptop.workers.replay_source import ReplaySource
 from tests.helpers import until
 from tests.ui import samples
@@ -32,7 +37,7 @@ async def test_pause_and_step() -> None:
     async with replay.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: replay.snapshot is not None)
         assert src.position == 0 and src.paused
-        assert "REPLAY samples-2 1/8 paused" in replay.summary()
+        assert "REPLAY samples-2 tick 1/8 paused" in replay.summary()
         await pilot.press("full_stop")
         await until(pilot, lambda: src.position == 1)
         await pilot.press("n")
@@ -40,7 +45,7 @@ async def test_pause_and_step() -> None:
         assert src.position == 2 and src.paused
         for _ in range(10):
             await pilot.press("n")
-        await until(pilot, lambda: "8/8 end" in replay.summary())
+        await until(pilot, lambda: "tick 8/8 end" in replay.summary())
         assert src.at_end
 
 
@@ -57,14 +62,15 @@ async def test_plays_at_recorded_pace() -> None:
         assert src.position == 1
 
 
-async def test_process_keys_disabled_and_lesson_shown() -> None:
+async def test_process_keys_hidden_and_lesson_shown() -> None:
     replay = app()
     async with replay.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: replay.snapshot is not None)
-        for action in ("add", "terminate", "kill"):
-            assert replay.check_action(action, ()) is None  # greyed in the footer
-        for action in ("suspend", "pin", "freeze"):
-            assert replay.check_action(action, ()) is False  # room for the playback keys
+        for action in ("add", "terminate", "kill", "suspend", "pin", "freeze", "slower", "rebuild"):
+            assert replay.check_action(action, ()) is False  # not in a replay's footer at all
+        shown = {b.binding.action for b in replay.active_bindings.values() if b.binding.show}
+        assert {"pause", "step_back", "step", "quit"} <= shown
+        assert not shown & {"add", "terminate", "kill", "suspend", "pin"}
         workers_before = replay.snapshot
         await pilot.press("k", "t", "a")
         assert replay.snapshot is workers_before
@@ -110,3 +116,113 @@ async def test_detail_in_a_replay_shows_what_the_recording_holds() -> None:
         assert str(sample.pid) in facts and sample.state.value in facts
         assert "CPU%" in facts and "no longer a worker" not in facts
         assert "not in the recording" in str(screen.query_one("#stdout", Static).content)
+
+
+async def test_seek_by_tick_with_arrows_home_and_end() -> None:
+    # In a replay ← → Home End move through the ticks (not the table); shift+→ scrolls the table.
+    replay = app()
+    src = source(replay)
+    async with replay.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: replay.snapshot is not None)
+        await pilot.press("right", "right")
+        await until(pilot, lambda: replay.snapshot is src.snapshots[2])
+        assert "tick 3/8 paused" in replay.summary()
+        await pilot.press("left")
+        await until(pilot, lambda: replay.snapshot is src.snapshots[1])
+        await pilot.press("end")
+        await until(pilot, lambda: replay.snapshot is src.snapshots[-1])
+        assert "tick 8/8 end" in replay.summary()
+        await pilot.press("right")  # no further than the last
+        await pilot.press("home")
+        await until(pilot, lambda: replay.snapshot is src.snapshots[0])
+        await pilot.press("left")  # nor before the first
+        await pilot.app.workers.wait_for_complete()
+        assert src.position == 0 and "tick 1/8" in replay.summary()
+        table = replay.query_one(WorkerTable)
+        assert table.max_scroll_x > 0 and round(table.scroll_x) == 0
+        await pilot.press("shift+right")
+        assert round(table.scroll_x) > 0 and src.position == 0
+        # while the filter line has the focus, ← → are its text cursor's
+        await pilot.press("slash", "p", "r", "left", "left")
+        box = replay.query_one("#filter", Input)
+        assert box.has_focus and box.cursor_position == 0
+        await pilot.app.workers.wait_for_complete()
+        assert src.position == 0
+
+
+async def test_minus_and_equals_change_the_pace() -> None:
+    # The samples are 1 s apart: at 16x the 7 gaps take about 0.44 s; at 0.5x one gap takes 2 s.
+    replay = app()
+    src = source(replay)
+    async with replay.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: replay.snapshot is not None)
+        assert "speed 1x" in replay.summary() and "recorded every 1 s" in replay.summary()
+        await pilot.press(*["equals_sign"] * 5)  # 2, 4, 8, 16, and no further
+        await until(pilot, lambda: src.speed == 16 and "speed 16x" in replay.summary())
+        started = time.monotonic()
+        await pilot.press("space")
+        await until(pilot, lambda: src.at_end)
+        took = time.monotonic() - started
+        assert 7 / 16 * 0.8 < took < 3.5, took  # 7 s at the recorded pace
+        await pilot.press(*["minus"] * 5)  # 8, 4, 2, 1, 0.5
+        await until(pilot, lambda: src.speed == 0.5 and "speed 0.5x" in replay.summary())
+        await pilot.press("home", "space")
+        await until(pilot, lambda: not src.paused and src.position == 0)
+        await pilot.pause(1.3)
+        assert src.position == 0  # at 1x it would be on the second tick by now
+        await pilot.press(*["minus"] * 3)
+        await until(pilot, lambda: "speed 0.25x" in replay.summary())
+
+
+def test_a_recording_cut_off_mid_line_plays_what_came_before(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.jsonl"
+    data = path(2).read_bytes()
+    cut.write_bytes(data[: len(data) - 40])  # a run killed in the middle of its last write
+    with pytest.raises(RecordingError, match="truncated: the last line is cut off"):
+        read_recording(cut)  # the strict default: headless's own tests check every line whole
+    rec = read_recording(cut, partial=True)
+    assert len(rec.snapshots) == 7 and rec.cut_off == 9  # the header, 7 snapshots, the cut line
+    assert rec.snapshots == read_recording(path(2)).snapshots[:7]
+    assert ReplaySource(rec).info().lead[-1] == "last line cut off: 7 snapshots played"
+    # the command line reads it so, too: the replay screen opens (a cut header still refuses)
+    only_header = tmp_path / "header.jsonl"
+    only_header.write_bytes(data[: data.index(b"\n") + 30])
+    with pytest.raises(RecordingError, match="truncated"):
+        read_recording(only_header, partial=True)
+
+
+async def test_palette_lists_mptop_first_with_descriptions() -> None:
+    from textual.command import Command, CommandList, CommandPalette
+
+    replay = app()
+    async with replay.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: replay.snapshot is not None)
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(replay.screen, CommandPalette))
+        listing = replay.screen.query_one(CommandList)
+        expected = [c.title for c in replay.get_system_commands(replay.screen_stack[0])]
+        await until(pilot, lambda: listing.option_count == len(expected))  # added in batches
+        options = [listing.get_option_at_index(i) for i in range(listing.option_count)]
+        hits = [o.hit for o in options if isinstance(o, Command)]
+        titles = [str(h.text) for h in hits]
+        assert titles == expected  # in the order mptop yields them, not sorted by title
+        assert titles[:4] == [
+            "Pause or play the replay",
+            "Step one tick back",
+            "Step one tick forward",
+            "Go to the first tick",
+        ]
+        assert titles.index("Kill the selected worker (SIGKILL)") < titles.index("Theme")
+        assert "Quit" not in titles and "Quit mptop" in titles
+        helps = {str(h.text): str(h.help) for h in hits}
+        assert helps["Step one tick back"].startswith("← · ")
+        assert helps["Play faster"].startswith("= · ")
+        assert "disabled: a replay starts no process" in helps["Kill the selected worker (SIGKILL)"]
+        # mptop's that act, then mptop's greyed ones, then Textual's own
+        ours = {title for title, _ in ENTRIES.values()}
+        acting = [i for i, t in enumerate(titles) if t in ours and "disabled" not in helps[t]]
+        greyed = [i for i, t in enumerate(titles) if t in ours and "disabled" in helps[t]]
+        textual = [i for i, t in enumerate(titles) if t not in ours]
+        assert acting and greyed and textual
+        assert max(acting) < min(greyed) and max(greyed) < min(textual)
+        await pilot.press("escape")

@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from mptop.tui.app import MptopApp, SnapshotReady
+from mptop.tui.palette import Greyed
 from mptop.tui.screens.detail import DetailScreen
 from mptop.tui.screens.help import HelpScreen
 from mptop.tui.widgets.cores import CoresPanel, max_rows_for, plan
@@ -240,8 +241,11 @@ async def test_process_keys_are_disabled_without_a_supervisor() -> None:
         await pilot.press("a", "plus", "t", "k", "s", "p", "d", "T", "K")
         assert app.screen is app.screen_stack[0]  # no confirm screen
         assert table(app).order == PIDS
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "mptop: Kill all" in titles and "mptop: Freeze" in titles
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        kill_all = commands["Kill every live worker (SIGKILL)"]
+        assert isinstance(kill_all, Greyed) and kill_all.help.startswith("K · asks first (disabled")
+        assert not isinstance(commands["Freeze or thaw the display"], Greyed)
+        assert "Step one tick back" not in commands  # nothing to play back: no playback keys
 
 
 async def test_a_dialog_takes_the_keys_and_ctrl_c_still_quits() -> None:
@@ -318,10 +322,11 @@ async def test_left_and_right_scroll_by_whole_columns() -> None:
         await pilot.pause()
         t = table(app)
         assert t.max_scroll_x > 0  # the table is wider than 80 columns
+        stops = [b for b in t.scroll_stops if b > 0]  # a column right after the frozen Name
         await pilot.press("right")
-        assert round(t.scroll_x) == COLUMN_STARTS[1]
+        assert round(t.scroll_x) == stops[0]
         await pilot.press("right", "right")
-        assert round(t.scroll_x) == COLUMN_STARTS[3]
+        assert round(t.scroll_x) == stops[2]
         for _ in range(len(COLUMN_STARTS)):
             await pilot.press("right")
         assert round(t.scroll_x) == t.max_scroll_x  # the last columns in view, no further
