@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mptop.workers.record import (
-    CSV_COLUMNS,
+    CSV_TABLES,
     VERSION,
     RecordingError,
+    csv_paths,
     header_record,
     parse_recording,
     read_recording,
@@ -122,18 +123,71 @@ def test_not_a_recording(tmp_path: Path, content: bytes | None, message: str) ->
         read_recording(path)
 
 
-def test_csv_is_long_form_with_version(tmp_path: Path) -> None:
+def test_csv_is_one_table_per_kind_with_a_column_per_field(tmp_path: Path) -> None:
     path = tmp_path / "run.csv"
-    write_recording(path, [samples.snapshot(2, 6, t) for t in range(3)], {})
-    rows = list(csv.reader(path.open()))
-    assert tuple(rows[0]) == CSV_COLUMNS
-    body = rows[1:]
-    assert {r[0] for r in body} == {str(VERSION)}
-    assert {r[1] for r in body} == {"0", "1", "2"}
-    cpu = [r for r in body if r[1] == "1" and r[3] == "worker" and r[5] == "cpu_percent"]
-    assert len(cpu) == 6 and {r[4] for r in cpu} == {str(samples.FIRST_PID + k) for k in range(6)}
+    snaps = [samples.snapshot(2, 6, t) for t in range(3)]
+    write_recording(path, snaps, {})
+    assert set(tmp_path.iterdir()) == set(csv_paths(path).values())
+    tables = {
+        table: list(csv.DictReader(where.open(newline="")))
+        for table, where in csv_paths(path).items()
+    }
+    for table, where in csv_paths(path).items():
+        assert tuple(next(csv.reader(where.open()))) == CSV_TABLES[table]
+    # one row per worker (core, channel, event) per tick, keyed by tick and time
+    for table, items in (
+        ("", "workers"),
+        ("cores", "cores"),
+        ("channels", "channels"),
+        ("events", "events"),
+    ):
+        want = [(str(t), repr(s.time)) for t, s in enumerate(snaps) for _ in getattr(s, items)]
+        assert [(r["tick"], r["time"]) for r in tables[table]] == want, table
+    assert [r["tick"] for r in tables["ticks"]] == ["0", "1", "2"]
+    # every cell as the sample has it: null empty, bool true/false, enum its value, list JSON
+    rows = iter(tables[""])
+    for snap in snaps:
+        for w in snap.workers:
+            row = next(rows)
+            for name in CSV_TABLES[""][2:]:
+                value = getattr(w, name)
+                cell = (
+                    ""
+                    if value is None
+                    else str(value).lower()
+                    if isinstance(value, bool)
+                    else repr(value)
+                    if isinstance(value, float)
+                    else str(value)
+                )
+                assert row[name] == cell, (w.pid, name)
+    last = snaps[-1]
+    channel = tables["channels"][-1]
+    assert int(channel["backlog"]) == last.channels[-1].backlog  # derived columns too
+    assert json.loads(channel["history"]) == list(last.channels[-1].history)
+    core = tables["cores"][-1]
+    assert json.loads(core["worker_pids"]) == list(last.cores[-1].worker_pids)
+    tick = tables["ticks"][-1]
+    assert int(tick["version"]) == VERSION
+    assert [float(tick[f"load_avg_{m}"]) for m in (1, 5, 15)] == list(last.load_avg or ())
+    assert float(tick["total_percent"]) == pytest.approx(last.total_percent)
     with pytest.raises(RecordingError, match="not CSV"):
         read_recording(path)
+
+
+def test_csv_reads_as_numbers_in_pandas(tmp_path: Path) -> None:
+    pd = pytest.importorskip(
+        "pandas", reason="pandas is in the test extras: pip install -e '.[test]'"
+    )
+    path = tmp_path / "run.csv"
+    write_recording(path, [samples.snapshot(2, 6, t) for t in range(3)], {})
+    workers = pd.read_csv(path)
+    for column in ("pid", "cpu_percent", "rss", "exitcode", "ppid", "msgs_in_per_s"):
+        assert pd.api.types.is_numeric_dtype(workers[column]), column
+    assert workers["daemon"].dtype == bool
+    assert workers["cpu_percent"].mean() > 0  # the TypeError, gone
+    channels = pd.read_csv(csv_paths(path)["channels"])
+    assert channels["stalled"].dtype == bool and channels["backlog"].sum() > 0
 
 
 # -- property: any corruption of a recording is a RecordingError, never another exception --

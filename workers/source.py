@@ -56,6 +56,10 @@ class SourceInfo:
     panel says while there are none (why, or what would show there).
     ``confirm_signals``: the processes are not mptop's own (an attached tree),
     so a key that signals or suspends one asks for a yes first.
+    ``lesson_output``: the lesson is about what the run's program prints (a
+    program scenario, ``mptop --scenario pool-order``), so the lesson panel
+    shows the last lines of :meth:`Source.output` of the snapshot's first
+    process (the program's root).
     """
 
     kind: str
@@ -70,25 +74,40 @@ class SourceInfo:
     ended: bool = False
     no_channels: str = "no channels"
     confirm_signals: bool = False
+    lesson_output: bool = False
+
+
+# Characters of a fate's error line shown (a long exception message is cut there).
+ERROR_CHARS = 120
 
 
 @dataclass(frozen=True, slots=True)
 class Fate:
     """How one process of the run ended: its exit code (``None``: unknown, or still running when
-    mptop left; ``ended`` tells which)."""
+    mptop left; ``ended`` tells which). ``error`` is the last line of its uncaught exception's
+    traceback (``TypeError: unsupported operand ...``) where the source knows it (mptop's own
+    workers: ``child.py`` writes it), else ``""``."""
 
     pid: int
     name: str
     daemon: bool
     exitcode: int | None
     ended: bool = False
+    error: str = ""
 
     def describe(self) -> str:
-        """``"-15 (SIGTERM)"``, ``"0 (done)"``, ``"exited, code not known"`` (``ended``: it is
-        gone, and only its parent, not mptop, learned how), or ``"still running?"``."""
+        """``"-15 (SIGTERM)"``, ``"0 (done)"``, ``"1 (error: TypeError: ...)"``, ``"exited, code
+        not known"`` (``ended``: it is gone, and only its parent, not mptop, learned how), or
+        ``"still running?"``."""
         if self.exitcode is None:
             return "exited, code not known (not mptop's child)" if self.ended else "still running?"
-        return f"{self.exitcode} ({describe_exitcode(self.exitcode)})"
+        meaning = describe_exitcode(self.exitcode)
+        if self.error:
+            error = self.error
+            if len(error) > ERROR_CHARS:
+                error = error[: ERROR_CHARS - 3] + "..."
+            meaning = f"{meaning}: {error}"
+        return f"{self.exitcode} ({meaning})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -297,7 +297,16 @@ class SpawnSource:
                 self.sampling.stop()
                 handles = sup.handles()
                 last = self.sampler.sample() if handles else None
-                fates = tuple(Fate(h.pid, h.name, h.daemon, h.exitcode) for h in handles)
+                fates = tuple(
+                    Fate(
+                        h.pid,
+                        h.name,
+                        h.daemon,
+                        h.exitcode,
+                        error=sup.error_line(h) if h.exitcode == 1 else "",
+                    )
+                    for h in handles
+                )
                 self._closed = Closed(fates, last)
             finally:
                 sup.remove_log_dir()

@@ -387,8 +387,11 @@ class Supervisor:
             traceback = None
         return WorkerOutput(tail_lines(out, lines), tail_lines(err, lines), traceback)
 
-    def _error_line(self, h: WorkerHandle) -> str:
-        """The last line of ``h``'s traceback (``ValueError: boom``), or ``""``."""
+    def error_line(self, h: WorkerHandle) -> str:
+        """The last line of ``h``'s traceback (``ValueError: boom``), or ``""`` (none written).
+
+        Reads its traceback file (``child.py`` writes it on an uncaught exception), which
+        :meth:`remove_log_dir` deletes: ask before that."""
         lines = tail_lines(h.log_paths[2], 1)
         return lines[0].strip() if lines else ""
 
@@ -414,7 +417,7 @@ class Supervisor:
                     h.suspended = False
                     exited.append(h)
                     meaning = describe_exitcode(code)
-                    if code == 1 and (error := self._error_line(h)):
+                    if code == 1 and (error := self.error_line(h)):
                         meaning = f"{meaning}: {error}"
                     level = "info" if code == 0 else "warning"
                     self._event(f"{h.pid} exited with {code} ({meaning})", h.pid, level)
