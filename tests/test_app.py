@@ -9,6 +9,7 @@ import pytest
 from textual.binding import Binding
 
 from mptop.tui.app import MptopApp
+from mptop.tui.palette import key_text
 from mptop.tui.screens.confirm import ConfirmScreen
 from mptop.tui.screens.detail import DetailScreen
 from mptop.tui.screens.help import HelpScreen, help_text
@@ -18,21 +19,6 @@ from tests.conftest import SourceFactory
 from tests.helpers import alive, until
 
 pytestmark = pytest.mark.timeout(60)
-
-KEY_NAMES = {
-    "question_mark": "?",
-    "f1": "F1",
-    "ctrl+c": "Ctrl+C",
-    "enter": "Enter",
-    "plus": "+",
-    "slash": "/",
-    "minus": "-",
-    "equals_sign": "=",
-    "less_than_sign": "<",
-    "greater_than_sign": ">",
-    "escape": "Esc",
-    "full_stop": ".",
-}
 
 
 def table_pids(app: MptopApp) -> list[int]:
@@ -113,7 +99,7 @@ async def test_help_screen_lists_every_key(make_source: SourceFactory) -> None:
         for binding in MptopApp.BINDINGS:
             assert isinstance(binding, Binding)
             for key in binding.key.split(","):
-                shown = KEY_NAMES.get(key, key)
+                shown = key_text(key)
                 assert f"`{shown}`" in help_text(), shown
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -146,23 +132,6 @@ async def test_s_suspends_and_resumes(make_source: SourceFactory) -> None:
         await until(pilot, lambda: cell(app, pid, "state") == "stopped")
         await pilot.press("s")
         await until(pilot, lambda: cell(app, pid, "state") in ("running", "sleeping"))
-
-
-async def test_p_pins_to_one_core_and_unpins(make_source: SourceFactory) -> None:
-    source = make_source(count=1)
-    app = MptopApp(source)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: len(table_pids(app)) == 1)
-        pid = table_pids(app)[0]
-        ps = psutil.Process(pid)
-        everything = ps.cpu_affinity()
-        await pilot.press("p")
-        await until(pilot, lambda: cell(app, pid, "core").endswith("*"))
-        core = int(cell(app, pid, "core").rstrip("*"))
-        assert ps.cpu_affinity() == [core]
-        await pilot.press("p")
-        await until(pilot, lambda: not cell(app, pid, "core").endswith("*"))
-        assert ps.cpu_affinity() == everything
 
 
 @pytest.mark.parametrize(("key", "code"), [("T", "-15"), ("K", "-9")])

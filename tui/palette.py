@@ -97,6 +97,7 @@ KEY_NAMES = {
     "shift+left": "⇧←",
     "shift+right": "⇧→",
     "f1": "F1",
+    "ctrl+c": "Ctrl+C",
 }
 
 

@@ -27,7 +27,7 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 | `t` | terminate the selected worker: SIGTERM, what `Process.terminate()` sends |
 | `k` | kill the selected worker: SIGKILL, what `Process.kill()` sends; cannot be caught |
 | `s` | suspend (SIGSTOP) or resume (SIGCONT) the selected worker |
-| `p` | pin the selected worker to the core it runs on (CPU affinity), or unpin it |
+| `p` | choose the cores the selected worker may run on (CPU affinity, as htop's `a`): a dialog with every core, its affinity now checked and the core it runs on marked; `space` toggles, `a` all, `n` none, `c` its core only, `Enter` applies (every core checked = unpinned), `Esc` cancels |
 | `d` | toggle the daemon flag for the next workers added |
 | `T` | terminate every live worker (asks first) |
 | `K` | kill every live worker (asks first) |
@@ -42,7 +42,7 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 | key | does |
 | --- | --- |
 | `↑` `↓` `PgUp` `PgDn` `Home` `End`, or a click | select a worker; the selection follows its PID |
-| `←` `→` | scroll the table sideways, a column at a time |
+| `←` `→`, or `⇧←` `⇧→` | scroll the table sideways, a column at a time (in a replay `←` `→` step through the ticks: `⇧←` `⇧→` scroll) |
 | `<` `>` / click a header | sort by the previous / next column; click the sorted header again to invert |
 | `I` | invert the sort order |
 | `/` | filter by name, PID or state (`Enter` keeps it, `Esc` clears it) |
@@ -53,8 +53,21 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 | `Ctrl+P` | command palette: every action by name |
 | `q` / `Ctrl+C` | quit: daemon workers are terminated, the others asked to finish, then SIGTERM, then SIGKILL |
 
-Keys this kind of run does not take are greyed in the footer and listed at the top of this page.
-In a replay (`mptop replay run.jsonl`), `space` pauses and resumes, `.` or `n` steps one snapshot.
+Keys this kind of run does not take are greyed in the footer (hidden in a replay) and listed at
+the top of this page.
+
+## Keys: replay (`mptop replay run.jsonl`)
+
+| key | does |
+| --- | --- |
+| `space` | pause, or play on (at the last tick: from the first) |
+| `←` `→` (or `.` `n`) | one tick back / forward, and stay paused there |
+| `Home` `End` | the first / the last tick |
+| `-` `=` | play slower / faster: 0.25x, 0.5x, 1x, 2x, 4x, 8x or 16x the recorded pace |
+
+The header shows the position (`tick 12/340`), the speed, and the recorded interval. A recording
+whose last line was cut off (a run killed in the middle of a write) plays what came before it and
+says so (`last line cut off: N snapshots played`).
 
 ## Worker columns
 
