@@ -1,4 +1,6 @@
-"""The worker detail screen (Enter): identity, lifecycle, placement, traffic and output of one worker."""
+"""The worker detail screen (Enter): the facts of one worker first (identity, state and exit code,
+CPU and placement, memory, how it was started, traffic), then its threads' stacks, its output and
+traceback, and last its command line (a forkserver child's holds the whole ``sys.path``)."""
 
 from __future__ import annotations
 
@@ -124,7 +126,13 @@ def render_detail(
     total_cores: int | None,
     time_fmt: Callable[[float], str],
 ) -> Table:
-    """Worker ``w``'s detail ``d`` as a two-column grid; ``now`` is the snapshot's ``time.time()``."""
+    """Worker ``w``'s detail ``d`` as a two-column grid; ``now`` is the snapshot's ``time.time()``.
+
+    The facts a look at a worker is for come first: who it is, its state and
+    exit code, CPU and where it runs, memory, how it was started, its
+    traffic. The command line is not here: it is the screen's last section
+    (:func:`command_line_text`).
+    """
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
@@ -137,7 +145,20 @@ def render_detail(
     row("Name", w.name)
     if w.workload:
         row("Workload", w.workload)
-    row("Command line", " ".join(d.cmdline) if d.cmdline else fmt.DASH)
+    row("State", w.state.value)
+    if w.exitcode is not None:
+        row("Exit code", Text(f"{w.exitcode}: {describe_exitcode(w.exitcode)}", style="bold"))
+    if d.create_time is not None:
+        started = time_fmt(d.create_time)
+        row("Started", f"{started}, {duration(now - d.create_time)} ago" if w.alive else started)
+    if w.alive:  # an exited worker has no CPU%, core, RSS or rates: no rows of dashes
+        row("CPU%", f"{fmt.percent(w.cpu_percent)} (100 = one full core)")
+        row("Core", fmt.DASH if w.core is None else str(w.core))
+    row("Affinity", cores_text(d.affinity, total_cores))
+    row("Threads", fmt.DASH if d.threads is None else str(d.threads))
+    row("Nice", fmt.DASH if d.nice is None else nice_text(d.nice, d.mptop_nice))
+    if w.alive:
+        row("RSS", fmt.size(w.rss))
     row("Start method", d.start_method or w.start_method or fmt.DASH)
     if not (d.start_method or w.start_method):
         row("Daemon", "– (not started by multiprocessing)")
@@ -145,36 +166,33 @@ def render_detail(
         row("Daemon", "yes: terminated when the process that started it exits")
     else:
         row("Daemon", "no: the process that started it waits for it (joins it) as it exits")
-    if d.create_time is not None:
-        row("Started", time_fmt(d.create_time))
-        if w.alive:
-            row("Uptime", duration(now - d.create_time))
-    row("State", w.state.value)
-    if w.exitcode is not None:
-        row("Exit code", Text(f"{w.exitcode}: {describe_exitcode(w.exitcode)}", style="bold"))
-    row("CPU%", f"{fmt.percent(w.cpu_percent)} (100 = one full core)")
-    row("Core", fmt.DASH if w.core is None else str(w.core))
-    row("Affinity", cores_text(d.affinity, total_cores))
-    row("Threads", fmt.DASH if d.threads is None else str(d.threads))
-    row("Nice", fmt.DASH if d.nice is None else nice_text(d.nice, d.mptop_nice))
-    if d.last_seen:
-        row(
-            "",
-            Text("PPID, command line, affinity, threads, nice: as last seen running", style="dim"),
-        )
-    row("RSS", fmt.size(w.rss))
     for c in d.channels:
         row(
             f"{c.name} ({c.kind})",
             f"sent {c.sent} msgs ({fmt.size(c.sent_bytes)}), "
             f"took {c.received} msgs ({fmt.size(c.received_bytes)})",
         )
-    row(
-        "Now",
-        f"in {fmt.count(w.msgs_in_per_s)} msg/s {fmt.size(w.bytes_in_per_s)}/s, "
-        f"out {fmt.count(w.msgs_out_per_s)} msg/s {fmt.size(w.bytes_out_per_s)}/s",
-    )
+    if w.alive:
+        row(
+            "Now",
+            f"in {fmt.count(w.msgs_in_per_s)} msg/s {fmt.size(w.bytes_in_per_s)}/s, "
+            f"out {fmt.count(w.msgs_out_per_s)} msg/s {fmt.size(w.bytes_out_per_s)}/s",
+        )
+    if d.last_seen:
+        row(
+            "",
+            Text("PPID, command line, affinity, threads, nice: as last seen running", style="dim"),
+        )
     return grid
+
+
+def command_line_text(cmdline: tuple[str, ...]) -> Text:
+    """The command line, its arguments joined by spaces (a dash if unknown).
+
+    Shown last: a forkserver or spawn child's command line holds the whole
+    ``sys.path`` and preparation data of its parent, several lines long.
+    """
+    return Text(" ".join(cmdline) if cmdline else fmt.DASH)
 
 
 class DetailScreen(ModalScreen[None]):
@@ -240,14 +258,17 @@ class DetailScreen(ModalScreen[None]):
             box.border_title = f"{self.sample.name} (PID {self.pid})"
             box.border_subtitle = "Esc close"
             yield Static("reading…", id="facts")
+            # an exited worker's traceback is why one looks: right after the facts
+            yield Static("Traceback", classes="section", id="traceback-title")
+            yield Static(fmt.DASH, id="traceback")
             yield Static("Stacks, most recent call first (r reads them again)", classes="section")
             yield Static(fmt.DASH, id="stacks")
             yield Static("stdout (last lines)", classes="section")
             yield Static(fmt.DASH, id="stdout", classes="output")
             yield Static("stderr (last lines)", classes="section")
             yield Static(fmt.DASH, id="stderr", classes="output")
-            yield Static("Traceback", classes="section", id="traceback-title")
-            yield Static(fmt.DASH, id="traceback")
+            yield Static("Command line", classes="section")
+            yield Static(fmt.DASH, id="cmdline", classes="output")
         yield Footer()  # this dialog's own keys (the main footer is greyed meanwhile)
 
     def on_mount(self) -> None:
@@ -305,6 +326,10 @@ class DetailScreen(ModalScreen[None]):
         self.query_one("#facts", Static).update(
             render_detail(self.sample, d, self._now, self._total_cores, self._time_fmt)
         )
+        self.query_one("#cmdline", Static).update(command_line_text(d.cmdline))
+        shown = bool(d.traceback) or not self.sample.alive  # a live worker's "none" is noise
+        self.query_one("#traceback-title").display = shown
+        self.query_one("#traceback").display = shown
         if d.recorded:
             absent = Text("not in the recording (it holds the snapshots only)")
             for name in ("#stdout", "#stderr", "#traceback"):

@@ -8,8 +8,9 @@ the channels and the events off the screen, a ``1fr`` one of 4 workers keeps
 measure each panel as usual and then, in ``process_layout`` (Textual's hook
 for placements CSS cannot express), gives out its rows with
 :func:`share_rows`: every panel first gets its least (a header and a few
-rows), then the lesson, the worker table and the channels get what they need
-in that order, and the event log takes the rest.
+rows), then the lesson, the channels (up to a third), the worker table and
+the rest of the channels get what they need in that order, and the event log
+takes the rest.
 """
 
 from __future__ import annotations
@@ -40,9 +41,19 @@ class Claim:
     least: int
 
 
-# Who keeps their least first when even the least do not fit, and who then gets what it needs.
+# Who keeps their least first when even the least do not fit.
 LEAST_ORDER = ("workers", "filter", "channels", "log", "lesson")
-FILL_ORDER = ("filter", "lesson", "workers", "channels", "log")
+# Who then gets what it needs, in turn, up to this share of the height (None: all it needs).
+# The channels' few lines come before the table's rows, but an attached tree's dozens of pipes
+# do not take more than a third: the rest of them waits until the table has its rows.
+FILL_ORDER: tuple[tuple[str, float | None], ...] = (
+    ("filter", None),
+    ("lesson", None),
+    ("channels", 1 / 3),
+    ("workers", None),
+    ("channels", None),
+    ("log", None),
+)
 
 
 def share_rows(height: int, claims: list[Claim]) -> dict[str, int]:
@@ -51,8 +62,9 @@ def share_rows(height: int, claims: list[Claim]) -> dict[str, int]:
     First each panel gets ``min(least, need)`` in :data:`LEAST_ORDER` while
     rows remain (on a terminal too short for all of them, the lesson and then
     the log go first: they hold the least urgent lines); then, in
-    :data:`FILL_ORDER`, each gets up to its ``need``; the event log (need
-    None) takes every row left. Panels not in ``claims`` are not shown.
+    :data:`FILL_ORDER`, each gets up to its ``need`` (or that share of
+    ``height``); the event log (need None) takes every row left. Panels not
+    in ``claims`` are not shown.
     """
     by_name = {c.name: c for c in claims}
     rows = dict.fromkeys(by_name, 0)
@@ -64,11 +76,14 @@ def share_rows(height: int, claims: list[Claim]) -> dict[str, int]:
         least = c.least if c.need is None else min(c.least, c.need)
         rows[name] = min(least, left)
         left -= rows[name]
-    for name in FILL_ORDER:
+    for name, share in FILL_ORDER:
         c = by_name.get(name)
         if c is None:
             continue
-        more = left if c.need is None else min(left, max(0, c.need - rows[name]))
+        need = rows[name] + left if c.need is None else c.need
+        if share is not None:
+            need = min(need, int(height * share))
+        more = min(left, max(0, need - rows[name]))
         rows[name] += more
         left -= more
     return rows

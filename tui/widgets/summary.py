@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from rich.cells import cell_len, set_cell_size
 from textual.strip import Strip
 from textual.widget import Widget
 
 from mptop.tui.widgets import strips
+from mptop.workers.snapshot import WorkerSample, WorkerState
+
+# The order the header counts processes in: the ones at work first, the ones gone last.
+_STATE_ORDER = (
+    WorkerState.RUNNING,
+    WorkerState.SLEEPING,
+    WorkerState.STARTING,
+    WorkerState.STOPPED,
+    WorkerState.ZOMBIE,
+    WorkerState.EXITED,
+)
+
+
+def process_counts(workers: Iterable[WorkerSample]) -> str:
+    """How many processes are in each state, as the table's State column words them.
+
+    ``"2 running, 1 sleeping, 1 stopped, 3 exited"`` (states with none left
+    out; ``"no processes"`` when there are none). A stopped process (SIGSTOP)
+    and a zombie (dead, not yet reaped) are counted as what they are, not as
+    alive.
+    """
+    counts = Counter(w.state for w in workers)
+    parts = []
+    for state in _STATE_ORDER:
+        n = counts.get(state, 0)
+        if n:
+            word = "zombies" if state is WorkerState.ZOMBIE and n > 1 else state.value
+            parts.append(f"{n} {word}")
+    return ", ".join(parts) or "no processes"
 
 
 class Summary(Widget):
