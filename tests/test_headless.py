@@ -191,22 +191,16 @@ def test_ctrl_c_stops_cleanly_and_the_file_stays_valid(tmp_path: Path) -> None:
         kill_all(seen)
 
 
-def test_bad_output_path_starts_nothing(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mptop.tui",
-            "--headless",
-            "-o",
-            str(tmp_path / "no" / "dir" / "r.jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+@pytest.mark.parametrize("name", ["no/dir/r.jsonl", "r.csv"])
+def test_bad_output_path_starts_nothing(tmp_path: Path, name: str) -> None:
+    (tmp_path / "r.cores.csv").mkdir()  # a CSV recording's second table cannot be made
+    out = tmp_path / name
+    cmd = [sys.executable, "-m", "mptop.tui", "--headless", "-o", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     assert run.returncode == 2
-    assert run.stderr.count("\n") == 1 and "--output: cannot create" in run.stderr
+    bad = out if name.endswith(".jsonl") else tmp_path / "r.cores.csv"
+    assert run.stderr.count("\n") == 1 and f"--output: cannot create {bad}: " in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.cores.csv"]  # nothing half made
 
 
 def test_replay_of_a_bad_recording_is_one_line(tmp_path: Path) -> None:

@@ -472,7 +472,9 @@ def run_headless_cli(
         writer = open_output(inv.output, record)
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        return _usage_error(f"--output: cannot create {inv.output}: {reason}")
+        # a CSV recording creates a file per table: name the one that failed
+        where = err.filename if isinstance(err, OSError) and err.filename else inv.output
+        return _usage_error(f"--output: cannot create {where}: {reason}")
     try:
         source = make_source()
     except (OSError, RuntimeError) as err:

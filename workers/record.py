@@ -543,8 +543,8 @@ class CsvWriter:
 
     Tidy data, as pandas' docs describe it: each variable a column, each observation a row,
     each kind of observation a table; so ``pandas.read_csv`` reads numbers as numbers (null
-    is an empty cell: NaN) and ``true``/``false`` as bool. Raises ``OSError`` if a file cannot
-    be created (the ones created before are closed).
+    is an empty cell: NaN) and ``true``/``false`` as bool. Raises ``OSError`` (its ``filename``
+    names the file) if a table cannot be created; the ones created before are removed.
     """
 
     def __init__(self, path: Path) -> None:
@@ -560,6 +560,8 @@ class CsvWriter:
                 f.flush()
         except OSError:
             self.close()
+            for table in self._files:  # no half a recording: the tables made so far go
+                self.tables[table].unlink(missing_ok=True)
             raise
         self._tick = 0
 
