@@ -99,7 +99,7 @@ class PinScreen(ModalScreen[PinChoice | None]):
         with Vertical() as box:
             box.border_title = f"Affinity of {self.process_name} (PID {self.pid})"
             box.border_subtitle = "Enter apply · Esc cancel"
-            yield Static("The cores it may run on (sched_setaffinity, as htop's a).", id="question")
+            yield Static("Check the cores it may run on (its CPU affinity).", id="question")
             yield SelectionList[int](
                 *(
                     Selection(self._label(i), i, i in self.initial, id=f"core-{i}")
@@ -153,7 +153,6 @@ class PinScreen(ModalScreen[PinChoice | None]):
             problem = self.query_one("#problem", Static)
             problem.update(EMPTY)
             problem.add_class("-shown")
-            self.notify(EMPTY, severity="warning")
             return
         self.dismiss(PinChoice(chosen, every=len(chosen) == self.cores))
 
