@@ -363,9 +363,17 @@ def test_an_error_mptop_saw_exits_1_and_says_it(
         assert result.snapshots == 2  # the recording ends at the failed write
 
 
-def _result(*fates: Fate, early: tuple[int, ...] = (), status: int | None = None) -> HeadlessResult:
+def _result(
+    *fates: Fate, early: tuple[int, ...] = (), status: int | None = None, error: str = ""
+) -> HeadlessResult:
     return HeadlessResult(
-        3, 1.0, False, Path("r.jsonl"), Closed(fates, None, status), exited_early=frozenset(early)
+        3,
+        1.0,
+        False,
+        Path("r.jsonl"),
+        Closed(fates, None, status),
+        errors=(error,) if error else (),
+        exited_early=frozenset(early),
     )
 
 
@@ -394,6 +402,10 @@ def _result(*fates: Fate, early: tuple[int, ...] = (), status: int | None = None
         (_result(Fate(1, "prog", False, 3), early=(1,), status=3), 3),
         (_result(Fate(1, "prog", False, -15), status=-15), 143),
         (_result(Fate(1, "prog", False, 0), early=(1,), status=0), 0),
+        # ... unless it exited 0 and mptop saw an error; an error trumps every other run's 3
+        (_result(Fate(1, "prog", False, 0), early=(1,), status=0, error="cannot sample"), 1),
+        (_result(Fate(1, "prog", False, 3), early=(1,), status=3, error="cannot sample"), 3),
+        (_result(Fate(1, "a", True, 1), early=(1,), error="cannot start a worker: EAGAIN"), 1),
     ],
 )
 def test_what_each_exit_status_means(result: HeadlessResult, status: int) -> None:
@@ -406,6 +418,8 @@ def test_what_each_exit_status_means(result: HeadlessResult, status: int) -> Non
         assert "exit status" not in said and "failed" not in said.splitlines()[-1]
     if status == 143:
         assert said.endswith("mptop: exit status 143: the program's own")
+    if status == 1:
+        assert said.splitlines()[-1].startswith("mptop: exit status 1: ")
 
 
 def test_the_summary_lists_the_failed_first_and_counts_the_rest() -> None:
