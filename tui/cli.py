@@ -67,8 +67,8 @@ HEADLESS_STATUSES = (
     "stops at the end do not count as failed); 1 mptop saw an error (a snapshot it could not "
     "take, a worker it could not start, a write that failed, a run it could not start); 2 bad "
     "input, nothing started; 3 every worker failed (each ended with an exception, sys.exit(N) "
-    "or a signal mptop did not send, before the end). The summary on stderr says how each "
-    "worker ended."
+    "or a signal mptop did not send, before the end; 1 where both hold). The summary on "
+    "stderr says how each worker ended."
 )
 RUN_STATUSES = (
     "Exit status: the program's own (128 + N if it died of signal N, as a shell says), also "
