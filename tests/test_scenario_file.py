@@ -362,9 +362,12 @@ def test_every_bundled_scenario_loads_and_lists() -> None:
     names = bundled_names()
     assert names == sorted(
         [
+            "current-process",
             "daemons",
             "pipes-vs-queues",
             "pool",
+            "pool-order",
+            "process-api-vs-pool",
             "processes-vs-threads",
             "start-methods",
             "terminate-danger",

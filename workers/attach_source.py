@@ -24,7 +24,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 
@@ -53,6 +52,7 @@ from mptop.workers.proc_fds import (
 from mptop.workers.process_facts import (
     closer_look,
     end_names,
+    process_name,
     zombie_exitcode,
 )
 from mptop.workers.sampling_thread import SamplingThread
@@ -89,35 +89,6 @@ def check_pid(pid: int) -> str:
     except psutil.AccessDenied:
         pass  # another user's: what can be read is shown
     return ""
-
-
-def process_name(name: str, cmdline: list[str]) -> tuple[str, str]:
-    """A short name for a process and, where its command line says, its start method.
-
-    A Python process is named by its script or module (``prog.py``,
-    ``mypkg.main``), a multiprocessing helper by what it is (``spawn child``,
-    ``forkserver``, ``resource_tracker``); anything else keeps psutil's name.
-    """
-    exe = Path(cmdline[0]).name if cmdline else ""
-    if "python" not in exe:
-        return name, ""
-    args = cmdline[1:]
-    if "-c" in args:
-        code = " ".join(args[args.index("-c") + 1 :])
-        for marker, short, method in (
-            ("multiprocessing.spawn", "spawn child", "spawn"),
-            ("multiprocessing.forkserver", "forkserver", ""),
-            ("multiprocessing.resource_tracker", "resource_tracker", ""),
-        ):
-            if marker in code:
-                return short, method
-        return f"{exe} -c", ""
-    for i, a in enumerate(args):
-        if a == "-m" and i + 1 < len(args):
-            return args[i + 1], ""
-        if not a.startswith("-"):
-            return Path(a).name, ""
-    return exe, ""
 
 
 @dataclass(eq=False)

@@ -1,11 +1,13 @@
 """Facts about a process that any source reads the same way: a zombie's exit code, what a closer
-look tells (for the detail screen), and a few names for a channel's end."""
+look tells (for the detail screen), a process's short name from its command line, and a few names
+for a channel's end."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -25,6 +27,35 @@ def zombie_exitcode(pid: int) -> int | None:
         return os.waitstatus_to_exitcode(int(fields[-1]))
     except (OSError, IndexError, ValueError):
         return None
+
+
+def process_name(name: str, cmdline: list[str]) -> tuple[str, str]:
+    """A short name for a process and, where its command line says, its start method.
+
+    A Python process is named by its script or module (``prog.py``,
+    ``mypkg.main``), a multiprocessing helper by what it is (``spawn child``,
+    ``forkserver``, ``resource_tracker``); anything else keeps psutil's name.
+    """
+    exe = Path(cmdline[0]).name if cmdline else ""
+    if "python" not in exe:
+        return name, ""
+    args = cmdline[1:]
+    if "-c" in args:
+        code = " ".join(args[args.index("-c") + 1 :])
+        for marker, short, method in (
+            ("multiprocessing.spawn", "spawn child", "spawn"),
+            ("multiprocessing.forkserver", "forkserver", ""),
+            ("multiprocessing.resource_tracker", "resource_tracker", ""),
+        ):
+            if marker in code:
+                return short, method
+        return f"{exe} -c", ""
+    for i, a in enumerate(args):
+        if a == "-m" and i + 1 < len(args):
+            return args[i + 1], ""
+        if not a.startswith("-"):
+            return Path(a).name, ""
+    return exe, ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
 from mptop.workers.process_facts import (
     closer_look,
     end_names,
+    process_name,
     zombie_exitcode,
 )
 from mptop.workers.program_counters import ProbeFiles, ProcessCounts
@@ -180,6 +181,11 @@ class RunSource:
     TUI owns the terminal; otherwise (headless) they pass through unchanged.
     stdin is /dev/null. Raises ``FileNotFoundError`` if the command does not
     exist. The program starts in :meth:`start`.
+
+    A program scenario (``mptop --scenario pool-order``) gives its ``name``,
+    ``description`` and ``lesson``: the lesson panel shows the lesson beside
+    the program's latest output lines (:attr:`SourceInfo.lesson_output`, while
+    the output is captured), and a recording's header carries all three.
     """
 
     caps = frozenset(
@@ -195,7 +201,16 @@ class RunSource:
         }
     )
 
-    def __init__(self, argv: list[str], *, interval: float = 1.0, capture: bool = True) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        interval: float = 1.0,
+        capture: bool = True,
+        name: str = "",
+        description: str = "",
+        lesson: str = "",
+    ) -> None:
         if not argv:
             raise ValueError("no command to run")
         if shutil.which(argv[0]) is None:
@@ -209,6 +224,7 @@ class RunSource:
         logs = Path(tempfile.mkdtemp(prefix="mptop-run-output-"))
         self.log_path = logs / "output.log"
         self.capture = capture
+        self.scenario, self.description, self.lesson = name, description, lesson.strip()
         self.files = ProbeFiles(self.probe_dir)
         self._files_lock = threading.Lock()
         self.probe = ProcessProbe()
@@ -258,6 +274,9 @@ class RunSource:
         if self._uncounted:
             facts = ("channels not counted", "In/Out B/s = all I/O")
             none = f"channels not counted: {self._uncounted} · In/Out B/s: all I/O (/proc/PID/io)"
+        record = {"name": self.scenario or self.program, "command": self.argv}
+        if self.lesson:
+            record |= {"description": self.description, "lesson": self.lesson}
         return SourceInfo(
             kind="run",
             title=f"mptop run {shlex.join(self.argv)}",
@@ -265,9 +284,12 @@ class RunSource:
             lead=(lead,),
             facts=(*facts, "mptop run"),
             unavailable="mptop does not own the program's code: it cannot add a process",
-            record={"name": self.program, "command": self.argv, "interval": self.sampling.interval},
+            record={**record, "interval": self.sampling.interval},
             ended=ended_at is not None,
             no_channels=none,
+            lesson=self.lesson,
+            lesson_title=f"Lesson: {self.scenario}" if self.scenario else "Lesson",
+            lesson_output=bool(self.lesson) and self.capture,
         )
 
     def start(self, deliver: Deliver, failed: Failed) -> None:
@@ -585,7 +607,10 @@ class RunSource:
                 for child in root.children(recursive=True):
                     if child.pid not in self._procs:
                         with contextlib.suppress(psutil.Error):
-                            self._add(child.pid, child.name())
+                            # a multiprocessing helper by what it is (forkserver,
+                            # resource_tracker); a multiprocessing child's name comes below
+                            name, _ = process_name(child.name(), child.cmdline())
+                            self._add(child.pid, name)
                             new.append(child.pid)
         for pid in counts:  # a process that came and went between two ticks left its file
             if pid not in self._procs:

@@ -21,6 +21,20 @@ A scenario file (read with the standard library's :mod:`tomllib`) looks like::
     task_seconds = 0.05                  # length of one task, seconds, (0, 60]
     nice = 19                            # workers' nice value, 0 (normal) to 19 (lowest)
 
+A scenario may run a program instead (``mptop run`` with the lesson beside it)::
+
+    name = "pool-order"
+    description = "..."
+    lesson = "..."                       # {program} in it: the program's path
+    interval = 0.5
+    program = "pool_order.py"            # a Python file: next to the scenario file (a
+                                         # bundled scenario: in mptop.examples)
+    args = ["--rounds", "3"]             # its command-line arguments (default: none)
+
+It is run with the Python mptop runs on; ``[[workers]]``, ``start_method``, ``ipc``,
+``message_size`` and ``rate`` conflict with ``program`` (the program starts its own
+processes).
+
 Every error is a :class:`ConfigError` whose ``str()`` is one line,
 ``FILE:LINE: KEY: message``; nothing here starts a process (a custom
 ``module:function`` workload is imported, as validation).
@@ -32,6 +46,7 @@ import dataclasses
 import difflib
 import math
 import re
+import shlex
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -47,6 +62,7 @@ __all__ = [
     "TOP_KEYS",
     "ScenarioFile",
     "bundled_names",
+    "examples_dir",
     "load_bundled",
     "load_scenario",
     "parse_scenario_text",
@@ -64,7 +80,11 @@ TOP_KEYS: dict[str, str] = {
     "message_size": "a whole number of bytes or a size string like '4K'",
     "rate": "a number of messages per second",
     "workers": "an array of tables ([[workers]])",
+    "program": "a Python file's name",
+    "args": "an array of strings",
 }
+# Keys of a spawned run, which a scenario that runs a program cannot have.
+SPAWN_KEYS = ("workers", "start_method", "ipc", "message_size", "rate")
 GROUP_KEYS: dict[str, str] = {
     "name": "a string",
     "count": "a whole number",
@@ -100,13 +120,32 @@ class ScenarioFile:
 
     ``description`` is one line (``--list-scenarios``); ``lesson`` the
     explanation the app shows (several lines, may be empty); ``source`` the
-    file as named in errors.
+    file as named in errors. ``program`` is the absolute path of the Python
+    file a program scenario runs, with ``args`` ("" for a spawned run); its
+    ``scenario`` then holds only the name and interval (no group is started).
     """
 
     scenario: Scenario
     description: str = ""
     lesson: str = ""
     source: str = ""
+    program: str = ""
+    args: tuple[str, ...] = ()
+
+    def command(self, python: str) -> tuple[str, ...]:
+        """A program scenario's command line run by ``python``: ``(python, program, *args)``."""
+        return (python, self.program, *self.args)
+
+    def program_lesson(self) -> str:
+        """A program scenario's lesson, ``{program}`` in it replaced by the program's path, ending
+        with where the program is (the file to open and read) and the same run without the
+        lesson (``mptop run -- python FILE ARGS``)."""
+        run = shlex.join(["mptop", "run", "--", "python", self.program, *self.args])
+        lesson = self.lesson.replace("{program}", self.program)
+        return (
+            f"{lesson}\n\nThe program is {self.program}: open it to read it. "
+            f"{run} gives the same run without this lesson."
+        ).strip()
 
 
 def key_lines(text: str) -> dict[str, int]:
@@ -277,13 +316,43 @@ def _group(r: _Reader, raw: object, i: int) -> WorkerSpec:
         raise r.error(prefix + key, err.message) from None
 
 
+def _program(r: _Reader, data: Mapping[str, Any], folder: Path) -> tuple[str, tuple[str, ...]]:
+    """A program scenario's file (absolute, found in ``folder`` unless absolute) and arguments."""
+    value = data["program"]
+    if not isinstance(value, str) or not value.strip():
+        raise r.error("program", f"must be {TOP_KEYS['program']}, got {_show(value)}")
+    path = (folder / value).resolve()
+    if not path.is_file():
+        raise r.error("program", f"no such file: {path}")
+    for key in SPAWN_KEYS:
+        if key in data:
+            line = r.lines.get(key) or r.lines.get(f"{key}[0]")  # [[workers]]: its first table
+            raise ConfigError(
+                key,
+                f"conflicts with program = {value!r} (the program starts its own processes; "
+                "give its options in args)",
+                r.source,
+                line,
+            )
+    args = data.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise r.error("args", f"must be {TOP_KEYS['args']}, got {_show(args)}")
+    return str(path), tuple(args)
+
+
 def scenario_from_dict(
-    data: Mapping[str, Any], source: str = "<scenario>", lines: Mapping[str, int] | None = None
+    data: Mapping[str, Any],
+    source: str = "<scenario>",
+    lines: Mapping[str, int] | None = None,
+    *,
+    programs: Path | None = None,
 ) -> ScenarioFile:
     """Validate parsed TOML ``data`` into a :class:`ScenarioFile`.
 
     ``source`` names the file in errors; ``lines`` maps key paths to lines
-    (:func:`key_lines`). Raises :class:`ConfigError` for anything wrong:
+    (:func:`key_lines`); ``programs`` is the folder a ``program`` is looked up
+    in (default: the source file's, or the current folder for ``<scenario>``).
+    Raises :class:`ConfigError` for anything wrong:
     unknown keys (with the nearest valid one), wrong types, counts below 1,
     unknown workloads or start methods, a custom target that cannot be
     imported, a core that does not exist, and options that conflict.
@@ -300,6 +369,18 @@ def scenario_from_dict(
     if "\n" in description.strip():
         raise r.error("description", "must be one line (use lesson for more)")
     lesson = r.string(data, "lesson", "lesson", "")
+    if "program" in data:
+        if programs is None:
+            programs = Path(source).parent if source[:1] != "<" else Path.cwd()
+        program, args = _program(r, data, programs)
+        interval = r.number(data, "interval", "interval")
+        try:
+            placeholder = Scenario(name=name, interval=1.0 if interval is None else interval)
+        except ConfigError as err:
+            raise r.error(_OPTION_TO_KEY.get(err.where, err.where), err.message) from None
+        return ScenarioFile(placeholder, description.strip(), lesson.strip(), source, program, args)
+    if "args" in data:
+        raise r.error("args", "only with program (the arguments of the program to run)")
     kwargs: dict[str, Any] = {"name": name}
     if "start_method" in data:
         kwargs["start_method"] = r.string(data, "start_method", "start_method", "")
@@ -349,8 +430,11 @@ def scenario_from_dict(
     return ScenarioFile(scenario, description.strip(), lesson.strip(), source)
 
 
-def parse_scenario_text(text: str, source: str = "<scenario>") -> ScenarioFile:
-    """Parse TOML ``text`` into a :class:`ScenarioFile`. Raises :class:`ConfigError` only."""
+def parse_scenario_text(
+    text: str, source: str = "<scenario>", *, programs: Path | None = None
+) -> ScenarioFile:
+    """Parse TOML ``text`` into a :class:`ScenarioFile` (``programs``: see
+    :func:`scenario_from_dict`). Raises :class:`ConfigError` only."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -365,7 +449,7 @@ def parse_scenario_text(text: str, source: str = "<scenario>") -> ScenarioFile:
         raise ConfigError("TOML syntax", message, source, line) from None
     except (ValueError, RecursionError) as err:  # e.g. embedded NUL, absurd nesting
         raise ConfigError("TOML syntax", str(err) or type(err).__name__, source) from None
-    return scenario_from_dict(data, source, key_lines(text))
+    return scenario_from_dict(data, source, key_lines(text), programs=programs)
 
 
 def load_scenario(path: str | Path) -> ScenarioFile:
@@ -400,6 +484,12 @@ def _scenarios_dir() -> Any:
     return resources.files("mptop.workers.scenarios")
 
 
+def examples_dir() -> Path:
+    """The folder of the example programs installed with mptop (``mptop.examples``), where
+    a bundled scenario's ``program`` is."""
+    return Path(str(resources.files("mptop.examples")))
+
+
 def bundled_names() -> list[str]:
     """Names of the scenarios shipped with mptop, sorted (``pool``, ``daemons``, ...)."""
     return sorted(
@@ -417,7 +507,9 @@ def load_bundled(name: str) -> ScenarioFile:
         hint = f"did you mean {close[0]!r}?" if close else f"choose from {', '.join(names)}"
         raise ConfigError("--scenario", f"no bundled scenario {name!r} ({hint})")
     entry = _scenarios_dir().joinpath(f"{name}.toml")
-    return parse_scenario_text(entry.read_text(encoding="utf-8"), f"{name}.toml")
+    return parse_scenario_text(
+        entry.read_text(encoding="utf-8"), f"{name}.toml", programs=examples_dir()
+    )
 
 
 def replace_groups(scenario: Scenario, **changes: Any) -> Scenario:

@@ -1,0 +1,248 @@
+"""The run-based lessons: a bundled scenario runs a real program from examples/ through mptop run.
+
+Each lesson's claim in numbers, on this 2-core machine, through the real ``mptop
+--scenario NAME --headless`` (the program's output passes through headless, and the
+recording holds what mptop saw), plus the plumbing: the lesson panel shows the program's
+latest lines, and a scenario that runs a program refuses the spawned run's options.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mptop.workers.record import Recording, read_recording
+from mptop.workers.snapshot import WorkerSample
+from tests.helpers import reap_recorded
+from tests.terminal import mptop_cmd
+
+pytestmark = pytest.mark.timeout(60)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@dataclass
+class Run:
+    """One headless run of a bundled scenario: what the program printed, what mptop recorded."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+    mptop_pid: int
+    rec: Recording
+
+    def seen(self) -> dict[int, WorkerSample]:
+        """Each process's last sample (a process that ended keeps its last one)."""
+        return {w.pid: w for s in self.rec.snapshots for w in s.workers}
+
+
+def run_scenario(tmp_path: Path, name: str) -> Run:
+    """``mptop --scenario NAME --headless --output run.jsonl``, to the program's end."""
+    out = tmp_path / "run.jsonl"
+    cmd = mptop_cmd("--scenario", name, "--headless", "--output", str(out))
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=50)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    rec = read_recording(out)
+    reap_recorded(rec.snapshots)
+    assert proc.returncode == 0, stderr
+    assert rec.name == name and str(EXAMPLES) in rec.lesson  # the lesson names the file
+    return Run(stdout, stderr, proc.returncode, proc.pid, rec)
+
+
+def numbers(line: str) -> list[int]:
+    """``  map order:   0 1 2  (one list, after 0.58 s)`` -> ``[0, 1, 2]``."""
+    return [int(n) for n in line.split(":", 1)[1].split("(")[0].split()]
+
+
+def first_after(line: str) -> float:
+    m = re.search(r"\((?:first|one list,) after ([0-9.]+) s\)", line)
+    assert m, line
+    return float(m.group(1))
+
+
+def test_pool_order_map_and_imap_keep_the_order_imap_unordered_does_not(tmp_path: Path) -> None:
+    run = run_scenario(tmp_path, "pool-order")
+    lines = run.stdout.splitlines()
+    calls: dict[str, list[str]] = {}
+    for line in lines:
+        label = line.strip().split(":", 1)[0]
+        if label in ("finished under map", "map order", "imap order", "imap_unordered order"):
+            calls.setdefault(label, []).append(line)
+    assert {label: len(got) for label, got in calls.items()} == {
+        "finished under map": 2,
+        "map order": 2,
+        "imap order": 2,
+        "imap_unordered order": 2,
+    }, run.stdout
+    tasks = list(range(12))
+    for n in range(2):  # each round
+        assert numbers(calls["map order"][n]) == tasks
+        assert numbers(calls["imap order"][n]) == tasks
+        unordered = numbers(calls["imap_unordered order"][n])
+        assert sorted(unordered) == tasks and unordered != tasks, calls["imap_unordered order"]
+        assert sorted(numbers(calls["finished under map"][n])) == tasks
+        # imap waits for the slow first task; imap_unordered hands over the first one done
+        assert first_after(calls["imap_unordered order"][n]) < first_after(calls["imap order"][n])
+    # task 0 (300 ms) is the slowest of the first four: the first two of round 1 finish first
+    assert numbers(calls["imap_unordered order"][0])[0] != 0
+
+    # the screen: the same 4 Pool workers all along, 72 tasks in their Tasks column, and
+    # the task queue's 72 tasks + 4 stop sentinels
+    seen = run.seen()
+    workers = {pid: w for pid, w in seen.items() if "PoolWorker" in w.name}
+    assert len(workers) == 4
+    done = re.search(r"done: 72 tasks on 4 worker PIDs \(([0-9 ]+)\)", run.stdout)
+    assert done, run.stdout
+    assert {int(p) for p in done.group(1).split()} == set(workers)
+    assert sum(w.tasks_done or 0 for w in workers.values()) == 72
+    assert all(w.exitcode == 0 for w in workers.values())
+    channels = {c.kind: c for c in run.rec.snapshots[-1].channels}
+    assert channels["Pool task queue"].sent == channels["Pool task queue"].received == 76
+    assert channels["Pool result queue"].received >= 72
+
+
+def test_process_api_starts_a_pid_per_task_the_pool_four(tmp_path: Path) -> None:
+    run = run_scenario(tmp_path, "process-api-vs-pool")
+    seen = run.seen()
+    root = run.rec.snapshots[0].workers[0]
+    assert root.name == "process_api_vs_pool.py"
+    by_hand = {w.name: w for w in seen.values() if re.fullmatch(r"task-\d+", w.name)}
+    pool = {pid: w for pid, w in seen.items() if "PoolWorker" in w.name}
+    # the Process API: 16 PIDs, one task each (taken as an argument: no Tasks count), exit 0
+    assert sorted(by_hand) == sorted(f"task-{i}" for i in range(16))
+    assert len({w.pid for w in by_hand.values()}) == 16
+    assert all(w.ppid == root.pid and w.exitcode == 0 for w in by_hand.values())
+    assert all(w.tasks_done is None and w.start_method == "spawn" for w in by_hand.values())
+    # the Pool API: 4 PIDs that took the same 16 tasks between them
+    assert len(pool) == 4 and all(w.ppid == root.pid for w in pool.values())
+    assert sum(w.tasks_done or 0 for w in pool.values()) == 16
+    assert all((w.tasks_done or 0) >= 1 for w in pool.values())
+    channels = {c.kind: c for c in run.rec.snapshots[-1].channels}
+    assert channels["Queue"].sent == channels["Queue"].received == 16  # one result per Process
+
+    # what the program printed agrees, and 16 starts cost more than 4
+    out = run.stdout
+    assert "Process API: 16 PIDs started, tasks per PID: " + " ".join(["1"] * 16) in out
+    assert re.search(r"Pool API: +4 PIDs started, tasks per PID: (\d+ ){3}\d+\n", out), out
+    costs = [float(s) for s in re.findall(r"start cost median \d+ ms, ([0-9.]+) s in all", out)]
+    assert len(costs) == 2 and costs[0] > 2 * costs[1], out
+
+
+def test_current_process_names_pids_and_ppids_match_the_columns(tmp_path: Path) -> None:
+    run = run_scenario(tmp_path, "current-process")
+    told: dict[str, tuple[int, int, int | None]] = {}  # name -> getpid, getppid, parent_process
+    for line in run.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[1].isdigit():
+            told[f[0]] = (int(f[1]), int(f[2]), None if f[3] == "None" else int(f[3]))
+    assert set(told) == {
+        "MainProcess",
+        "child-fork",
+        "grandchild",
+        "child-forkserver",
+        "child-spawn",
+    }
+    seen = run.seen()
+    main_pid, main_ppid, main_parent = told["MainProcess"]
+    assert main_parent is None and main_ppid == run.mptop_pid  # mptop started it
+    assert seen[main_pid].name == "current_process.py" and seen[main_pid].ppid == main_ppid
+    for name, (pid, ppid, _) in told.items():
+        if name != "MainProcess":  # a child's Name is its current_process().name
+            assert seen[pid].name == name
+        assert seen[pid].ppid == ppid, (name, seen[pid])  # the PPID column is its getppid()
+        assert seen[pid].exitcode == 0
+    assert told["child-fork"][1:] == (main_pid, main_pid)
+    assert told["child-spawn"][1:] == (main_pid, main_pid)
+    fork_pid = told["child-fork"][0]
+    assert told["grandchild"][1:] == (fork_pid, fork_pid)
+    # forked by the fork server, made by the main process's start()
+    _, server, parent = told["child-forkserver"]
+    assert parent == main_pid and server != main_pid
+    assert seen[server].name == "forkserver" and seen[server].ppid == main_pid
+
+
+async def test_the_lesson_panel_shows_the_programs_latest_lines() -> None:
+    from mptop.tui.app import MptopApp
+    from mptop.tui.cli import parse_invocation
+    from mptop.tui.widgets.lesson import LessonPanel
+    from mptop.workers.run_source import RunSource
+    from tests.helpers import alive, until
+
+    inv = parse_invocation(["--scenario", "pool-order", "--interval", "0.2"])
+    assert inv.mode == "run" and inv.loaded is not None
+    assert inv.command == (sys.executable, str(EXAMPLES / "pool_order.py"))
+    loaded = inv.loaded
+    source = RunSource(
+        [*inv.command, "--rounds", "1"],
+        interval=inv.interval,
+        name=loaded.scenario.name,
+        lesson=loaded.program_lesson(),
+    )
+    app = MptopApp(source)
+    seen: set[int] = set()
+    try:
+        async with app.run_test(size=(100, 50)) as pilot:
+            panel = app.query_one(LessonPanel)
+
+            def shown() -> str:
+                return panel.figures_text()  # the lines fixed above the text
+
+            await until(pilot, lambda: "imap_unordered order:" in shown(), timeout=20)
+            assert "map order:" in shown() and "imap order:" in shown()
+            assert "The program is " + str(EXAMPLES / "pool_order.py") in panel.lesson
+            await until(pilot, lambda: source.info().ended, timeout=20)
+            seen |= {w.pid for w in app.snapshot.workers} if app.snapshot else set()
+            await pilot.press("q")  # the program has ended: q quits at once
+            await until(pilot, lambda: not app.is_running, timeout=10)
+    finally:
+        source.close()
+    assert alive(seen) == []
+
+
+@pytest.mark.parametrize(
+    ("toml", "args", "text"),
+    [
+        ('program = "nothere.py"\n', [], "s.toml:1: program: no such file: "),
+        (
+            'program = "prog.py"\n[[workers]]\nname = "w"\n',
+            [],
+            "s.toml:2: workers: conflicts with program = 'prog.py'",
+        ),
+        ('program = "prog.py"\nipc = "pipe"\n', [], "s.toml:2: ipc: conflicts with program"),
+        ('args = ["-x"]\n[[workers]]\n', [], "s.toml:1: args: only with program"),
+        ('program = "prog.py"\nargs = "-x"\n', [], "s.toml:2: args: must be an array of strings"),
+        (
+            'program = "prog.py"\n',
+            ["-n", "3"],
+            "--workers: conflicts with scenario s (it runs prog.py",
+        ),
+        ('program = "prog.py"\n', ["--interval", "0"], "--interval: must be between 0.1 and 10"),
+    ],
+)
+def test_a_program_scenario_refuses_bad_input_in_one_line(
+    tmp_path: Path, toml: str, args: list[str], text: str
+) -> None:
+    (tmp_path / "prog.py").write_text("print('never run')\n")
+    (tmp_path / "s.toml").write_text(toml)
+    done = subprocess.run(
+        mptop_cmd(str(tmp_path / "s.toml"), *args, "--headless", "-o", "x.jsonl"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2 and done.stdout == "", done
+    assert done.stderr.count("\n") == 1 and text in done.stderr, done.stderr
+    assert not (tmp_path / "x.jsonl").exists()
