@@ -246,7 +246,14 @@ class MptopApp(App[int]):
         with Body(id="body"):
             yield WorkerTable(id="workers")
             if self.lesson:
-                yield LessonPanel(self.lesson, title=self.lesson_title, id="lesson")
+                yield LessonPanel(
+                    self.lesson,
+                    title=self.lesson_title,
+                    scenario=str((self.info.record or {}).get("name", "")),
+                    disabled=self._disabled_keys(),
+                    why=self.info.unavailable,
+                    id="lesson",
+                )
             yield Input(
                 placeholder="filter by name, PID or state; Enter keeps it, Esc clears", id="filter"
             )
@@ -319,7 +326,7 @@ class MptopApp(App[int]):
             self.query_one(WorkerTable).update_workers(snap.workers, snap.mptop)
             self.query_one(ChannelTable).update_channels(snap.channels, self.info.no_channels)
             if self.lesson:
-                self.query_one(LessonPanel).update_figures(self._shown_workers(snap))
+                self.query_one(LessonPanel).update_figures(self._shown_workers(snap), snap)
                 if self.info.lesson_output and snap.workers:
                     self._read_lesson_output(snap.workers[0].pid)
             if snap.events:
@@ -411,6 +418,17 @@ class MptopApp(App[int]):
         """Whether the source takes what ``action`` needs (actions that need nothing: True)."""
         cap = ACTION_CAPS.get(action)
         return cap is None or cap in self.caps
+
+    def _disabled_keys(self) -> frozenset[str]:
+        """The keys whose action the source cannot do (``k`` in a replay): the lesson leaves out
+        their hints."""
+        keys: set[str] = set()
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and not self.has(binding.action.partition("(")[0]):
+                keys.update(k for k in binding.key.split(",") if k)
+                if binding.key_display:
+                    keys.add(binding.key_display)
+        return frozenset(keys)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which keys act and show: those whose capability the source has.
@@ -754,12 +772,20 @@ class MptopApp(App[int]):
     def action_help(self) -> None:
         """Show every key and what the numbers mean."""
         if not isinstance(self.screen, HelpScreen):
+            bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
+            # a key another action takes here is not disabled (- and = pace a replay)
+            acting = {
+                k
+                for b in bindings
+                if self.has(b.action.partition("(")[0])
+                for k in b.key.split(",")
+            }
             disabled = tuple(
                 b.key_display or b.key.split(",")[0]
-                for b in self.BINDINGS
-                if isinstance(b, Binding)
-                and not self.has(action := b.action.partition("(")[0])
+                for b in bindings
+                if not self.has(action := b.action.partition("(")[0])
                 and action not in HIDDEN_WITHOUT
+                and not set(b.key.split(",")) <= acting
             )
             self.push_screen(HelpScreen(disabled, self.info.unavailable))
 

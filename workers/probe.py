@@ -27,6 +27,9 @@ PPID_EVERY = 2.0
 # From this CPU% (in its last window) a sleeping process's threads are looked at: a busy
 # thread under a waiting main thread makes the process read running.
 BUSY_PERCENT = 5.0
+# How many times :func:`thread_state` reads a busy process's threads before it says none
+# runs (one read of them all is not atomic: see there).
+THREAD_SCANS = 2
 
 _STATES = {
     psutil.STATUS_RUNNING: WorkerState.RUNNING,
@@ -111,10 +114,6 @@ class ProcessProbe:
                     ppid = self._ppid[pid] = (ps.ppid(), now)
         except psutil.Error:
             return GONE
-        # /proc/PID/stat says the main thread's state: a busy process whose main thread
-        # waits would read "sleeping" (looked at only where it used CPU in its last window)
-        if state is WorkerState.SLEEPING and self._cpu_pct.get(pid, 0.0) >= BUSY_PERCENT:
-            state = thread_state(pid, state)
         used = times.user + times.system
         base = self._cpu_base.get(pid)
         if base is None:
@@ -122,7 +121,13 @@ class ProcessProbe:
         elif now - base[0] >= MIN_CPU_WINDOW:
             self._cpu_base[pid] = (now, used)
             self._cpu_pct[pid] = max(0.0, (used - base[1]) / (now - base[0]) * 100.0)
-        return ProcessReading(state, core, self._cpu_pct.get(pid), rss, ppid[0])
+        cpu = self._cpu_pct.get(pid)
+        # /proc/PID/stat says the main thread's state: a busy process whose main thread
+        # waits would read "sleeping" (looked at only where it used CPU in the window just
+        # measured, so that its first reading with a figure says so too)
+        if state is WorkerState.SLEEPING and (cpu or 0.0) >= BUSY_PERCENT:
+            state = thread_state(pid, state)
+        return ProcessReading(state, core, cpu, rss, ppid[0])
 
     def threads(self, pid: int, now: float) -> tuple[ThreadSample, ...]:
         """Every thread of ``pid`` (TID ascending): state, CPU% and core from
@@ -244,19 +249,25 @@ def thread_state(pid: int, main: WorkerState) -> WorkerState:
     main thread waits while its other threads compute would read "sleeping" at
     300% CPU. Each ``/proc/PID/task/TID/stat`` has the thread's own (proc(5):
     the field after the command in parentheses). About 10 µs per thread here.
+
+    The threads are read one after another, not at one instant, so a GIL handover
+    between two reads can show every thread waiting (1 reading in about 3000 of
+    a 4-thread process here): the threads are read :data:`THREAD_SCANS` times
+    before the main thread's state is believed.
     """
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return main
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
-                stat = f.read(512)
-        except OSError:
-            continue
-        if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R":
-            return WorkerState.RUNNING
+    for _ in range(THREAD_SCANS):
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                    stat = f.read(512)
+            except OSError:
+                continue
+            if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R":
+                return WorkerState.RUNNING
     return main
 
 
