@@ -12,6 +12,7 @@ from textual.widgets import Input
 
 from mptop.tui.app import MptopApp
 from mptop.tui.palette import ENTRIES
+from mptop.tui.screens.help import HelpScreen
 from mptop.tui.widgets.lesson import LessonPanel
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.record import RecordingError, read_recording
@@ -71,6 +72,12 @@ async def test_process_keys_hidden_and_lesson_shown() -> None:
         shown = {b.binding.action for b in replay.active_bindings.values() if b.binding.show}
         assert {"pause", "step_back", "step", "quit"} <= shown
         assert not shown & {"add", "terminate", "kill", "suspend", "pin"}
+        await pilot.press("question_mark")
+        help_screen = replay.screen
+        assert isinstance(help_screen, HelpScreen)
+        assert {"a", "t", "k", "p"} <= set(help_screen.disabled_keys)
+        assert not {"-", "=", "space"} & set(help_screen.disabled_keys)  # they play back here
+        await pilot.press("escape")
         workers_before = replay.snapshot
         await pilot.press("k", "t", "a")
         assert replay.snapshot is workers_before
