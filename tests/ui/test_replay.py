@@ -232,4 +232,13 @@ async def test_palette_lists_mptop_first_with_descriptions() -> None:
         textual = [i for i, t in enumerate(titles) if t not in ours]
         assert acting and greyed and textual
         assert max(acting) < min(greyed) and max(greyed) < min(textual)
-        await pilot.press("escape")
+        # a query ranks by Textual's fuzzy match; the chosen command acts
+        await pilot.press(*"last", "space", *"tick")
+
+        def first_hit() -> str:
+            option = listing.get_option_at_index(0) if listing.option_count else None
+            return str(option.hit.text) if isinstance(option, Command) else ""
+
+        await until(pilot, lambda: first_hit() == "Go to the last tick")
+        await pilot.press("enter")
+        await until(pilot, lambda: source(replay).position == 7)
