@@ -81,8 +81,6 @@ from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 
 # After SIGTERM or SIGKILL, how long a key's command waits for the exit before refreshing, seconds.
 EXIT_WAIT = 0.3
-# Lines of the program's output the lesson panel shows (a program scenario's, SourceInfo.lesson_output).
-LESSON_OUTPUT_LINES = 6
 # Refresh intervals that `-` and `=` step through, seconds.
 INTERVALS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 # The capability each action needs. Without it, an action is greyed in the footer and
@@ -102,6 +100,7 @@ ACTION_CAPS: dict[str, Cap] = {
     "pause": Cap.PAUSE,
     "step": Cap.STEP,
     "step_back": Cap.STEP,
+    "jump": Cap.STEP,
     "seek_first": Cap.SEEK,
     "seek_last": Cap.SEEK,
     "replay_slower": Cap.SPEED,
@@ -111,7 +110,16 @@ ACTION_CAPS: dict[str, Cap] = {
 }
 # The playback keys are not shown at all where there is nothing to play back.
 HIDDEN_WITHOUT = frozenset(
-    {"pause", "step", "step_back", "seek_first", "seek_last", "replay_slower", "replay_faster"}
+    {
+        "pause",
+        "step",
+        "step_back",
+        "jump",
+        "seek_first",
+        "seek_last",
+        "replay_slower",
+        "replay_faster",
+    }
 )
 # In a playback, these take the keys the worker table has too (← → Home End), so they are
 # priority bindings; shift+← → then scroll the table sideways.
@@ -163,6 +171,8 @@ class MptopApp(App[int]):
         Binding("full_stop,n", "step", "Step", key_display=".", show=False),
         Binding("home", "seek_first", "First tick", show=False, priority=True),
         Binding("end", "seek_last", "Last tick", show=False, priority=True),
+        Binding("left_square_bracket", "jump(-10)", "10 back", key_display="[", show=False),
+        Binding("right_square_bracket", "jump(10)", "10 on", key_display="]", show=False),
         Binding("a,plus", "add", "Add", key_display="a"),
         Binding("t", "terminate", "Term"),
         Binding("k", "kill", "Kill"),
@@ -342,15 +352,15 @@ class MptopApp(App[int]):
 
     @work(thread=True, exclusive=True, group="lesson-output")
     def _read_lesson_output(self, pid: int) -> None:
-        """The program's last :data:`LESSON_OUTPUT_LINES` lines for the lesson panel, read off the
-        UI loop (``Source.output`` reads a file), once per snapshot."""
+        """The program's last ``SourceInfo.lesson_output`` lines for the lesson panel, read off
+        the UI loop (``Source.output`` reads a file), once per snapshot."""
         try:
             tails = self.source.output(pid)
         except CommandError:
             return
         lines = tuple(line for tail in tails for line in tail.lines if line.strip())
         with contextlib.suppress(RuntimeError):  # the app has stopped meanwhile
-            self.call_from_thread(self._show_lesson_output, lines[-LESSON_OUTPUT_LINES:])
+            self.call_from_thread(self._show_lesson_output, lines[-self.info.lesson_output :])
 
     def _show_lesson_output(self, lines: tuple[str, ...]) -> None:
         with contextlib.suppress(NoMatches):
@@ -634,7 +644,8 @@ class MptopApp(App[int]):
                 what = f"Set the affinity ({cores_text}) of"
                 self._send_to(w, what, Pin(w.pid, choice.cores))
 
-        self.push_screen(PinScreen(w.pid, w.name, cores, affinity, core), chosen)
+        load = snap.cores if snap is not None else ()
+        self.push_screen(PinScreen(w.pid, w.name, cores, affinity, core, load), chosen)
 
     def action_rebuild(self) -> None:
         """New channels, and new workers on them: the cure for a stalled Queue (takes ~1-2 s)."""
@@ -657,6 +668,10 @@ class MptopApp(App[int]):
     def action_step_back(self) -> None:
         """Show the previous snapshot and stay paused there (``←``)."""
         self.send(Step(-1))
+
+    def action_jump(self, by: int) -> None:
+        """Show the snapshot ``by`` ticks on (negative: back), paused (``[`` ``]``: 10 ticks)."""
+        self.send(Step(by))
 
     def action_seek_first(self) -> None:
         """Show the first snapshot and pause there (``Home``)."""

@@ -23,6 +23,8 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "pause": ("Pause or play the replay", "stop on this tick, or play on from it"),
     "step": ("Step one tick forward", "show the next snapshot and stay paused there"),
     "step_back": ("Step one tick back", "show the previous snapshot and stay paused there"),
+    "jump(-10)": ("Ten ticks back", "ten snapshots back (or to the first), paused"),
+    "jump(10)": ("Ten ticks forward", "ten snapshots on (or to the last), paused"),
     "seek_first": ("Go to the first tick", "the recording's first snapshot, paused"),
     "seek_last": ("Go to the last tick", "the recording's last snapshot, paused"),
     "replay_slower": ("Play slower", "half the speed, down to 0.25x the recorded pace"),
@@ -97,6 +99,8 @@ KEY_NAMES = {
     "shift+left": "⇧←",
     "shift+right": "⇧→",
     "f1": "F1",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
     "ctrl+c": "Ctrl+C",
 }
 

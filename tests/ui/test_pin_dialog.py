@@ -46,6 +46,7 @@ async def test_p_picks_cores_on_a_spawned_worker(make_source: SourceFactory) -> 
         assert checked(app) == everything  # its affinity now
         labels = [str(o.prompt) for o in dialog(app).query_one(SelectionList).options]
         assert len(labels) == cores and sum("runs here now" in t for t in labels) <= 1
+        assert all("% busy" in t for t in labels)  # each core's load, to pick an idle one
         # nothing checked: Enter refuses, says why, and the dialog stays
         await pilot.press("n", "enter")
         assert isinstance(app.screen, PinScreen)

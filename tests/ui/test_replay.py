@@ -142,6 +142,10 @@ async def test_seek_by_tick_with_arrows_home_and_end() -> None:
         await pilot.press("right")  # no further than the last
         await pilot.press("home")
         await until(pilot, lambda: replay.snapshot is src.snapshots[0])
+        await pilot.press("right_square_bracket")  # ten on: the last of 8
+        await until(pilot, lambda: replay.snapshot is src.snapshots[-1])
+        await pilot.press("left", "left_square_bracket")  # 7th, then ten back: the first
+        await until(pilot, lambda: replay.snapshot is src.snapshots[0])
         await pilot.press("left")  # nor before the first
         await pilot.app.workers.wait_for_complete()
         assert src.position == 0 and "tick 1/8" in replay.summary()

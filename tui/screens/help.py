@@ -41,7 +41,7 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 
 | key | does |
 | --- | --- |
-| `↑` `↓` `PgUp` `PgDn` `Home` `End`, or a click | select a worker; the selection follows its PID |
+| `↑` `↓` `PgUp` `PgDn` `Home` `End`, or a click | select a worker; the selection follows its PID (in a replay `Home` `End` seek) |
 | `←` `→`, or `⇧←` `⇧→` | scroll the table sideways, a column at a time (in a replay `←` `→` step through the ticks: `⇧←` `⇧→` scroll) |
 | `<` `>` / click a header | sort by the previous / next column; click the sorted header again to invert |
 | `I` | invert the sort order |
@@ -62,7 +62,8 @@ the top of this page.
 | --- | --- |
 | `space` | pause, or play on (at the last tick: from the first) |
 | `←` `→` (or `.` `n`) | one tick back / forward, and stay paused there |
-| `Home` `End` | the first / the last tick |
+| `[` `]` | ten ticks back / forward |
+| `Home` `End` | the first / the last tick (the table's first / last row: `PgUp` `PgDn`) |
 | `-` `=` | play slower / faster: 0.25x, 0.5x, 1x, 2x, 4x, 8x or 16x the recorded pace |
 
 The header shows the position (`tick 12/340`), the speed, and the recorded interval. A recording

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from mptop.workers.snapshot import CoreSample
+
 EMPTY = "choose at least one core: a process with no core to run on cannot run"
 
 
@@ -33,7 +35,9 @@ class PinScreen(ModalScreen[PinChoice | None]):
     ``cores`` is the number of logical CPUs (the snapshot's cores, numbered 0 to
     ``cores - 1``); ``affinity`` the cores the process may run on now
     (``None``: not known, then every core is checked); ``core`` the one it last
-    ran on (``None``: not known). Keys: ``space`` toggles the core under the
+    ran on (``None``: not known); ``load`` the cores as last sampled, whose busy
+    percent (0-100, and other processes' part of it) each line shows, so an idle
+    core is easy to pick. Keys: ``space`` toggles the core under the
     cursor, ``a`` checks all, ``n`` none, ``c`` only the one it runs on, ``Enter``
     applies (dismisses with a :class:`PinChoice`), ``Esc`` or ``q`` cancels
     (``None``). An empty set is refused with :data:`EMPTY`, and the dialog stays.
@@ -44,7 +48,7 @@ class PinScreen(ModalScreen[PinChoice | None]):
         align: center middle;
     }
     PinScreen > Vertical {
-        width: 60;
+        width: 68;
         max-width: 95%;
         height: auto;
         max-height: 90%;
@@ -86,8 +90,10 @@ class PinScreen(ModalScreen[PinChoice | None]):
         cores: int,
         affinity: Sequence[int] | None,
         core: int | None,
+        load: Sequence[CoreSample] = (),
     ) -> None:
         super().__init__()
+        self.load = {c.index: c for c in load}
         self.pid = pid
         self.process_name = name
         self.cores = max(1, cores)
@@ -118,7 +124,12 @@ class PinScreen(ModalScreen[PinChoice | None]):
             listing.highlighted = self.core
 
     def _label(self, i: int) -> str:
-        return f"cpu{i}" + ("  ◀ runs here now" if i == self.core else "")
+        text = f"cpu{i:<4}"
+        if (c := self.load.get(i)) is not None:
+            text += f"{c.percent:3.0f}% busy"
+            if c.others_percent >= 1:
+                text += f" ({c.others_percent:.0f}% other processes)"
+        return text + ("  ◀ runs here now" if i == self.core else "")
 
     @property
     def chosen(self) -> tuple[int, ...]:
