@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from mptop.workers.attach_source import NO_OUTPUT, NOT_IN_TREE, AttachSource, process_name
-from mptop.workers.commands import Cap, CommandError, Pin, Signal, ToggleSuspend
+from mptop.workers.commands import Cap, CommandError, Pin, Signal, ToggleSuspend, Unpin
 from mptop.workers.proc_fds import BOTH, READ, WRITE, FdScanner, read_ends
 from mptop.workers.record import read_recording
 from mptop.workers.snapshot import Snapshot, WorkerState
@@ -141,8 +141,15 @@ def test_a_signal_never_leaves_the_tree(tmp_path: Path) -> None:
                     source.send(command)
                 assert err.value.pid == outside.pid and err.value.reason == NOT_IN_TREE
             assert outside.poll() is None and psutil.Process(outside.pid).status() != "stopped"
-            with pytest.raises(CommandError):
-                source.send(Pin(pids["writer"]))  # no Cap.PIN: mptop did not start it
+            with pytest.raises(CommandError) as err:
+                source.send(Pin(outside.pid, (0,)))
+            assert err.value.reason == NOT_IN_TREE
+            # an affinity inside the tree is set (the app asks the user first)
+            everything = psutil.Process(pids["writer"]).cpu_affinity()
+            source.send(Pin(pids["writer"], (0,)))
+            assert psutil.Process(pids["writer"]).cpu_affinity() == [0]
+            source.send(Unpin(pids["writer"]))
+            assert psutil.Process(pids["writer"]).cpu_affinity() == everything
             with pytest.raises(CommandError, match=NO_OUTPUT):
                 source.output(pids["writer"])
             with pytest.raises(CommandError, match="cannot read the stacks"):

@@ -11,8 +11,9 @@ end, not what moves through them.
 
 It never stops what it did not start: :meth:`AttachSource.close` stops
 sampling only. Signals go only to processes of the tree, identity-checked
-with the ``psutil.Process`` kept from discovery (PID plus create time), and
-mptop itself and its own children are never part of the tree (attached to
+with the ``psutil.Process`` kept from discovery (PID plus create time), as
+does a CPU affinity (``Pin``: the front end asks the user first, as for a
+signal, since mptop did not start the process), and mptop itself and its own children are never part of the tree (attached to
 its own shell, mptop leaves itself out).
 """
 
@@ -31,10 +32,12 @@ from mptop.workers.commands import (
     Cap,
     Command,
     CommandError,
+    Pin,
     SetInterval,
     ShowThreads,
     Signal,
     ToggleSuspend,
+    Unpin,
 )
 from mptop.workers.detail import OutputTail, WorkerDetail
 from mptop.workers.events import EventLog
@@ -104,6 +107,7 @@ class _Proc:
     zombie: bool = False
     ppid: int | None = None
     io_at: tuple[int, int] | None = None
+    pinned: int | None = None  # the one core a Pin from mptop allowed
 
     @property
     def live(self) -> psutil.Process:
@@ -113,14 +117,15 @@ class _Proc:
 
 
 class AttachSource:
-    """The running process ``pid`` and its descendants, watched; they take signals and suspend.
+    """The running process ``pid`` and its descendants, watched; they take signals, suspend and
+    a CPU affinity.
 
     Raises ``psutil.NoSuchProcess`` (an ``Exception``) if ``pid`` does not
     exist; :func:`check_pid` says so in words first. Nothing of the tree is
     changed unless a command asks: sampling only reads ``/proc``.
     """
 
-    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.INTERVAL, Cap.THREADS})
+    caps = frozenset({Cap.SIGNAL, Cap.SUSPEND, Cap.PIN, Cap.INTERVAL, Cap.THREADS})
 
     def __init__(self, pid: int, *, interval: float = 1.0) -> None:
         self.pid = pid
@@ -164,7 +169,7 @@ class AttachSource:
             lead=(lead,),
             facts=("no message counts", "In/Out B/s = all I/O", "mptop attach"),
             unavailable=(
-                "mptop attach did not start the program: it cannot add or pin a process,"
+                "mptop attach did not start the program: it cannot add a process,"
                 " nor see its output"
             ),
             record={
@@ -196,10 +201,12 @@ class AttachSource:
         self.sampling.poke()
 
     def send(self, command: Command) -> str | None:
-        """Signal or suspend a process of the tree (identity-checked); change the interval.
+        """Signal or suspend a process of the tree, or set its CPU affinity (``Pin``, ``Unpin``;
+        identity-checked); change the interval.
 
         Raises :class:`CommandError` for a PID outside the tree, a process that
-        has exited, or an OS that refuses (another user's process).
+        has exited, a core this machine does not have, or an OS that refuses
+        (another user's process).
         """
         match command:
             case SetInterval(seconds=seconds):
@@ -220,6 +227,25 @@ class AttachSource:
                 sig = signal.SIGCONT if self._stopped(p) else signal.SIGSTOP
                 self._signal(p, sig)
                 self.events.add(f"sent {sig.name} to {pid}", pid)
+            case Pin(pid=pid, cores=cores):
+                p = self._live(pid)
+                try:
+                    chosen = cores if cores is not None else (p.live.cpu_num(),)
+                    p.live.cpu_affinity(list(chosen))
+                except psutil.Error as err:
+                    raise CommandError(pid, f"affinity: {type(err).__name__}") from None
+                except ValueError as err:  # a core this machine does not have
+                    raise CommandError(pid, str(err)) from None
+                p.pinned = chosen[0] if len(chosen) == 1 else None
+                self.events.add(f"pinned {pid} to core {','.join(map(str, chosen))}", pid)
+            case Unpin(pid=pid):
+                p = self._live(pid)
+                try:
+                    p.live.cpu_affinity([])  # psutil: every eligible core
+                except psutil.Error as err:
+                    raise CommandError(pid, f"affinity: {type(err).__name__}") from None
+                p.pinned = None
+                self.events.add(f"unpinned {pid} (all cores)", pid)
             case _:
                 raise CommandError(
                     getattr(command, "pid", None),
@@ -430,6 +456,7 @@ class AttachSource:
             exitcode=p.exitcode if p.ended or state is WorkerState.ZOMBIE else None,
             start_method=p.method,
             ppid=p.ppid,
+            pinned=None if p.ended else p.pinned,
             threads=self.probe.threads(pid, now) if self.threads_on and not p.ended else (),
         )
 
