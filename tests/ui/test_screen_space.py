@@ -170,3 +170,15 @@ def test_the_header_counts_each_state_as_it_is() -> None:
     zombie = dataclasses.replace(workers[0], state=WorkerState.ZOMBIE)
     assert process_counts((zombie, zombie)) == "2 zombies"
     assert process_counts(()) == "no processes"
+
+
+async def test_a_filter_that_leaves_no_row_says_so_in_a_row_of_its_own() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        samples.feed(app, workers=20)
+        await pilot.press("slash", "z", "z")
+        await pilot.pause()
+        table = app.query_one(WorkerTable)
+        assert table.size.height == 2  # the header and the note, not a header alone
+        assert "contains 'zz' (Esc clears)" in table.render_line(1).text
+        assert _visible(app, "filter") == 1

@@ -228,7 +228,7 @@ def name_width(longest: int, width: int) -> int:
     Where the whole row fits in ``width`` cells, every name shows whole.
     Otherwise the frozen columns (PID, PPID, Name) take at most half the
     width, so the columns that scroll keep the other half; a longer name then
-    loses its middle (``ForkServe…Worker-12``), which keeps the number that
+    loses its middle (``ForkServ…Worker-12``), which keeps the number that
     tells workers apart.
     """
     want = max(NAME_MIN, longest)
@@ -294,7 +294,7 @@ def row_line(texts: tuple[str, ...], alive: bool, geo: Geometry = DEFAULT_GEOMET
 def fit_middle(text: str, width: int) -> str:
     """``text`` in ``width`` cells, left-justified; too long, it loses its middle to an ellipsis.
 
-    ``fit_middle("ForkServerPoolWorker-12", 18)`` -> ``"ForkSer…rWorker-12"``:
+    ``fit_middle("ForkServerPoolWorker-12", 18)`` -> ``"ForkServ…Worker-12"``:
     the end, which numbers a multiprocessing child, stays.
     """
     if len(text) <= width:
@@ -501,7 +501,7 @@ class WorkerTable(ScrollView, can_focus=True):
                 self._reorder(force=True)
             elif texts != self._own_texts:
                 self._own, self._own_texts = own, texts
-                self._refresh_rows(len(self._order))
+                self._refresh_rows(len(self._order) + self._note_rows())
             else:
                 self._own = own
         changed: list[int] = []
@@ -640,7 +640,8 @@ class WorkerTable(ScrollView, can_focus=True):
         self._order = order
         rows_before = self.virtual_size.height
         self._index = {pid: i for i, pid in enumerate(order)}
-        self.virtual_size = Size(self._geo.total, len(order) + 1 + (self._own is not None))
+        rows = len(order) + self._note_rows() + (self._own is not None)
+        self.virtual_size = Size(self._geo.total, 1 + rows)
         if self.virtual_size.height != rows_before:
             self.refresh(layout=True)  # the screen gives the table the rows it needs (body.py)
         if self._cursor_pid in self._index:
@@ -653,6 +654,10 @@ class WorkerTable(ScrollView, can_focus=True):
         self._scroll_cursor_visible()
         self.refresh()
         return True
+
+    def _note_rows(self) -> int:
+        """1 while the filter leaves no row (a line says so, above mptop's own row), else 0."""
+        return int(not self._order and bool(self.filter_text) and bool(self._samples))
 
     def watch_sort_key(self) -> None:
         self._header = None
@@ -847,13 +852,14 @@ class WorkerTable(ScrollView, can_focus=True):
             strip = Strip.join(header.crop(x0, x1) for x0, x1 in ranges)
             return strip.extend_cell_length(width, self._style("header"))
         row = round(self.scroll_y) + y - 1
-        if row == len(self._order) and self._own is not None and self._own_texts is not None:
+        note = self._note_rows()
+        if row == len(self._order) + note and self._own is not None and self._own_texts is not None:
             base = self._style("base") + self._style("exited")
             line = row_line(self._own_texts, False, self._geo)
             text = "".join(line[x0:x1] for x0, x1 in ranges)
             return strips.line([(text, base)], width, self._style("base"))
         if row >= len(self._order):
-            if y == 1 and not self._order and self.filter_text and self._samples:
+            if note and row == 0:
                 note = f" no worker's PID, name or state contains '{self.filter_text}' (Esc clears)"
                 base = self._style("base")
                 return strips.line([(note, base + self._style("exited"))], width, base)
