@@ -16,7 +16,7 @@ from mptop.tui.widgets.channels_table import ChannelTable
 from mptop.tui.widgets.lesson import LessonPanel
 from mptop.tui.widgets.summary import process_counts
 from mptop.tui.widgets.workers_table import NAME_MIN, WorkerTable, fit_middle, name_width
-from mptop.workers.snapshot import Snapshot, WorkerState
+from mptop.workers.snapshot import WorkerState
 from tests.ui import samples
 
 LESSON = "\n\n".join(f"Paragraph {i} of a long lesson, which the panel scrolls." for i in range(40))
@@ -42,12 +42,6 @@ def _visible(app: MptopApp, widget_id: str) -> int:
     """Rows of ``#widget_id`` inside the screen (0 if pushed off or squeezed out)."""
     region = app.query_one(f"#{widget_id}").region
     return max(0, min(region.bottom, app.screen.size.height - 1) - region.y)  # above the footer
-
-
-async def _fed(app: MptopApp, snap: Snapshot | None = None, workers: int = 6) -> None:
-    samples.feed(app, workers=workers)
-    if snap is not None:
-        app.apply(snap)
 
 
 async def test_the_table_takes_its_rows_and_the_log_the_rest() -> None:
