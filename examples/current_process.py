@@ -5,10 +5,10 @@ child-spawn), and child-fork starts a child of its own (grandchild). Every proce
 prints one line: its multiprocessing name, os.getpid(), os.getppid() and the PID of
 multiprocessing.parent_process():
 
-    current_process().name  os.getpid()  os.getppid()  parent_process().pid
-    MainProcess                    4600          4590  None
-    child-fork                     4601          4600  4600
-    child-forkserver               4603          4602  4600  (forked by the fork server)
+    current_process().name, os.getpid(), os.getppid(), parent_process().pid:
+    MainProcess          4600      4590  None
+    child-fork           4601      4600  4600
+    child-forkserver     4603      4602  4600  (forked by the fork server)
 
 os.getppid() is the process that forked this one (for child-forkserver, the fork
 server); parent_process() is the process whose start() made it. The children stay up
@@ -25,7 +25,7 @@ import os
 import sys
 import time
 
-COLUMNS = f"{'current_process().name':<22}  {'os.getpid()':>11}  {'os.getppid()':>12}  parent_process().pid"
+COLUMNS = "current_process().name, os.getpid(), os.getppid(), parent_process().pid:"
 
 
 def tell(method: str = "") -> None:
@@ -36,7 +36,8 @@ def tell(method: str = "") -> None:
     note = ""
     if parent is not None and parent.pid != os.getppid():
         note = "  (forked by the fork server)" if method == "forkserver" else "  (not its parent)"
-    print(f"{me.name:<22}  {os.getpid():>11}  {os.getppid():>12}  {parent_pid}{note}", flush=True)
+    # at most 74 characters: the lesson panel shows it whole at 80 columns
+    print(f"{me.name:<16} {os.getpid():>8} {os.getppid():>9}  {parent_pid}{note}", flush=True)
 
 
 def child(method: str, hold: float) -> None:

@@ -4,13 +4,13 @@ Every task sleeps for its own time (50 to 300 ms), so the 4 workers finish them 
 another order than they were given. Each call prints the order its results came back
 in, and when the first one came:
 
-    finished under map:   1 5 3 2 6 0 ...     (the order the workers put them on the result queue)
-    map order:            0 1 2 3 4 5 ...     (one list, once the last task is done)
-    imap order:           0 1 2 3 4 5 ...     (each as soon as it AND all before it are done)
-    imap_unordered order: 1 5 3 2 6 0 ...     (each as soon as it is done)
+    round 1 finished:     1 3 5 2 0 4 ...   (the order the workers put them on the result queue)
+    map order:            0 1 2 3 4 5 ...   (one list, once the last task is done)
+    imap order:           0 1 2 3 4 5 ...   (each as soon as it AND all before it are done)
+    imap_unordered order: 1 3 5 2 0 4 ...   (each as soon as it is done)
 
-The tasks sleep (they wait, as for I/O), so the order depends only on their times: it
-is the same on 2 cores and on 64. Run: python examples/pool_order.py [--rounds 3]
+The tasks sleep (they wait, as for I/O), so the order depends on their times, not on
+the number of cores. Run: python examples/pool_order.py [--rounds 3]
 Under mptop: mptop --scenario pool-order (with its lesson), or
 mptop run -- python examples/pool_order.py (the same run).
 """
@@ -44,53 +44,43 @@ def work(task: tuple[int, float]) -> tuple[int, int, float]:
 
 def show(label: str, seqs: list[int], note: str) -> None:
     # One write() per line, flushed at once: the line shows under mptop as it is printed.
+    # At most 74 characters: the lesson panel shows it whole at 80 columns.
     numbers = " ".join(str(s) for s in seqs)
-    print(f"  {label + ':':<21} {numbers:<26} {note}", flush=True)
+    print(f"{label + ':':<21} {numbers:<25}  {note}", flush=True)
 
 
-def one_round(pool: multiprocessing.pool.Pool, number: int, scale: float) -> set[int]:
-    """map, imap and imap_unordered over the same tasks; returns the worker PIDs seen."""
+def one_round(pool: multiprocessing.pool.Pool, number: int, scale: float) -> None:
+    """map, imap and imap_unordered over the same tasks: 4 lines, the orders they got."""
     steps = list(STEPS)
     if number > 1:  # other times each round: the unordered order changes, map's never does
         random.Random(number).shuffle(steps)
     tasks = [(seq, s * STEP * scale) for seq, s in enumerate(steps)]
-    low, high = min(steps) * STEP * scale * 1000, max(steps) * STEP * scale * 1000
-    print(
-        f"round {number}: {len(tasks)} tasks, each sleeps {low:.0f}-{high:.0f} ms, "
-        f"on Pool({WORKERS})",
-        flush=True,
-    )
-    pids: set[int] = set()
 
     # map() blocks until every task is done and returns one list, in the input order.
     # chunksize=1: one task per message (the default groups several into one).
     start = time.monotonic()
     results = pool.map(work, tasks, chunksize=1)
     got = time.monotonic() - start
-    pids |= {pid for _, pid, _ in results}
     finished = [seq for seq, _, at in sorted(results, key=lambda r: r[2])]
-    show("finished under map", finished, "(the result queue's order)")
+    show(f"round {number} finished", finished, "(result queue order)")
     show("map order", [seq for seq, _, _ in results], f"(one list, after {got:.2f} s)")
 
     # imap() yields the results in the input order too: result 3 waits until 0, 1 and 2
     # are done, even if it finished first (the parent holds it back).
     start = time.monotonic()
     seqs, first = [], 0.0
-    for seq, pid, _ in pool.imap(work, tasks, chunksize=1):
+    for seq, _, _ in pool.imap(work, tasks, chunksize=1):
         first = first or time.monotonic() - start
         seqs.append(seq)
-        pids.add(pid)
     show("imap order", seqs, f"(first after {first:.2f} s)")
 
     # imap_unordered() yields each result as soon as a worker has finished it.
     start = time.monotonic()
     seqs, first = [], 0.0
-    for seq, pid, _ in pool.imap_unordered(work, tasks, chunksize=1):
+    for seq, _, _ in pool.imap_unordered(work, tasks, chunksize=1):
         first = first or time.monotonic() - start
         seqs.append(seq)
-        pids.add(pid)
     show("imap_unordered order", seqs, f"(first after {first:.2f} s)")
-    return pids
 
 
 def main() -> int:
@@ -107,20 +97,19 @@ def main() -> int:
         parser.error("--rounds must be at least 1 and --scale in (0, 100]")
 
     ctx = multiprocessing.get_context(args.start_method)
-    pids: set[int] = set()
+    low, high = (f(STEPS) * STEP * args.scale * 1000 for f in (min, max))
+    print(
+        f"Pool({WORKERS}), {ctx.get_start_method()}: {len(STEPS)} tasks, each sleeps "
+        f"{low:.0f}-{high:.0f} ms; {args.rounds} round(s)",
+        flush=True,
+    )
     with ctx.Pool(WORKERS) as pool:
         for number in range(1, args.rounds + 1):
-            pids |= one_round(pool, number, args.scale)
+            one_round(pool, number, args.scale)
         # Leaving a `with Pool` block calls terminate(); close() + join() lets the workers
         # finish and exit by themselves (exit code 0) instead.
         pool.close()
         pool.join()
-    tasks = len(STEPS) * 3 * args.rounds
-    print(
-        f"done: {tasks} tasks on {len(pids)} worker PIDs ({' '.join(map(str, sorted(pids)))}), "
-        f"start method {ctx.get_start_method()}",
-        flush=True,
-    )
     return 0
 
 

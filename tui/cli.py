@@ -51,6 +51,7 @@ from mptop.workers.spec import (
 )
 
 if TYPE_CHECKING:
+    from mptop.workers.run_source import RunSource
     from mptop.workers.source import Closed, Fate, Source
 
 # The kinds of run besides the default one, with a line for --help.
@@ -727,6 +728,33 @@ def build_replay_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _program_words(inv: Invocation) -> dict[str, str]:
+    """A program scenario's name, description and lesson (ending with where its program is);
+    nothing for a plain ``mptop run``."""
+    if inv.loaded is None:
+        return {}
+    return {
+        "name": inv.loaded.scenario.name,
+        "description": inv.loaded.description,
+        "lesson": inv.loaded.program_lesson(),
+    }
+
+
+def program_source(inv: Invocation) -> RunSource:
+    """The source of an ``mptop run`` invocation (mode ``run`` or ``run-headless``): the command,
+    and for a program scenario (``mptop --scenario pool-order``) its lesson beside it.
+    Raises ``FileNotFoundError`` if the command does not exist."""
+    from mptop.workers.run_source import RunSource
+
+    return RunSource(
+        list(inv.command),
+        interval=inv.interval,
+        capture=inv.mode != "run-headless",  # headless, the output passes through
+        output_lines=inv.loaded.output_lines if inv.loaded is not None else 0,
+        **_program_words(inv),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run mptop; returns the process exit status."""
     inv = parse_invocation(argv)
@@ -744,31 +772,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _usage_error(f"{inv.named}: {err}")
         return run_tui(lambda: ReplaySource(recording))
     if inv.mode in ("run", "run-headless"):
-        from mptop.workers.run_source import RunSource
-
-        headless = inv.mode == "run-headless"
-        words: dict[str, str] = {}  # a program scenario's: its lesson beside the run
-        if inv.loaded is not None:
-            words = {
-                "name": inv.loaded.scenario.name,
-                "description": inv.loaded.description,
-                "lesson": inv.loaded.program_lesson(),
-            }
-
-        def program() -> RunSource:
-            return RunSource(
-                list(inv.command), interval=inv.interval, capture=not headless, **words
-            )
-
-        if headless:
+        if inv.mode == "run-headless":
             record = {
                 "name": Path(inv.command[0]).name,
-                **words,
+                **_program_words(inv),
                 "command": list(inv.command),
                 "interval": inv.interval,
             }
-            return run_headless_cli(inv, program, record)
-        return run_tui(program)
+            return run_headless_cli(inv, lambda: program_source(inv), record)
+        return run_tui(lambda: program_source(inv))
     if inv.mode in ("attach", "attach-headless"):
         from mptop.workers.attach_source import AttachSource
 

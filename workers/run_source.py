@@ -184,8 +184,8 @@ class RunSource:
 
     A program scenario (``mptop --scenario pool-order``) gives its ``name``,
     ``description`` and ``lesson``: the lesson panel shows the lesson beside
-    the program's latest output lines (:attr:`SourceInfo.lesson_output`, while
-    the output is captured), and a recording's header carries all three.
+    the program's last ``output_lines`` lines (:attr:`SourceInfo.lesson_output`,
+    while the output is captured), and a recording's header carries all three.
     """
 
     caps = frozenset(
@@ -210,6 +210,7 @@ class RunSource:
         name: str = "",
         description: str = "",
         lesson: str = "",
+        output_lines: int = 6,
     ) -> None:
         if not argv:
             raise ValueError("no command to run")
@@ -225,6 +226,7 @@ class RunSource:
         self.log_path = logs / "output.log"
         self.capture = capture
         self.scenario, self.description, self.lesson = name, description, lesson.strip()
+        self.output_lines = output_lines
         self.files = ProbeFiles(self.probe_dir)
         self._files_lock = threading.Lock()
         self.probe = ProcessProbe()
@@ -289,7 +291,7 @@ class RunSource:
             no_channels=none,
             lesson=self.lesson,
             lesson_title=f"Lesson: {self.scenario}" if self.scenario else "Lesson",
-            lesson_output=bool(self.lesson) and self.capture,
+            lesson_output=self.output_lines if self.lesson and self.capture else 0,
         )
 
     def start(self, deliver: Deliver, failed: Failed) -> None:

@@ -30,6 +30,7 @@ A scenario may run a program instead (``mptop run`` with the lesson beside it)::
     program = "pool_order.py"            # a Python file: next to the scenario file (a
                                          # bundled scenario: in mptop.examples)
     args = ["--rounds", "3"]             # its command-line arguments (default: none)
+    output_lines = 4                     # its last lines the lesson panel shows, 1 to 20 (6)
 
 It is run with the Python mptop runs on; ``[[workers]]``, ``start_method``, ``ipc``,
 ``message_size`` and ``rate`` conflict with ``program`` (the program starts its own
@@ -82,7 +83,11 @@ TOP_KEYS: dict[str, str] = {
     "workers": "an array of tables ([[workers]])",
     "program": "a Python file's name",
     "args": "an array of strings",
+    "output_lines": "a whole number of lines",
 }
+# The program's last lines a program scenario's lesson panel shows: default, most.
+OUTPUT_LINES = 6
+MAX_OUTPUT_LINES = 20
 # Keys of a spawned run, which a scenario that runs a program cannot have.
 SPAWN_KEYS = ("workers", "start_method", "ipc", "message_size", "rate")
 GROUP_KEYS: dict[str, str] = {
@@ -122,7 +127,9 @@ class ScenarioFile:
     explanation the app shows (several lines, may be empty); ``source`` the
     file as named in errors. ``program`` is the absolute path of the Python
     file a program scenario runs, with ``args`` ("" for a spawned run); its
-    ``scenario`` then holds only the name and interval (no group is started).
+    ``scenario`` then holds only the name and interval (no group is started),
+    and ``output_lines`` is how many of the program's last lines its lesson
+    panel shows.
     """
 
     scenario: Scenario
@@ -131,6 +138,7 @@ class ScenarioFile:
     source: str = ""
     program: str = ""
     args: tuple[str, ...] = ()
+    output_lines: int = OUTPUT_LINES
 
     def command(self, python: str) -> tuple[str, ...]:
         """A program scenario's command line run by ``python``: ``(python, program, *args)``."""
@@ -316,8 +324,9 @@ def _group(r: _Reader, raw: object, i: int) -> WorkerSpec:
         raise r.error(prefix + key, err.message) from None
 
 
-def _program(r: _Reader, data: Mapping[str, Any], folder: Path) -> tuple[str, tuple[str, ...]]:
-    """A program scenario's file (absolute, found in ``folder`` unless absolute) and arguments."""
+def _program(r: _Reader, data: Mapping[str, Any], folder: Path) -> tuple[str, tuple[str, ...], int]:
+    """A program scenario's file (absolute, found in ``folder`` unless absolute), arguments and
+    output lines."""
     value = data["program"]
     if not isinstance(value, str) or not value.strip():
         raise r.error("program", f"must be {TOP_KEYS['program']}, got {_show(value)}")
@@ -337,7 +346,12 @@ def _program(r: _Reader, data: Mapping[str, Any], folder: Path) -> tuple[str, tu
     args = data.get("args", [])
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         raise r.error("args", f"must be {TOP_KEYS['args']}, got {_show(args)}")
-    return str(path), tuple(args)
+    lines = data.get("output_lines", OUTPUT_LINES)
+    if isinstance(lines, bool) or not isinstance(lines, int):
+        raise r.error("output_lines", f"must be a whole number, got {_show(lines)}")
+    if not 1 <= lines <= MAX_OUTPUT_LINES:
+        raise r.error("output_lines", f"must be between 1 and {MAX_OUTPUT_LINES}, got {lines}")
+    return str(path), tuple(args), lines
 
 
 def scenario_from_dict(
@@ -372,15 +386,18 @@ def scenario_from_dict(
     if "program" in data:
         if programs is None:
             programs = Path(source).parent if source[:1] != "<" else Path.cwd()
-        program, args = _program(r, data, programs)
+        program, args, output_lines = _program(r, data, programs)
         interval = r.number(data, "interval", "interval")
         try:
             placeholder = Scenario(name=name, interval=1.0 if interval is None else interval)
         except ConfigError as err:
             raise r.error(_OPTION_TO_KEY.get(err.where, err.where), err.message) from None
-        return ScenarioFile(placeholder, description.strip(), lesson.strip(), source, program, args)
-    if "args" in data:
-        raise r.error("args", "only with program (the arguments of the program to run)")
+        return ScenarioFile(
+            placeholder, description.strip(), lesson.strip(), source, program, args, output_lines
+        )
+    for key in ("args", "output_lines"):
+        if key in data:
+            raise r.error(key, "only with program (a scenario that runs a program)")
     kwargs: dict[str, Any] = {"name": name}
     if "start_method" in data:
         kwargs["start_method"] = r.string(data, "start_method", "start_method", "")

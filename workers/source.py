@@ -58,8 +58,8 @@ class SourceInfo:
     so a key that signals or suspends one asks for a yes first.
     ``lesson_output``: the lesson is about what the run's program prints (a
     program scenario, ``mptop --scenario pool-order``), so the lesson panel
-    shows the last lines of :meth:`Source.output` of the snapshot's first
-    process (the program's root).
+    shows this many last lines of :meth:`Source.output` of the snapshot's
+    first process (the program's root); 0: none.
     """
 
     kind: str
@@ -74,7 +74,7 @@ class SourceInfo:
     ended: bool = False
     no_channels: str = "no channels"
     confirm_signals: bool = False
-    lesson_output: bool = False
+    lesson_output: int = 0
 
 
 # Characters of a fate's error line shown (a long exception message is cut there).

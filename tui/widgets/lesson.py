@@ -193,17 +193,20 @@ class LessonPanel(VerticalScroll):
         return self._now_text().plain
 
     def _now_text(self) -> Text:
+        # a program's lines first: they are its lesson's point, and a short terminal cuts the rest
         text = Text()
+        for line in self._program:
+            if text:
+                text.append("\n")
+            text.append("│ " + line, style="dim")
         if self.figures:
+            if text:
+                text.append("\n")
             text.append("now: ", style="bold")
             text.append(self.figures[0], style="bold")
             for line in self.figures[1:]:
                 text.append("\n")
                 text.append(line, style="bold yellow" if line.startswith("⚠") else "")
-        for line in self._program:
-            if text:
-                text.append("\n")
-            text.append("│ " + line, style="dim")
         return text
 
     def _show_now(self) -> None:
