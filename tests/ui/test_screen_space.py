@@ -176,3 +176,13 @@ async def test_a_filter_that_leaves_no_row_says_so_in_a_row_of_its_own() -> None
         assert table.size.height == 2  # the header and the note, not a header alone
         assert "contains 'zz' (Esc clears)" in table.render_line(1).text
         assert _visible(app, "filter") == 1
+
+
+async def test_from_230_columns_the_channels_and_the_log_sit_side_by_side() -> None:
+    app = samples.view_only_app()
+    async with app.run_test(size=(240, 40)) as pilot:
+        samples.feed(app, workers=6)
+        await pilot.pause()
+        channels, log = app.query_one("#channels").region, app.query_one("#log").region
+        assert (channels.y, channels.x, log.x) == (log.y, 0, 120)
+        assert channels.height == log.height == _visible(app, "log") > 20  # the rest, both
