@@ -410,7 +410,9 @@ def _program_run(
         if getattr(args, attr) is not None:
             parser.error(
                 f"{option}: conflicts with scenario {loaded.scenario.name} (it runs "
-                f"{Path(loaded.program).name}, which starts its own processes)"
+                f"{Path(loaded.program).name}, which starts its own processes; its own options: "
+                f"python {loaded.program} --help, then mptop run -- python {loaded.program} "
+                "OPTIONS)"
             )
     interval = loaded.scenario.interval if args.interval is None else check_interval(args.interval)
     duration = None if args.duration is None else check_duration(args.duration)
