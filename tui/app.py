@@ -47,7 +47,7 @@ from mptop.tui.screens.output import OutputScreen
 from mptop.tui.screens.pin import PinChoice, PinScreen
 from mptop.tui.screens.quit import QuitScreen
 from mptop.tui.widgets import cores as cores_mod
-from mptop.tui.widgets.body import Body, EventLog
+from mptop.tui.widgets.body import WIDE_FROM, Body, EventLog
 from mptop.tui.widgets.channels_table import ChannelTable
 from mptop.tui.widgets.cores import CoresPanel
 from mptop.tui.widgets.lesson import LessonPanel
@@ -157,7 +157,7 @@ class MptopApp(App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     # From 230 cells wide (body.WIDE_FROM) the channels and the event log sit side by side.
     # -tight (under 100 columns): the footer drops its "^p palette" hint so "q Quit" fits at 80
-    HORIZONTAL_BREAKPOINTS = [(0, "-tight"), (100, "-narrow"), (230, "-wide")]  # noqa: RUF012 (typed by App)
+    HORIZONTAL_BREAKPOINTS = [(0, "-tight"), (100, "-narrow"), (WIDE_FROM, "-wide")]  # noqa: RUF012 (typed by App)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     TITLE = "mptop"
     # mptop's commands first in the palette, in the order get_system_commands yields them
