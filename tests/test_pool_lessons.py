@@ -127,6 +127,8 @@ def test_process_api_starts_a_pid_per_task_the_pool_four(tmp_path: Path) -> None
     assert all(w.tasks_done is None and w.start_method == "spawn" for w in by_hand.values())
     # the Pool API: 4 PIDs that took the same 16 tasks between them
     assert len(pool) == 4 and all(w.ppid == root.pid for w in pool.values())
+    # named by multiprocessing's count of every Process the program made: after the 16
+    assert sorted(w.name for w in pool.values()) == [f"SpawnPoolWorker-{n}" for n in range(17, 21)]
     assert sum(w.tasks_done or 0 for w in pool.values()) == 16
     assert all((w.tasks_done or 0) >= 1 for w in pool.values())
     channels = {c.kind: c for c in run.rec.snapshots[-1].channels}
