@@ -1,28 +1,39 @@
-"""Each bundled scenario, run headless for a few seconds on real processes, shows its lesson in numbers.
+"""Each bundled lesson's claim, in numbers, on real processes: what its text says and its live
+figures (workers/lessons.py) show.
 
-Figures are for this 2-core machine; each test says what changes with more cores.
-CPU% is per process, 100 = one full core.
+Figures are for this 2-core machine, which other jobs share: every CPU claim is checked against
+the competition measured in the same ticks (:func:`competition`), and asserted in the form the
+lesson states it for that case. Each test says what changes with more cores. CPU% is per
+process, 100 = one full core.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import queue
+import signal
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from mptop.tui.widgets.lesson import group_of
-from mptop.workers.channels import RECEIVED
+from mptop.workers.commands import ShowThreads, Signal, ToggleSuspend
 from mptop.workers.dispatcher import Dispatcher
 from mptop.workers.headless import open_output, run_headless
+from mptop.workers.lessons import competition, group_of, lesson_figures
 from mptop.workers.record import Recording, read_recording, scenario_record
 from mptop.workers.sampler import Sampler
 from mptop.workers.scenario_file import load_bundled
-from mptop.workers.snapshot import Snapshot
+from mptop.workers.snapshot import Snapshot, WorkerSample, WorkerState
 from mptop.workers.spawn_source import SpawnSource
-from mptop.workers.supervisor import Supervisor, WorkerHandle
+from mptop.workers.supervisor import Supervisor
 from tests.helpers import alive, kill_all, reap_recorded, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,11 +41,9 @@ pytestmark = pytest.mark.timeout(60)
 
 def record(name: str, seconds: float, tmp_path: Path, **overrides: object) -> Recording:
     """Run bundled scenario ``name`` headless for ``seconds`` and load the recording."""
-    import dataclasses
-
     loaded = load_bundled(name)
     scenario = dataclasses.replace(loaded.scenario, **overrides)  # type: ignore[arg-type]
-    path = tmp_path / f"{name}.jsonl"
+    path = tmp_path / f"{name}-{scenario.ipc}.jsonl"
     writer = open_output(path, scenario_record(scenario, loaded.description, loaded.lesson))
     result = run_headless(SpawnSource(scenario, start_first=True), writer, seconds)
     rec = read_recording(path)
@@ -52,45 +61,289 @@ def group_cpu(snap: Snapshot, group: str) -> float:
     return sum(w.cpu_percent or 0.0 for w in snap.workers if group_of(w.name) == group and w.alive)
 
 
-def test_processes_vs_threads(tmp_path: Path) -> None:
-    # Five busy processes share the cores fairly, so each gets about a fifth of the machine:
-    # the 4-thread process gets ONE share (the GIL runs one thread at a time), the 4
-    # processes four shares. On this 2-core VM the cores deliver about 160% in all to busy
-    # processes (two plain busy loops measure 78% each here), so: threads about 40%, the 4
-    # processes about 120%. The issue's "4 processes above 150%" is out of reach here with a
-    # fifth busy process beside them; what holds on any machine is asserted instead: the
-    # threads process stays under 130% and gets at most ~1.5 shares, and 4 processes get
-    # >= 2.5x the 4-thread process. With N >= 5 cores: threads near 100%, processes near 400%.
-    rec = record("processes-vs-threads", 4.0, tmp_path)
-    ticks = measured(rec)
-    assert len(ticks) >= 2
+def group(snap: Snapshot, name: str) -> list[WorkerSample]:
+    return [w for w in snap.workers if group_of(w.name) == name]
+
+
+class Live:
+    """A bundled scenario running as the app would run it (a SpawnSource), for tests that press
+    keys: ``send`` a command, ``next`` snapshot, ``close`` (every process gone after)."""
+
+    def __init__(self, name: str, **overrides: object) -> None:
+        loaded = load_bundled(name)
+        scenario = dataclasses.replace(loaded.scenario, **overrides)  # type: ignore[arg-type]
+        self.name = name
+        self.source = SpawnSource(scenario, start_first=True)
+        self._snaps: queue.Queue[Snapshot] = queue.Queue()
+        self.pids: set[int] = set()
+        self.source.start(self._deliver, lambda line: None)
+
+    def _deliver(self, snap: Snapshot) -> None:
+        self.pids.update(w.pid for w in snap.workers)
+        self._snaps.put(snap)
+        self.source.arm()
+
+    def next(self) -> Snapshot:
+        """The next snapshot (10 s at most)."""
+        return self._snaps.get(timeout=10)
+
+    def until(self, ok: Callable[[Snapshot], bool], timeout: float = 15) -> Snapshot:
+        """The first snapshot from now on for which ``ok`` holds; AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            snap = self.next()
+            if ok(snap):
+                return snap
+        raise AssertionError(f"{self.name}: no such snapshot in {timeout} s")
+
+    def fresh(self) -> Snapshot:
+        """A snapshot taken after every command sent so far (the one queued may be older)."""
+        while not self._snaps.empty():
+            self._snaps.get_nowait()
+        self.next()
+        return self.next()
+
+    def close(self) -> None:
+        self.source.close()
+        kill_all(self.pids)
+
+
+@pytest.fixture
+def live() -> Any:
+    runs: list[Live] = []
+
+    def start(name: str, **overrides: object) -> Live:
+        run = Live(name, **overrides)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.close()
+
+
+# -- processes vs threads, multiprocessing vs multithreading -----------------------------
+
+
+def test_processes_vs_threads_shares_and_what_the_panel_says(tmp_path: Path) -> None:
+    # Five busy processes share the cores: the GIL makes the 4-thread process one of them (a
+    # little more when crowded: its waiting threads wake to ask for the GIL), the 4 processes
+    # four. On 2 idle cores: threads about 40%, processes about 160%; with 5 or more free
+    # cores, threads near 100% and processes near 400%. Other jobs on this VM take a part of
+    # the cores: the shares are counted in what they left, as the panel counts them.
+    rec = record("processes-vs-threads", 4.0, tmp_path, interval=0.5)
+    ticks = [s for s in measured(rec) if all(w.cpu_percent is not None for w in s.workers)]
+    assert len(ticks) >= 4
     threads = statistics.mean(group_cpu(s, "threads") for s in ticks)
     procs = statistics.mean(group_cpu(s, "procs") for s in ticks)
-    print(f"threads process {threads:.0f}%, 4 processes {procs:.0f}%")
-    assert threads < 130, f"4 threads in one process used {threads:.0f}% (GIL: about one core)"
-    # (no absolute floor for the processes: on a 2-core CI machine shared with other jobs the
-    # shares shrink together, and the lesson is in the ratio)
-    assert procs > 2.5 * threads, f"4 processes {procs:.0f}% vs 4 threads {threads:.0f}%"
+    comps = [competition(s) for s in ticks]
+    left = statistics.mean(c.left for c in comps)
+    share = left / 5
+    print(
+        f"threads process {threads:.0f}%, 4 processes {procs:.0f}%, others "
+        f"{statistics.mean(c.others for c in comps):.0f}%, left {left:.0f}%: "
+        f"shares {threads / share:.1f} and {procs / share:.1f}"
+    )
+    assert threads < 130, f"4 threads in one process used {threads:.0f}% (GIL: one core at most)"
+    assert threads / share < 2.0, "the 4 threads get about one process's share"
+    assert procs / share > 2.8, "4 processes get a share each"
+    # what a process is: its own PID and memory; and it reads running however its threads run
+    last = ticks[-1]
+    assert len({w.pid for w in last.workers}) == 5
+    assert all((w.rss or 0) > 5 << 20 for w in last.workers)
+    assert all(w.state is WorkerState.RUNNING for s in ticks for w in group(s, "threads")), [
+        w.state for s in ticks for w in group(s, "threads")
+    ]
+    for s in ticks:  # the panel says the same, and names the competition where there is some
+        lines = lesson_figures("processes-vs-threads", s)
+        assert lines[0].startswith("threads: 1 process, 4 threads, ")
+        assert "busy processes share the" in lines[1] and "shares (the GIL)" in lines[1]
+        assert (competition(s).others >= 25) == any(
+            x.startswith("⚠ other processes use") for x in lines
+        )
 
 
-def test_pool_spreads_tasks_over_pids_and_results_come_back(tmp_path: Path) -> None:
-    rec = record("pool", 3.0, tmp_path)
+def test_gil_one_core_at_most_with_the_processes_suspended_and_h_shows_its_threads(
+    live: Any,
+) -> None:
+    # s on each of the 4 procs: the threads process is the only busy one, has both cores to
+    # itself, and still reads about 100% (on any number of cores). H: its 4 busy TIDs under
+    # its one PID; a procs worker has one busy thread.
+    run = live("processes-vs-threads", interval=0.5)
+    snap = run.until(lambda s: all(w.cpu_percent is not None for w in s.workers))
+    for w in group(snap, "procs"):
+        run.source.send(ToggleSuspend(w.pid))
+    run.source.send(ShowThreads(True))
+    stopped = run.until(lambda s: all(w.state is WorkerState.STOPPED for w in group(s, "procs")))
+    readings = []
+    for _ in range(3):
+        s = run.next()
+        (t,) = group(s, "threads")
+        readings.append((t.cpu_percent or 0.0, competition(s).others, s))
+    cpu = statistics.mean(r[0] for r in readings)
+    others = statistics.mean(r[1] for r in readings)
+    print(f"threads process alone: {cpu:.0f}% with others using {others:.0f}%")
+    assert cpu < 130, f"{cpu:.0f}%: 4 threads under one GIL use one core at most"
+    if others < 50:  # a core and a half free at least: it takes one whole core, no more
+        assert cpu > 70, f"{cpu:.0f}% with {others:.0f}% used by others"
+    s = readings[-1][2]
+    assert (
+        "the threads process is the only busy one" in lesson_figures("processes-vs-threads", s)[1]
+    )
+    (t,) = group(s, "threads")
+    busy = [th for th in t.threads if (th.cpu_percent or 0.0) >= 5]
+    assert len(busy) >= 3 and len(t.threads) >= 4, t.threads  # 4 busy threads, one PID
+    assert t.threads[0].tid == t.pid
+    assert len({th.tid for th in t.threads}) == len(t.threads)
+    assert stopped is not None
+
+
+# -- the competition ----------------------------------------------------------------------
+
+
+SPIN = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+
+
+def test_the_figures_name_the_competition(tmp_path: Path) -> None:
+    # A busy program outside the run (at nice 0, on core 0) takes about one core: the panel's
+    # figures say that other processes use it, instead of showing the run's share as if it
+    # were what the machine can do.
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN, "0"])
+    try:
+        rec = record("daemons", 2.5, tmp_path, interval=0.5)
+    finally:
+        spinner.kill()
+        spinner.wait(5)
     ticks = measured(rec)
-    per_pid: dict[int, float] = {}
+    others = [competition(s).others for s in ticks]
+    print("others' CPU% per tick:", [f"{x:.0f}" for x in others])
+    assert max(others) >= 60, "a spinning program outside the run counts as others'"
     for s in ticks:
-        for w in s.workers:
-            per_pid[w.pid] = per_pid.get(w.pid, 0.0) + (w.msgs_in_per_s or 0.0)
-    total = sum(per_pid.values())
-    assert len(per_pid) == 4 and total > 0
-    shares = sorted(v / total for v in per_pid.values())
-    print("task shares per PID:", [f"{x:.0%}" for x in shares])
-    # one shared queue: every worker takes work, none starves (a fair share is 25%)
-    assert shares[0] > 0.10
+        lines = lesson_figures("daemons", s)
+        assert any(x.startswith("⚠ other processes use") for x in lines) == (
+            competition(s).others >= 25
+        )
+    assert any("⚠ other processes use" in x for s in ticks for x in lesson_figures("daemons", s))
+
+
+# -- pipes vs queues ----------------------------------------------------------------------
+
+
+def tasks_per_s(rec: Recording) -> float:
+    return statistics.mean(
+        sum(w.msgs_in_per_s or 0.0 for w in s.workers if w.alive) for s in measured(rec)[1:]
+    )
+
+
+def mean_message_bytes(snap: Snapshot) -> float:
+    return sum(c.received_bytes for c in snap.channels) / max(
+        1, sum(c.received for c in snap.channels)
+    )
+
+
+def test_pipes_vs_queues_same_work_two_shapes(tmp_path: Path) -> None:
+    # The same tasks both ways (1 ms of sleep, no payload), so the messages are the same size
+    # on both; about the same tasks/s (4 workers x 1 ms are the limit, about 3.5k/s at most
+    # on any machine); the shapes differ: a Pipe per worker, or one Queue each way.
+    pipe = record("pipes-vs-queues", 2.5, tmp_path, interval=0.5)
+    q = record("pipes-vs-queues", 2.5, tmp_path, interval=0.5, ipc="queue")
+    p_last, q_last = pipe.snapshots[-2], q.snapshots[-2]
+    pipes = [c for c in p_last.channels if c.kind == "Pipe"]
+    assert len(pipes) == 4 == len(p_last.channels)
+    assert {c.consumer for c in pipes} == {w.name for w in p_last.workers}  # two ends each
+    assert {c.producer for c in pipes} == {"mptop"}
+    assert [(c.name, c.kind) for c in q_last.channels] == [("tasks", "Queue"), ("results", "Queue")]
+    p_size, q_size = mean_message_bytes(p_last), mean_message_bytes(q_last)
+    p_rate, q_rate = tasks_per_s(pipe), tasks_per_s(q)
+    print(
+        f"Pipe {p_rate:.0f} tasks/s, {p_size:.0f} B/msg; Queue {q_rate:.0f} tasks/s, {q_size:.0f} B/msg"
+    )
+    assert abs(p_size - q_size) < 0.2 * q_size, "the same work: messages of the same size"
+    assert 0.6 < p_rate / q_rate < 1.6, "about the same tasks/s: the 1 ms tasks are the limit"
+    assert p_rate < 4000 and q_rate < 4000  # 4 workers x 1 ms: never above 4k tasks/s
+    assert lesson_figures("pipes-vs-queues", p_last)[0].startswith("4 Pipes, each with 2 ends")
+    assert lesson_figures("pipes-vs-queues", q_last)[0].startswith(
+        "1 task Queue → 4 workers, 1 result Queue ← 4 workers"
+    )
+
+
+def threads_of(snap: Snapshot) -> dict[str, int]:
+    return {w.name: len(w.threads) for w in snap.workers if w.alive}
+
+
+@pytest.mark.parametrize("ipc", ["pipe", "queue"])
+def test_pipes_vs_queues_a_suspended_worker_and_the_feeder_thread(live: Any, ipc: str) -> None:
+    # s on a worker: on Pipes its requests wait in its Pipe, which no one else can read; on
+    # the Queue it holds the one task it took and the others take all the rest. H: a Queue
+    # worker has one thread more than a Pipe worker (the feeder that sends its puts).
+    run = live("pipes-vs-queues", interval=0.5, ipc=ipc)
+    run.source.send(ShowThreads(True))
+    snap = run.until(lambda s: all(w.threads and w.tasks_done for w in s.workers))
+    counts = set(threads_of(snap).values())
+    assert len(counts) == 1, threads_of(snap)
+    # a worker: main + mptop's parent guard; on a Queue, + its result Queue's feeder thread
+    assert counts == ({3} if ipc == "queue" else {2}), (ipc, threads_of(snap))
+    for victim in [w for w in snap.workers][:3]:
+        run.source.send(ToggleSuspend(victim.pid))
+        before = run.until(
+            lambda s, v=victim: any(
+                w.pid == v.pid and w.state is WorkerState.STOPPED for w in s.workers
+            )
+        )
+        after = run.next()
+        after = run.next()
+        held = {w.pid: w.tasks_done or 0 for w in before.workers}
+        now = {w.pid: w.tasks_done or 0 for w in after.workers}
+        others = sum(now[p] - held[p] for p in now if p != victim.pid)
+        assert now[victim.pid] == held[victim.pid]  # stopped: it answers nothing
+        lines = lesson_figures("pipes-vs-queues", after)
+        if ipc == "pipe":
+            (mine,) = [c for c in after.channels if c.consumer == victim.name]
+            assert 1 <= mine.backlog <= 4, mine  # its requests wait in its own Pipe
+            assert others > 0  # the others go on
+            assert f"{victim.name} suspended: {mine.backlog} messages wait in its Pipe" in lines[1]
+            return
+        if others > 0:  # the others took every task (it was not holding the read lock)
+            assert f"{victim.name} suspended: it holds the one task it took" in lines[1]
+            tasks = next(c for c in after.channels if c.name == "tasks")
+            assert tasks.msgs_per_s and tasks.msgs_per_s > 0
+            return
+        run.source.send(ToggleSuspend(victim.pid))  # it held the Queue's read lock: another
+    raise AssertionError("every worker suspended held the Queue's read lock")
+
+
+# -- a shared task queue (the pool scenario) -----------------------------------------------
+
+
+def test_one_shared_queue_spreads_the_tasks_and_results_come_back(tmp_path: Path) -> None:
+    rec = record("pool", 3.0, tmp_path)
     last = rec.snapshots[-2]
+    done = {w.name: w.tasks_done or 0 for w in last.workers}
+    total = sum(done.values())
+    shares = sorted(n / total for n in done.values())
+    print("tasks answered per worker:", done)
+    assert len(done) == 4 and total > 20
+    # whoever is free takes the next: every worker gets work, none starves (fair: 25%)
+    assert shares[0] > 0.12 and shares[-1] < 0.40
     tasks, results = last.channels[0], last.channels[1]
-    assert tasks.received > 20
     # every task taken comes back as a result, but for those still in a worker's hands
     assert tasks.received - results.sent <= 4
+    line = lesson_figures("pool", last)[0]
+    assert line.startswith("tasks answered by each worker: pool-1 ") and "lost 0" in line
+
+
+def test_killing_a_worker_of_the_shared_queue_loses_its_task(live: Any) -> None:
+    # k on a worker: the task it held (it sleeps inside a task almost all the time) is lost
+    run = live("pool", interval=0.5)
+    snap = run.until(lambda s: all((w.tasks_done or 0) >= 1 for w in s.workers))
+    victim = snap.workers[0]
+    run.source.send(Signal(victim.pid, signal.SIGKILL, wait=1.0))
+    after = run.until(lambda s: next(c for c in s.channels if c.name == "tasks").lost >= 1)
+    assert "lost 1" in lesson_figures("pool", after)[0]
+    assert [w.exitcode for w in after.workers if w.pid == victim.pid] == [-9]
+
+
+# -- daemons --------------------------------------------------------------------------------
 
 
 def test_daemons_terminated_keepers_finish_on_parent_exit(tmp_path: Path) -> None:
@@ -105,22 +358,16 @@ def test_daemons_terminated_keepers_finish_on_parent_exit(tmp_path: Path) -> Non
     assert keepers == [0, 0], f"non-daemon children finish by themselves and are joined: {events}"
     assert all(w.daemon for w in final.workers if group_of(w.name) == "daemon")
     assert not alive(w.pid for w in final.workers)
+    assert lesson_figures("daemons", rec.snapshots[1])[0] == (
+        "daemon (daemon=True): 2/2 alive │ keeper (daemon=False): 2/2 alive"
+    )
+    assert lesson_figures("daemons", final)[0] == (
+        "daemon (daemon=True): 0/2 alive, exit -15 (SIGTERM) ×2 │ "
+        "keeper (daemon=False): 0/2 alive, exit 0 (done) ×2"
+    )
 
 
-def test_pipes_vs_queues(tmp_path: Path) -> None:
-    pipe = record("pipes-vs-queues", 2.5, tmp_path)
-    queue = record("pipes-vs-queues", 2.5, tmp_path, ipc="queue")
-    kinds = {c.kind for c in pipe.snapshots[-2].channels}
-    assert "Pipe" in kinds, kinds
-
-    def rate(rec: Recording) -> float:
-        return max(
-            sum(c.msgs_per_s or 0.0 for c in s.channels if c.producer == "mptop")
-            for s in measured(rec)
-        )
-
-    # one Pipe per worker, no shared lock: more messages per second than one shared Queue
-    assert rate(pipe) > rate(queue)
+# -- terminate() ----------------------------------------------------------------------------
 
 
 @pytest.mark.timeout(120)
@@ -137,9 +384,9 @@ def test_terminate_danger_stalls_the_queue_and_rebuild_fixes_it() -> None:
         stalled = None
         deadline = time.monotonic() + 60
         while stalled is None and time.monotonic() < deadline:
-            live = sup.alive_pids()
-            sup.terminate(live[0])
-            sup.wait_exit(live[0], 1.0)
+            live_pids = sup.alive_pids()
+            sup.terminate(live_pids[0])
+            sup.wait_exit(live_pids[0], 1.0)
             sup.add()  # keep consumers alive: a stall needs someone waiting
             time.sleep(0.3)
             before = sampler.sample().channels[0]
@@ -149,10 +396,22 @@ def test_terminate_danger_stalls_the_queue_and_rebuild_fixes_it() -> None:
             if tasks.received == before.received and tasks.backlog > 0:
                 stalled = after
         assert stalled is not None, "no stall after terminating workers for 60 s"
-        wait_for(lambda: getattr(sampler.sample().channels[0], "stalled", False), timeout=5)
+
+        def stalled_snapshot() -> Snapshot | None:
+            snap = sampler.sample()
+            return snap if snap.channels[0].stalled else None
+
+        snap = wait_for(stalled_snapshot, timeout=5)
+        assert snap is not None
+        line = lesson_figures("terminate-danger", snap)[0]
+        assert line.startswith("tasks Queue STALLED, nothing taken for several ticks │ backlog ")
+        assert "terminated " in line
         sup.rebuild_channels()
         taken = sampler.sample().channels[0].received
         wait_for(lambda: sampler.sample().channels[0].received > taken, timeout=5)
+        assert lesson_figures("terminate-danger", sampler.sample())[0].startswith(
+            "tasks Queue moving"
+        )
     finally:
         sup.shutdown()
         dispatcher.stop()
@@ -161,43 +420,63 @@ def test_terminate_danger_stalls_the_queue_and_rebuild_fixes_it() -> None:
         sup.remove_log_dir()
 
 
-def test_start_methods_spawn_is_slowest_to_its_first_task(tmp_path: Path) -> None:
-    # The recording holds each worker's start method and Process.start() time.
-    rec = record("start-methods", 1.0, tmp_path)
+# -- start methods --------------------------------------------------------------------------
+
+
+def first_lines(rec: Recording) -> dict[str, float]:
+    """Median ms from ``Process.start()`` to the worker's first line, per start method."""
     workers = rec.snapshots[-1].workers
     assert sorted({w.start_method for w in workers}) == ["fork", "forkserver", "spawn"]
     assert all(w.start_seconds is not None and w.start_seconds > 0 for w in workers)
-    first_line = {w.start_method: w.ready_seconds or 0.0 for w in workers}
-    assert all(v > 0 for v in first_line.values()), first_line
-    assert first_line["spawn"] > first_line["fork"]  # a fresh interpreter against a copy
-    # Time to the first task, measured directly: spawn boots a new interpreter.
-    loaded = load_bundled("start-methods")
-    sup = Supervisor(loaded.scenario)
-    sup.prepare()
-    dispatcher = Dispatcher(sup, 0.2)
-    ready: dict[str, list[float]] = {}
-    try:
-        dispatcher.start()
-        for group in loaded.scenario.groups:
-            for _ in range(3):
-                t0 = time.perf_counter()
-                h = sup.add(group)
-                wait_for(lambda h=h: tasks_taken(h) > 0, 10, 0.001)  # type: ignore[misc]
-                ready.setdefault(group.name, []).append(time.perf_counter() - t0)
-    finally:
-        sup.shutdown()
-        dispatcher.stop()
-        kill_all(h.pid for h in sup.handles())
-        sup.remove_log_dir()
-    med = {k: statistics.median(v) * 1000 for k, v in ready.items()}
-    print("ms to first task:", {k: f"{v:.0f}" for k, v in med.items()})
-    assert med["spawn"] > med["fork"]
-    assert med["spawn"] > 40  # a fresh interpreter: tens of ms at least, on any machine
+    assert all(w.ready_seconds is not None and w.ready_seconds > 0 for w in workers), workers
+    by: dict[str, list[float]] = {}
+    for w in workers:
+        by.setdefault(w.start_method, []).append((w.ready_seconds or 0.0) * 1000)
+    return {m: statistics.median(v) for m, v in by.items()}
 
 
-def tasks_taken(h: WorkerHandle) -> int:
-    """Tasks worker ``h`` has taken (its own counter block on the tasks channel)."""
-    return sum(block.read()[RECEIVED] for c, block in h.blocks if c.info.name == "tasks")
+def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fork copies the parent: a few ms. forkserver asks its server to fork, and the child
+    # then imports the parent's __main__ again; spawn boots a fresh interpreter, which
+    # imports that and the worker's modules: the slowest. With a small main module (here
+    # none) forkserver costs a few ms more than fork; with mptop's own, which loads the UI,
+    # that import is most of forkserver's time.
+    import types
+
+    script = Path(sys.executable).with_name("mptop")  # the `mptop` command (a console script)
+    if not script.exists():
+        pytest.skip(f"no mptop command next to {sys.executable}")
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    small = first_lines(record("start-methods", 1.5, tmp_path))
+    # as under the `mptop` command: each forkserver and spawn child runs that script again
+    # (under `python -m mptop.tui` it would not: multiprocessing skips a package's __main__)
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    rec = record("start-methods", 1.5, tmp_path)
+    mptop = first_lines(rec)
+    print(
+        "ms from start() to the first line, small main:", {m: f"{v:.1f}" for m, v in small.items()}
+    )
+    print(
+        "                                   mptop's main:",
+        {m: f"{v:.1f}" for m, v in mptop.items()},
+    )
+    assert small["fork"] < small["forkserver"] < small["spawn"]
+    assert mptop["fork"] < mptop["forkserver"] < mptop["spawn"]
+    assert small["spawn"] > 15  # a fresh interpreter: tens of ms, on any machine
+    # the re-import of mptop's main module is most of forkserver's time
+    assert mptop["forkserver"] - small["forkserver"] > small["forkserver"]
+    line = lesson_figures("start-methods", rec.snapshots[-2])[0]
+    assert line.startswith("start to first line, median: fork ") and "× fork)" in line
+    # the PPID column: mptop for fork and spawn, the forkserver for forkserver
+    ppids: dict[str, set[int | None]] = {}
+    for w in rec.snapshots[-1].workers:
+        ppids.setdefault(w.start_method, set()).add(w.ppid)
+    assert ppids["fork"] == ppids["spawn"] == {os.getpid()}
+    assert ppids["forkserver"] != {os.getpid()} and len(ppids["forkserver"]) == 1
 
 
 def test_no_worker_outlives_a_headless_run(tmp_path: Path) -> None:

@@ -161,8 +161,8 @@ class Competition:
         if self.others < OTHERS_NOTE or not self.cores:
             return ""
         return (
-            f"⚠ others use {self.others:.0f}% of the {self.capacity:.0f}% the {self.cores} cores "
-            "have: the figures here are what was left to this run"
+            f"⚠ other processes use {self.others:.0f}% of {self.capacity:.0f}% "
+            f"({self.cores} cores): this run has what they left"
         )
 
 
@@ -229,9 +229,9 @@ def gil_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
         share = max(1.0, comp.left / busy)
         p_busy = sum(w.cpu_percent or 0.0 for w in busy_procs)
         point = (
-            f"{busy} busy processes share the {comp.left:.0f}% left: about {share:.0f}% each. "
-            f"The {n_threads} threads got {t_cpu / share:.1f} share between them (the GIL "
-            f"runs one at a time), the {len(busy_procs)} processes {p_busy / share:.1f} shares"
+            f"{busy} busy processes share the {comp.left:.0f}% left, {share:.0f}% each: the "
+            f"{n_threads} threads got {t_cpu / share:.1f} shares (the GIL), the "
+            f"{len(busy_procs)} processes {p_busy / share:.1f}"
         )
     return [first, point]
 
@@ -320,13 +320,13 @@ def stall_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
     live = [w for w in workers if w.alive]
     terminated = sum(1 for w in workers if not w.alive and w.exitcode == -15)
     if tasks.stalled:
-        state = "STALLED: nothing taken for several ticks"
+        state = "STALLED, nothing taken for several ticks"
     else:
-        state = f"moving, {rate_text(tasks.msgs_per_s or 0.0)} msg/s taken"
+        state = f"moving {rate_text(tasks.msgs_per_s or 0.0)} msg/s"
     parts = [
         f"tasks Queue {state}",
         f"backlog {tasks.backlog}",
-        f"{len(live)} workers alive",
+        f"alive {len(live)}",
         f"terminated {terminated}",
         f"lost {tasks.lost}",
     ]
@@ -386,11 +386,13 @@ def lesson_figures(
     ``workers`` are the ones shown (default: all of ``snap``'s; the app
     leaves out rows cleared with ``c``). The scenario's own figures
     (:data:`FIGURES`), or :func:`group_figures` for any other, then
-    :meth:`Competition.line` when other processes take the cores.
+    :meth:`Competition.line` when other processes take the cores (while a worker of the run
+    has a CPU figure: the run's last snapshot, after its workers are gone, has none).
     """
     ws = snap.workers if workers is None else tuple(workers)
     figures = FIGURES.get(name)
     lines = figures(snap, ws) if figures is not None else group_figures(ws)
-    if note := competition(snap, ws).line():
+    # (once no worker of the run has a CPU figure, what the cores did cannot be told apart)
+    if _measured(ws) and (note := competition(snap, ws).line()):
         lines.append(note)
     return lines
