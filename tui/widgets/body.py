@@ -137,17 +137,15 @@ class Body(Vertical):
         width, height = self._size
         wide = width >= WIDE_FROM
         by_id = {p.widget.id: p for p in placements if p.widget.id in self.LEAST}
-        claims = [Claim(name, self._need(p), self.LEAST[name]) for name, p in by_id.items()]
-        if wide and "channels" in by_id and "log" in by_id:  # one claim for the two, side by side
-            channels = next(c for c in claims if c.name == "channels")
-            claims = [c for c in claims if c.name != "channels"]
-            claims = [
-                Claim("log", None, max(channels.least, self.LEAST["log"])) if c.name == "log" else c
-                for c in claims
-            ]
+        side_by_side = wide and "channels" in by_id and "log" in by_id
+        claims = [
+            # side by side, the log's rows are the channels' too: its least is theirs
+            Claim(name, self._need(p), 0 if side_by_side and name == "log" else self.LEAST[name])
+            for name, p in by_id.items()
+        ]
         self.rows = rows = share_rows(height, claims)
-        if wide and "log" in rows and "channels" in by_id:
-            rows["channels"] = rows["log"]
+        if side_by_side:  # the rows the two would have one under the other, for both
+            rows["channels"] = rows["log"] = rows["channels"] + rows["log"]
         out: list[WidgetPlacement] = []
         y = 0
         half = width // 2
@@ -157,10 +155,10 @@ class Body(Vertical):
                 out.append(p)
                 continue
             h = rows[name]
-            if wide and name == "channels":
+            if side_by_side and name == "channels":
                 out.append(p._replace(region=Region(0, y, half, h)))
                 continue  # the log goes beside it, on the same rows
-            if wide and name == "log" and "channels" in by_id:
+            if side_by_side and name == "log":
                 out.append(p._replace(region=Region(half, y, width - half, h)))
             else:
                 out.append(p._replace(region=Region(0, y, width, h)))
