@@ -217,6 +217,36 @@ async def test_the_lesson_panel_shows_the_programs_latest_lines() -> None:
     assert alive(seen) == []
 
 
+def test_a_scenario_file_runs_its_own_program_next_to_it(tmp_path: Path) -> None:
+    # program = a file next to the scenario, args passed on, the program's exit status
+    # passes through; {program} in the lesson is its path
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    (folder / "prog.py").write_text("import sys\nprint('ARGS', *sys.argv[1:])\nsys.exit(3)\n")
+    (folder / "mine.toml").write_text(
+        'description = "mine"\nprogram = "prog.py"\nargs = ["--x", "a b"]\n'
+        'lesson = "Open {program} to read it."\n'
+    )
+    out = tmp_path / "run.jsonl"
+    done = subprocess.run(
+        mptop_cmd(str(folder / "mine.toml"), "--headless", "--output", str(out)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    rec = read_recording(out)
+    reap_recorded(rec.snapshots)
+    assert done.returncode == 3, done.stderr
+    assert "ARGS --x a b" in done.stdout
+    prog = str(folder / "prog.py")
+    assert rec.name == "mine" and rec.lesson.startswith(f"Open {prog} to read it.")
+    python, *rest = rec.header["scenario"]["command"]  # the Python mptop runs on
+    assert Path(python).resolve() == Path(sys.executable).resolve()
+    assert rest == [prog, "--x", "a b"]
+    assert rec.snapshots[0].workers[0].name == "prog.py"
+
+
 @pytest.mark.parametrize(
     ("toml", "args", "text"),
     [
