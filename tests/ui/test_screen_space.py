@@ -105,17 +105,19 @@ async def test_sideways_scrolling_keeps_pid_ppid_and_name() -> None:
         table = app.query_one(WorkerTable)
         frozen = table.geometry.frozen
         first = table.render_line(1).text
+        assert table.render_line(0).text.endswith("▸")  # more columns to the right
         assert first.split()[:3] == ["4101", "4000", "worker-1"]
         assert "running" in first  # State, the first column that scrolls
         seen_right: set[str] = set()
         for _ in range(len(table.scroll_stops)):
             await pilot.press("right")
             header, row = table.render_line(0).text, table.render_line(1).text
-            assert header[:frozen].split() == ["PID▲", "PPID", "Name"]
+            assert header[:frozen].split() == ["PID▲", "PPID", "Name", "◂"]  # ◂: columns hidden
             assert row[:frozen] == first[:frozen]  # PID, PPID and Name in place
             seen_right.update(header[frozen:].split())
             assert table.column_at(3) == "pid" and table.column_at(frozen - 3) == "name"
         assert round(table.scroll_x) == table.max_scroll_x > 0
+        assert not table.render_line(0).text.endswith("▸")  # nothing more to the right
         assert "State" not in table.render_line(0).text  # scrolled away...
         assert {"Out", "B/s"} <= seen_right  # ...and the last columns came into view
         assert table.column_at(frozen) != "state"

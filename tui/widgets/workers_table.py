@@ -795,6 +795,21 @@ class WorkerTable(ScrollView, can_focus=True):
             self._header = Strip(segs, self._geo.total)
         return self._header
 
+    def _header_line(self, ranges: Ranges, width: int) -> Strip:
+        """The header as shown: ``◂`` after Name while columns are scrolled out of view to its
+        right, ``▸`` in the last cell while more are off to the right."""
+        style = self._style("header")
+        header = self._header_strip()
+        strip = Strip.join(header.crop(x0, x1) for x0, x1 in ranges)
+        strip = strip.extend_cell_length(width, style)
+        x, frozen = round(self.scroll_x), self._geo.frozen
+        if x > 0 and width > frozen:
+            mark = Strip([Segment("◂", style)], 1)
+            strip = Strip.join([strip.crop(0, frozen - 1), mark, strip.crop(frozen, width)])
+        if x < self.max_scroll_x and width > frozen + 1:
+            strip = Strip.join([strip.crop(0, width - 1), Strip([Segment("▸", style)], 1)])
+        return strip
+
     def _row_strip(self, pid: int, selected: bool, ranges: Ranges, width: int) -> Strip:
         """Row ``pid`` as shown: its cells in ``ranges`` (see :meth:`_shown_ranges`), side by
         side, padded to ``width`` past the row's end.
@@ -848,9 +863,7 @@ class WorkerTable(ScrollView, can_focus=True):
         width = self.size.width
         ranges = self._shown_ranges()
         if y == 0:
-            header = self._header_strip()
-            strip = Strip.join(header.crop(x0, x1) for x0, x1 in ranges)
-            return strip.extend_cell_length(width, self._style("header"))
+            return self._header_line(ranges, width)
         row = round(self.scroll_y) + y - 1
         note = self._note_rows()
         if row == len(self._order) + note and self._own is not None and self._own_texts is not None:
