@@ -235,6 +235,9 @@ class MptopApp(App[int]):
         self._signals: list[signal.Signals] = []
         self._leave_on_quit = False  # the quit dialog's "leave it running"
         self._pin_reading = False  # p's read of the affinity is under way
+        self._playback: deque[Command] = deque()  # playback commands not yet sent, oldest first
+        self._playback_lock = threading.Lock()
+        self._playback_sending = False
 
     # -- layout -----------------------------------------------------------------
 
@@ -541,6 +544,10 @@ class MptopApp(App[int]):
 
     @work(thread=True, group="commands")
     def _send(self, commands: tuple[Command, ...]) -> None:
+        self._carry_out(commands)
+
+    def _carry_out(self, commands: tuple[Command, ...]) -> None:
+        """On a thread worker: send each of ``commands``, warn of each failure, refresh the header."""
         for command in commands:
             try:
                 note = self.source.send(command)
@@ -555,6 +562,33 @@ class MptopApp(App[int]):
                 self.call_from_thread(self.log_line, note)
         with contextlib.suppress(RuntimeError):
             self.call_from_thread(self._update_summary)
+
+    def play(self, command: Command) -> None:
+        """Send a playback command (pause, step, seek, speed) in the order the keys came.
+
+        ``send`` gives each key a thread of its own, so two quick keys may reach
+        the source in either order; for these the order is the result (``End``
+        then ``Home`` must end on the first tick), so one thread sends them from
+        a queue, oldest first.
+        """
+        if self._quitting:
+            return
+        with self._playback_lock:
+            self._playback.append(command)
+            if self._playback_sending:
+                return
+            self._playback_sending = True
+        self._send_playback()
+
+    @work(thread=True, group="commands")
+    def _send_playback(self) -> None:
+        while True:
+            with self._playback_lock:
+                if not self._playback:
+                    self._playback_sending = False
+                    break
+                command = self._playback.popleft()
+            self._carry_out((command,))
 
     def _selected(self) -> WorkerSample | None:
         """The selected worker's latest sample; warns and returns None when nothing is selected."""
@@ -659,31 +693,31 @@ class MptopApp(App[int]):
 
     def action_pause(self) -> None:
         """Pause or resume the playback."""
-        self.send(TogglePause())
+        self.play(TogglePause())
 
     def action_step(self) -> None:
         """Show the next snapshot and stay paused there (``→``, ``.``, ``n``)."""
-        self.send(Step())
+        self.play(Step())
 
     def action_step_back(self) -> None:
         """Show the previous snapshot and stay paused there (``←``)."""
-        self.send(Step(-1))
+        self.play(Step(-1))
 
     def action_jump(self, by: int) -> None:
         """Show the snapshot ``by`` ticks on (negative: back), paused (``[`` ``]``: 10 ticks)."""
-        self.send(Step(by))
+        self.play(Step(by))
 
     def action_seek_first(self) -> None:
         """Show the first snapshot and pause there (``Home``)."""
-        self.send(Seek(0))
+        self.play(Seek(0))
 
     def action_seek_last(self) -> None:
         """Show the last snapshot and pause there (``End``)."""
-        self.send(Seek(-1))
+        self.play(Seek(-1))
 
     def _set_speed(self, factor: float) -> None:
         self.speed = factor
-        self.send(SetSpeed(factor))
+        self.play(SetSpeed(factor))
         self._update_summary()
 
     def action_replay_slower(self) -> None:

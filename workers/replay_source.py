@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -17,11 +18,20 @@ from mptop.workers.commands import (
 )
 from mptop.workers.detail import OutputTail, WorkerDetail, recorded_detail
 from mptop.workers.record import Recording
+from mptop.workers.snapshot import Event, Snapshot
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.stacks import StackDump
 
 # Longest pause between two replayed snapshots, seconds (a recording with a gap plays on).
 MAX_GAP = 10.0
+
+
+def clock_text(seconds: float) -> str:
+    """Seconds into a recording as ``"7.5 s"``, or ``"2:05"`` from a minute on."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
 
 
 def speed_text(factor: float) -> str:
@@ -50,6 +60,7 @@ class ReplaySource:
         self.position = -1  # index of the snapshot last delivered
         self.paused = not autoplay
         self.speed = 1.0
+        self._cut_said = recording.cut_off is None  # the event log says it once, at the start
         self._target: int | None = 0  # the next index to deliver, once armed
         self._armed = True
         self._shown_at = 0.0
@@ -64,7 +75,8 @@ class ReplaySource:
         return self.position >= len(self.snapshots) - 1
 
     def info(self) -> SourceInfo:
-        """Kind ``replay``; the header leads with ``REPLAY name tick 3/8 playing`` and ``speed 2x``.
+        """Kind ``replay``; the header leads with ``REPLAY name tick 3/8 (2.0 s of 7.0 s) playing``
+        and ``speed 2x``: the tick shown, its recorded time since the first one, and the pace.
 
         Then, for a recording whose last line was cut off, ``last line cut off: 8
         snapshots played``.
@@ -72,18 +84,16 @@ class ReplaySource:
         rec = self.recording
         with self._cond:
             shown = max(0, self.position) + 1
+            first, last = self.snapshots[0].time, self.snapshots[-1].time
+            at = clock_text(self.snapshots[shown - 1].time - first)
             speed = speed_text(self.speed)
-            state = (
-                "end (space replays)"
-                if self.at_end
-                else "paused (space plays, ← → step)"
-                if self.paused
-                else "playing"
-            )
+            # the keys are in the footer; at 80 columns the speed must still fit
+            state = "end" if self.at_end else "paused" if self.paused else "playing"
         name = f" {rec.name}" if rec.name else ""
-        lead = [f"REPLAY{name} tick {shown}/{len(self.snapshots)} {state}", f"speed {speed}"]
+        n = len(self.snapshots)
+        where = f"tick {shown}/{n} ({at} of {clock_text(last - first)})"
+        lead = [f"REPLAY{name} {where} {state}", f"speed {speed}"]
         if rec.cut_off is not None:
-            n = len(self.snapshots)
             lead.append(f"last line cut off: {n} snapshot{'s' if n != 1 else ''} played")
         return SourceInfo(
             kind="replay",
@@ -200,4 +210,16 @@ class ReplaySource:
                 self._armed = False
                 self._shown_at = time.monotonic()
                 snap = self.snapshots[self.position]
+                if not self._cut_said:
+                    self._cut_said = True
+                    snap = dataclasses.replace(snap, events=(self._cut_event(snap), *snap.events))
             self._deliver(snap)
+
+    def _cut_event(self, snap: Snapshot) -> Event:
+        n = len(self.snapshots)
+        return Event(
+            snap.time,
+            f"{self.recording.source}: line {self.recording.cut_off} is cut off (a run stopped in"
+            f" the middle of a write): the {n} snapshot{'s' if n != 1 else ''} before it play",
+            level="warning",
+        )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Log
 
 from mptop.tui.app import MptopApp
 from mptop.tui.palette import ENTRIES
@@ -38,7 +38,7 @@ async def test_pause_and_step() -> None:
     async with replay.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: replay.snapshot is not None)
         assert src.position == 0 and src.paused
-        assert "REPLAY samples-2 tick 1/8 paused" in replay.summary()
+        assert "REPLAY samples-2 tick 1/8 (0.0 s of 7.0 s) paused" in replay.summary()
         await pilot.press("full_stop")
         await until(pilot, lambda: src.position == 1)
         await pilot.press("n")
@@ -46,7 +46,7 @@ async def test_pause_and_step() -> None:
         assert src.position == 2 and src.paused
         for _ in range(10):
             await pilot.press("n")
-        await until(pilot, lambda: "tick 8/8 end" in replay.summary())
+        await until(pilot, lambda: "tick 8/8 (7.0 s of 7.0 s) end" in replay.summary())
         assert src.at_end
 
 
@@ -133,12 +133,12 @@ async def test_seek_by_tick_with_arrows_home_and_end() -> None:
         await until(pilot, lambda: replay.snapshot is not None)
         await pilot.press("right", "right")
         await until(pilot, lambda: replay.snapshot is src.snapshots[2])
-        assert "tick 3/8 paused" in replay.summary()
+        assert "tick 3/8 (2.0 s of 7.0 s) paused" in replay.summary()
         await pilot.press("left")
         await until(pilot, lambda: replay.snapshot is src.snapshots[1])
         await pilot.press("end")
         await until(pilot, lambda: replay.snapshot is src.snapshots[-1])
-        assert "tick 8/8 end" in replay.summary()
+        assert "tick 8/8 (7.0 s of 7.0 s) end" in replay.summary()
         await pilot.press("right")  # no further than the last
         await pilot.press("home")
         await until(pilot, lambda: replay.snapshot is src.snapshots[0])
@@ -149,6 +149,12 @@ async def test_seek_by_tick_with_arrows_home_and_end() -> None:
         await pilot.press("left")  # nor before the first
         await pilot.app.workers.wait_for_complete()
         assert src.position == 0 and "tick 1/8" in replay.summary()
+        # quick keys act in the order they came (one thread sends the playback commands)
+        await pilot.press("end", "home", "end", "home", "right", "end", "left")
+        await pilot.app.workers.wait_for_complete()
+        await until(pilot, lambda: replay.snapshot is src.snapshots[-2])
+        await pilot.press("home")
+        await until(pilot, lambda: replay.snapshot is src.snapshots[0])
         table = replay.query_one(WorkerTable)
         assert table.max_scroll_x > 0 and round(table.scroll_x) == 0
         await pilot.press("shift+right")
@@ -185,17 +191,27 @@ async def test_minus_and_equals_change_the_pace() -> None:
         await until(pilot, lambda: "speed 0.25x" in replay.summary())
 
 
-def test_a_recording_cut_off_mid_line_plays_what_came_before(tmp_path: Path) -> None:
+async def test_a_recording_cut_off_mid_line_plays_what_came_before(tmp_path: Path) -> None:
     cut = tmp_path / "cut.jsonl"
     data = path(2).read_bytes()
     cut.write_bytes(data[: len(data) - 40])  # a run killed in the middle of its last write
     with pytest.raises(RecordingError, match="truncated: the last line is cut off"):
         read_recording(cut)  # the strict default: headless's own tests check every line whole
-    rec = read_recording(cut, partial=True)
+    rec = read_recording(cut, partial=True)  # as mptop replay reads
     assert len(rec.snapshots) == 7 and rec.cut_off == 9  # the header, 7 snapshots, the cut line
     assert rec.snapshots == read_recording(path(2)).snapshots[:7]
-    assert ReplaySource(rec).info().lead[-1] == "last line cut off: 7 snapshots played"
-    # the command line reads it so, too: the replay screen opens (a cut header still refuses)
+    replay = MptopApp(ReplaySource(rec, autoplay=False), clock=samples.utc_clock)
+    async with replay.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: replay.snapshot is not None)
+        assert "tick 1/7" in replay.summary()
+        assert "last line cut off: 7 snapshots played" in replay.summary()
+        log = "\n".join(str(line) for line in replay.query_one(Log).lines)
+        assert f"{cut}: line 9 is cut off" in log and "the 7 snapshots before it play" in log
+        await pilot.press("end", "home")  # said once, not again at the first tick
+        await until(pilot, lambda: replay.snapshot is rec.snapshots[0])
+        log = "\n".join(str(line) for line in replay.query_one(Log).lines)
+        assert log.count("is cut off") == 1
+    # a cut line with no whole snapshot before it is still refused
     only_header = tmp_path / "header.jsonl"
     only_header.write_bytes(data[: data.index(b"\n") + 30])
     with pytest.raises(RecordingError, match="truncated"):
