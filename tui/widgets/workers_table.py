@@ -558,7 +558,7 @@ class WorkerTable(ScrollView, can_focus=True):
         if self._own is not None:
             names.append(self._own.name)
         longest = max(map(len, names), default=0)
-        width = name_width(longest, self.size.width or TOTAL_WIDTH)
+        width = name_width(longest, self.scrollable_content_region.width or TOTAL_WIDTH)
         if width == self._geo.widths[_NAME]:
             return False
         self._geo = geometry(width)
@@ -710,7 +710,7 @@ class WorkerTable(ScrollView, can_focus=True):
     def _shown_ranges(self) -> Ranges:
         """The ``[start, end)`` cells of a row on screen, left to right: the frozen columns, then
         the rest from the scroll position on (only the frozen part if the table is that narrow)."""
-        width, frozen = self.size.width, self._geo.frozen
+        width, frozen = self.scrollable_content_region.width, self._geo.frozen
         x = round(self.scroll_x)
         if width <= frozen:
             return ((0, width),)
@@ -860,7 +860,7 @@ class WorkerTable(ScrollView, can_focus=True):
         return strip
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width  # the vertical scrollbar's cells excluded
         ranges = self._shown_ranges()
         if y == 0:
             return self._header_line(ranges, width)
