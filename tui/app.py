@@ -642,9 +642,13 @@ class MptopApp(App[int]):
         """
         if self._quitting or self._pin_reading:
             return
-        if (w := self._selected()) is not None:
-            self._pin_reading = True
-            self._open_pin(w)
+        if (w := self._selected()) is None:
+            return
+        if not w.alive:
+            self._warn(f"{w.pid}: has exited: it runs on no core")
+            return
+        self._pin_reading = True
+        self._open_pin(w)
 
     @work(thread=True, group="pin")
     def _open_pin(self, w: WorkerSample) -> None:

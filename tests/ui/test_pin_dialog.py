@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psutil
 import pytest
-from textual.widgets import SelectionList, Static
+from textual.widgets import Log, SelectionList, Static
 
 from mptop.tui.app import MptopApp
 from mptop.tui.screens.confirm import ConfirmScreen
@@ -137,3 +137,11 @@ async def test_p_asks_first_where_mptop_did_not_start_the_process() -> None:
         await until(pilot, lambda: isinstance(app.screen, PinScreen))
         await pilot.press("n", "home", "space", "enter", "y")
         await until(pilot, lambda: source.sent[-1:] == [Pin(pid, (0,))])
+        # an exited process has no core to run on: no dialog, a warning
+        table = app.query_one(WorkerTable)
+        gone = next(p for p in table.order if (w := table.sample(p)) is not None and not w.alive)
+        table.select_pid(gone)
+        await pilot.press("p")
+        await app.workers.wait_for_complete()
+        assert not isinstance(app.screen, PinScreen)
+        assert any(f"{gone}: has exited" in str(line) for line in app.query_one(Log).lines)
