@@ -161,8 +161,8 @@ class Competition:
         if self.others < OTHERS_NOTE or not self.cores:
             return ""
         return (
-            f"⚠ other processes use {self.others:.0f}% of {self.capacity:.0f}% "
-            f"({self.cores} cores): this run has what they left"
+            f"⚠ others use {self.others:.0f}% of {self.capacity:.0f}% ({self.cores} cores): "
+            "this run has what they left"
         )
 
 
@@ -187,14 +187,15 @@ def _measured(ws: Sequence[WorkerSample]) -> bool:
 
 
 def gil_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
-    """processes-vs-threads: the 4-thread process against the 4 processes, per busy thread.
+    """processes-vs-threads: the 4-thread process against the 4 processes, in shares of the cores.
 
-    ``threads: 1 process, 4 threads, 41% (10% per thread) │ procs: 4 processes, 158% (40% each)``
-    then what that shows: the scheduler shares the cores among busy *processes*
-    (a suspended one is not busy), and the GIL lets one thread of a process run
-    Python at a time, so the threads process gets one share for its 4 threads.
-    When the threads process is the only busy one it has the cores to itself
-    and still reads about 100%.
+    ``threads: 1 PID, 4 threads, 41% │ procs: 4 PIDs, 158% (40% each)``, then what that
+    shows: the kernel shares the cores among the threads ready to run, and the GIL lets
+    one thread of a process run Python at a time, so the threads process gets about one
+    process's share (of what others and mptop left, :attr:`Competition.left`) for its 4
+    threads, the 4 processes a share each; a suspended process is not busy. When the
+    threads process is the only busy one, it has the cores to itself and still reads
+    about 100%. Each line fits 80 columns.
     """
     by = groups(workers)
     threads = [w for w in by.get("threads", []) if w.alive]
@@ -210,28 +211,26 @@ def gil_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
         w for w in procs if (w.cpu_percent or 0.0) >= BUSY and w.state is not WorkerState.STOPPED
     ]
     stopped = sum(1 for w in procs if w.state is WorkerState.STOPPED)
-    first = (
-        f"threads: {len(threads)} process, {n_threads} threads, {t_cpu:.0f}% "
-        f"({t_cpu / n_threads:.0f}% per thread) │ procs: {len(procs)} processes, "
-        f"{p_cpu:.0f}% ({p_cpu / max(1, len(procs)):.0f}% each)"
-    )
-    comp = competition(snap, workers)
+    pids = "PID" if len(threads) == 1 else "PIDs"
+    first = f"threads: {len(threads)} {pids}, {n_threads} threads, {t_cpu:.0f}% │ "
+    first += f"procs: {len(procs)} PIDs, {p_cpu:.0f}%"
     if stopped:
         first += f", {stopped} suspended"
+    else:
+        first += f" ({p_cpu / max(1, len(procs)):.0f}% each)"
+    comp = competition(snap, workers)
     if not busy_procs:
         point = (
-            f"the threads process is the only busy one: {comp.left:.0f}% of the cores is free "
-            f"for it, and its {n_threads} threads use {t_cpu:.0f}%: one core at most, "
-            "since the GIL runs one of them at a time"
+            f"only the threads process is busy: {comp.left:.0f}% is free for it, it uses "
+            f"{t_cpu:.0f}% (GIL)"
         )
     else:
         busy = 1 + len(busy_procs)
         share = max(1.0, comp.left / busy)
         p_busy = sum(w.cpu_percent or 0.0 for w in busy_procs)
         point = (
-            f"{busy} busy processes share the {comp.left:.0f}% left, {share:.0f}% each: the "
-            f"{n_threads} threads got {t_cpu / share:.1f} shares (the GIL), the "
-            f"{len(busy_procs)} processes {p_busy / share:.1f}"
+            f"{busy} busy share {comp.left:.0f}%, {share:.0f}% each: {n_threads} threads got "
+            f"{t_cpu / share:.1f} shares (GIL), {len(busy_procs)} procs {p_busy / share:.1f}"
         )
     return [first, point]
 
@@ -241,38 +240,33 @@ def _tasks_per_s(ws: Sequence[WorkerSample]) -> float:
 
 
 def _message_bytes(channels: Sequence[ChannelSample]) -> str:
-    """The mean message size over ``channels`` since they were made, e.g. ``"58 B"``."""
+    """The mean message size over ``channels`` since they were made, e.g. ``"58 B"`` (bytes)."""
     n = sum(c.received for c in channels)
     size = sum(c.received_bytes for c in channels)
     return f"{size / n:.0f} B" if n else "–"
 
 
 def pipe_queue_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
-    """pipes-vs-queues: the topology this run has, tasks/s, worker CPU per task, who waits.
+    """pipes-vs-queues: the topology this run has, tasks/s, the mean message size, who waits.
 
     Tasks/s is the sum of the workers' messages/s taken in (each takes one task
-    per message on either topology); CPU per task is the workers' CPU% over that
-    (µs of CPU per task: the channel's cost in the workers; mptop's end is in its
-    own row). A suspended worker on a Pipe keeps the requests already in its
-    Pipe (no one else can read them); on a Queue it holds only the task it took.
+    per message on either topology); the message size (bytes, both ways, since
+    the channels were made) shows that both ways move the same work. A
+    suspended worker on a Pipe keeps the requests already in its Pipe (no one
+    else can read them); on a Queue it holds only the task it took.
     """
     live = [w for w in workers if w.alive]
     pipes = [c for c in snap.channels if c.kind == "Pipe"]
     queues = [c for c in snap.channels if c.kind != "Pipe"]
     if pipes:
-        shape = f"{len(pipes)} Pipes, each with 2 ends: mptop ⇄ one worker"
+        shape = f"{len(pipes)} Pipes, 2 ends each: mptop ⇄ one worker"
         sizes = _message_bytes(pipes)
     elif queues:
         shape = f"1 task Queue → {len(live)} workers, 1 result Queue ← {len(live)} workers"
         sizes = _message_bytes(queues)
     else:
         return group_figures(workers)
-    tps = _tasks_per_s(live)
-    parts = [shape, f"{rate_text(tps)} tasks/s"]
-    if tps > 0 and _measured(live):
-        parts.append(f"workers' CPU {_cpu(live) * 10_000 / tps:.0f} µs per task")
-    parts.append(f"messages {sizes} on average")
-    lines = [" │ ".join(parts)]
+    lines = [f"{shape} │ {rate_text(_tasks_per_s(live))} tasks/s │ {sizes} per message"]
     stopped = [w for w in live if w.state is WorkerState.STOPPED]
     if stopped:
         names = ", ".join(w.name for w in stopped)
