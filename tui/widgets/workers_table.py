@@ -873,9 +873,9 @@ class WorkerTable(ScrollView, can_focus=True):
             return strips.line([(text, base)], width, self._style("base"))
         if row >= len(self._order):
             if note and row == 0:
-                note = f" no worker's PID, name or state contains '{self.filter_text}' (Esc clears)"
+                says = f" no worker's PID, name or state contains '{self.filter_text}' (Esc clears)"
                 base = self._style("base")
-                return strips.line([(note, base + self._style("exited"))], width, base)
+                return strips.line([(says, base + self._style("exited"))], width, base)
             return Strip.blank(width, self._style("base"))
         pid = self._order[row]
         return self._row_strip(pid, row == self._cursor_row, ranges, width)
