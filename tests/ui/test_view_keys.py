@@ -335,3 +335,14 @@ async def test_left_and_right_scroll_by_whole_columns() -> None:
         for _ in range(len(COLUMN_STARTS)):
             await pilot.press("left")
         assert round(t.scroll_x) == 0
+
+
+def test_every_key_has_a_palette_entry() -> None:
+    # a binding added without its title and description would be missing from Ctrl+P silently
+    from textual.binding import Binding
+
+    from mptop.tui.palette import ENTRIES
+
+    actions = {b.action for b in MptopApp.BINDINGS if isinstance(b, Binding)}
+    assert actions - set(ENTRIES) == {"quit_now", "close_filter"}  # Ctrl+C and Esc: no command
+    assert set(ENTRIES) <= actions
