@@ -259,14 +259,14 @@ def pipe_queue_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[
     pipes = [c for c in snap.channels if c.kind == "Pipe"]
     queues = [c for c in snap.channels if c.kind != "Pipe"]
     if pipes:
-        shape = f"{len(pipes)} Pipes, 2 ends each: mptop ⇄ one worker"
+        shape = f"{len(pipes)} Pipes, mptop ⇄ 1 worker each"
         sizes = _message_bytes(pipes)
     elif queues:
-        shape = f"1 task Queue → {len(live)} workers, 1 result Queue ← {len(live)} workers"
+        shape = f"1 tasks Queue → {len(live)} workers → 1 results Queue"
         sizes = _message_bytes(queues)
     else:
         return group_figures(workers)
-    lines = [f"{shape} │ {rate_text(_tasks_per_s(live))} tasks/s │ {sizes} per message"]
+    lines = [f"{shape} │ {rate_text(_tasks_per_s(live))} tasks/s │ {sizes}/message"]
     stopped = [w for w in live if w.state is WorkerState.STOPPED]
     if stopped:
         names = ", ".join(w.name for w in stopped)
@@ -286,7 +286,8 @@ def pipe_queue_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[
 
 def start_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
     """start-methods: median time from ``Process.start()`` to the worker's first line, per method,
-    and each as a multiple of fork's."""
+    and each as a multiple of fork's, e.g. ``start to first line: fork 4.9 ms │ forkserver 77 ms
+    (16 times fork's)``, written with a multiplication sign."""
     by_method: dict[str, list[float]] = {}
     for w in workers:
         if w.ready_seconds is not None and w.start_method:
@@ -300,23 +301,20 @@ def start_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
         if m in med:
             text = f"{m} {_ms(med[m])}"
             if fork and m != "fork":
-                text += f" ({med[m] / fork:.0f}× fork)"
+                text += f" ({med[m] / fork:.0f}×)"
             parts.append(text)
-    return ["start to first line, median: " + " │ ".join(parts)]
+    return ["start to first line: " + " │ ".join(parts)]
 
 
 def stall_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
-    """terminate-danger: the task Queue's state (moving or stalled), backlog, consumers, lost,
-    and how many workers were terminated."""
+    """terminate-danger: the task Queue's state (moving, or STALLED: backlog, live consumers and
+    nothing taken for several ticks), backlog, workers alive, how many were terminated, lost."""
     tasks = next((c for c in snap.channels if c.name == "tasks"), None)
     if tasks is None:
         return group_figures(workers)
     live = [w for w in workers if w.alive]
     terminated = sum(1 for w in workers if not w.alive and w.exitcode == -15)
-    if tasks.stalled:
-        state = "STALLED, nothing taken for several ticks"
-    else:
-        state = f"moving {rate_text(tasks.msgs_per_s or 0.0)} msg/s"
+    state = "STALLED" if tasks.stalled else f"moving {rate_text(tasks.msgs_per_s or 0.0)} msg/s"
     parts = [
         f"tasks Queue {state}",
         f"backlog {tasks.backlog}",
@@ -331,7 +329,8 @@ def stall_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
 
 def shared_queue_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> list[str]:
     """pool: each worker's share of the tasks answered so far (one shared task Queue: whoever is
-    free takes the next), tasks/s in all, and the tasks lost with workers that died."""
+    free takes the next), tasks/s in all, and the tasks lost with workers that died:
+    ``answered: pool-1 24% pool-2 26% ... │ 38 tasks/s │ lost 0``."""
     done = {w.name: w.tasks_done or 0 for w in workers}
     total = sum(done.values())
     if not total:
@@ -339,7 +338,7 @@ def shared_queue_figures(snap: Snapshot, workers: Sequence[WorkerSample]) -> lis
     shares = " ".join(f"{name} {n / total:.0%}" for name, n in done.items())
     tasks = next((c for c in snap.channels if c.name == "tasks"), None)
     parts = [
-        f"tasks answered by each worker: {shares}",
+        f"answered: {shares}",
         f"{rate_text(_tasks_per_s(workers))} tasks/s",
     ]
     if tasks is not None:
