@@ -48,6 +48,8 @@ def render_stacks(d: StackDump) -> Text:
             out.append("\n  (no Python frame)", style="dim")
     if not d.threads:
         out.append("no thread reported", style="dim")
+    out.no_wrap = True  # one line per frame; a narrow screen cuts the dimmed path, not the line
+    out.overflow = "ellipsis"
     return out
 
 
@@ -225,6 +227,10 @@ class DetailScreen(ModalScreen[None]):
     }
     DetailScreen #traceback {
         color: $text-error;
+    }
+    DetailScreen #stacks {
+        text-wrap: nowrap;  /* one line per frame: a narrow screen cuts the dimmed full path */
+        text-overflow: ellipsis;
     }
     """
 
