@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import random
 import sys
 import time
@@ -31,15 +30,15 @@ STEPS = [12, 2, 8, 4, 10, 2, 6, 9, 4, 11, 3, 6]
 STEP = 0.025  # seconds
 
 
-def work(task: tuple[int, float]) -> tuple[int, int, float]:
-    """Sleep for the task's time; return its number, this worker's PID and when it finished.
+def work(task: tuple[int, float]) -> tuple[int, float]:
+    """Sleep for the task's time; return its number and when it finished.
 
     time.monotonic() is one clock for every process on Linux (CLOCK_MONOTONIC), so
     the parent can sort the finishing times of all workers.
     """
     seq, seconds = task
     time.sleep(seconds)
-    return seq, os.getpid(), time.monotonic()
+    return seq, time.monotonic()
 
 
 def show(label: str, seqs: list[int], note: str) -> None:
@@ -61,15 +60,15 @@ def one_round(pool: multiprocessing.pool.Pool, number: int, scale: float) -> Non
     start = time.monotonic()
     results = pool.map(work, tasks, chunksize=1)
     got = time.monotonic() - start
-    finished = [seq for seq, _, at in sorted(results, key=lambda r: r[2])]
+    finished = [seq for seq, _ in sorted(results, key=lambda r: r[1])]
     show(f"round {number} finished", finished, "(result queue order)")
-    show("map order", [seq for seq, _, _ in results], f"(one list, after {got:.2f} s)")
+    show("map order", [seq for seq, _ in results], f"(one list, after {got:.2f} s)")
 
     # imap() yields the results in the input order too: result 3 waits until 0, 1 and 2
     # are done, even if it finished first (the parent holds it back).
     start = time.monotonic()
     seqs, first = [], 0.0
-    for seq, _, _ in pool.imap(work, tasks, chunksize=1):
+    for seq, _ in pool.imap(work, tasks, chunksize=1):
         first = first or time.monotonic() - start
         seqs.append(seq)
     show("imap order", seqs, f"(first after {first:.2f} s)")
@@ -77,7 +76,7 @@ def one_round(pool: multiprocessing.pool.Pool, number: int, scale: float) -> Non
     # imap_unordered() yields each result as soon as a worker has finished it.
     start = time.monotonic()
     seqs, first = [], 0.0
-    for seq, _, _ in pool.imap_unordered(work, tasks, chunksize=1):
+    for seq, _ in pool.imap_unordered(work, tasks, chunksize=1):
         first = first or time.monotonic() - start
         seqs.append(seq)
     show("imap_unordered order", seqs, f"(first after {first:.2f} s)")
