@@ -92,9 +92,9 @@ def _exits(ws: Sequence[WorkerSample]) -> str:
             codes[w.exitcode] = codes.get(w.exitcode, 0) + 1
     parts = []
     for code, n in codes.items():
-        what = "exit ?" if code is None else f"exit {code} ({describe_exitcode(code)})"
+        what = "?" if code is None else f"{code} ({describe_exitcode(code)})"
         parts.append(what + (f" ×{n}" if n > 1 else ""))
-    return ", ".join(parts)
+    return "exit " + ", ".join(parts) if parts else ""
 
 
 def group_figures(workers: Sequence[WorkerSample]) -> list[str]:
