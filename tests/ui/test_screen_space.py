@@ -36,6 +36,10 @@ def test_rows_go_to_the_least_first_then_to_what_each_needs_and_the_log_takes_th
     # too short for every least: the lesson goes first, then the log; never more rows than there are
     assert share_rows(9, claims(8, 6)) == {"workers": 4, "channels": 4, "log": 1, "lesson": 0}
     assert share_rows(0, claims(8, 6)) == dict.fromkeys(("workers", "channels", "log", "lesson"), 0)
+    # the channels' flow line (extra) waits until the table has its rows
+    flow = [Claim("workers", 30, 4), Claim("channels", 5, 4, extra=1), Claim("log", None, 3)]
+    assert share_rows(34, flow) == {"workers": 27, "channels": 4, "log": 3}
+    assert share_rows(40, flow) == {"workers": 30, "channels": 5, "log": 5}
 
 
 def _visible(app: MptopApp, widget_id: str) -> int:
@@ -59,7 +63,8 @@ async def test_the_table_takes_its_rows_and_the_log_the_rest() -> None:
         await pilot.pause()
         assert table.size.height > 20
         channels = app.query_one(ChannelTable)
-        assert channels.outer_size.height == 1 + 2 + 2  # border, flow, header, 2 channels
+        assert channels.outer_size.height == 1 + 1 + 2  # border, header, 2 channels: their flow
+        assert "Channel" in channels.render().plain.splitlines()[0]  # line gave way to the table
         assert log.outer_size.height == Body.LEAST["log"]
         assert _visible(app, "log") == Body.LEAST["log"]
 

@@ -33,19 +33,24 @@ class Claim:
 
     ``need``: the rows it would use in full (None: as many as there are, the
     event log); ``least``: the rows it keeps however short the terminal, as
-    long as the panels before it in :data:`LEAST_ORDER` got theirs.
+    long as the panels before it in :data:`LEAST_ORDER` got theirs;
+    ``extra``: rows of its need it gets only after the others in
+    :data:`FILL_ORDER` got theirs (the channels' flow line, which they can do
+    without).
     """
 
     name: str
     need: int | None
     least: int
+    extra: int = 0
 
 
 # Who keeps their least first when even the least do not fit.
 LEAST_ORDER = ("workers", "filter", "channels", "log", "lesson")
-# Who then gets what it needs, in turn, up to this share of the height (None: all it needs).
-# The channels' few lines come before the table's rows, but an attached tree's dozens of pipes
-# do not take more than a third: the rest of them waits until the table has its rows.
+# Who then gets what it needs, in turn, up to this share of the height (None: all it needs),
+# less its extra rows while the share is not None. The channels' few lines come before the
+# table's rows, but an attached tree's dozens of pipes do not take more than a third, and their
+# flow line waits: the rest of them come once the table has its rows.
 FILL_ORDER: tuple[tuple[str, float | None], ...] = (
     ("filter", None),
     ("lesson", None),
@@ -63,8 +68,8 @@ def share_rows(height: int, claims: list[Claim]) -> dict[str, int]:
     rows remain (on a terminal too short for all of them, the lesson and then
     the log go first: they hold the least urgent lines); then, in
     :data:`FILL_ORDER`, each gets up to its ``need`` (or that share of
-    ``height``); the event log (need None) takes every row left. Panels not
-    in ``claims`` are not shown.
+    ``height``, less its ``extra``); the event log (need None) takes every
+    row left. Panels not in ``claims`` are not shown.
     """
     by_name = {c.name: c for c in claims}
     rows = dict.fromkeys(by_name, 0)
@@ -82,7 +87,7 @@ def share_rows(height: int, claims: list[Claim]) -> dict[str, int]:
             continue
         need = rows[name] + left if c.need is None else c.need
         if share is not None:
-            need = min(need, int(height * share))
+            need = min(need - c.extra, int(height * share))
         more = min(left, max(0, need - rows[name]))
         rows[name] += more
         left -= more
@@ -139,8 +144,14 @@ class Body(Vertical):
         by_id = {p.widget.id: p for p in placements if p.widget.id in self.LEAST}
         side_by_side = wide and "channels" in by_id and "log" in by_id
         claims = [
-            # side by side, the log's rows are the channels' too: its least is theirs
-            Claim(name, self._need(p), 0 if side_by_side and name == "log" else self.LEAST[name])
+            Claim(
+                name,
+                self._need(p),
+                # side by side, the log's rows are the channels' too: its least is theirs
+                0 if side_by_side and name == "log" else self.LEAST[name],
+                # the channels' flow line (ChannelTable drops it first when short of rows)
+                1 if name == "channels" and p.region.height > 3 else 0,
+            )
             for name, p in by_id.items()
         ]
         self.rows = rows = share_rows(height, claims)
