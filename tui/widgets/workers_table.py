@@ -5,6 +5,13 @@ sorted, filtered list of PIDs; ``render_line(y)`` draws the header on line 0
 and row ``scroll_y + y - 1`` below it, from a per-PID cache of rendered
 strips. A tick re-renders only the rows whose text changed and that are on
 screen, so 1024 workers cost hardly more than 16.
+
+PID, PPID and Name stay in place when the table scrolls sideways (as
+DataTable's ``fixed_columns``): a row on screen is its first
+:data:`FROZEN_COLUMNS` columns, then its cells from the scroll position on.
+The Name column is as wide as the longest name shown (:func:`name_width`),
+and the table is as tall as its rows (the screen's body gives it that many,
+see :mod:`mptop.tui.widgets.body`).
 """
 
 from __future__ import annotations
