@@ -34,8 +34,10 @@ from mptop.workers.snapshot import (
 UNEVEN_MIN = 0.01
 UNEVEN_MAX = 0.19
 # From this much CPU (percent, 100 = one core, summed over the cores) used by processes
-# outside the run and mptop, a lesson's figures say that others take the cores.
+# outside the run and mptop, a lesson's figures say that others take the cores; on a big
+# machine, from this share of all its cores (a busy server always has some others).
 OTHERS_NOTE = 25.0
+OTHERS_NOTE_SHARE = 0.10
 # A process at or above this CPU% (100 = one core) counts as busy: it wants a core.
 BUSY = 5.0
 
@@ -157,8 +159,9 @@ class Competition:
         return max(0.0, self.capacity - self.others - self.mptop)
 
     def line(self) -> str:
-        """``""`` while others use less than :data:`OTHERS_NOTE`, else one line saying so."""
-        if self.others < OTHERS_NOTE or not self.cores:
+        """``""`` while others use less than :data:`OTHERS_NOTE` (or :data:`OTHERS_NOTE_SHARE` of
+        the capacity, if more), else one line saying so."""
+        if not self.cores or self.others < max(OTHERS_NOTE, OTHERS_NOTE_SHARE * self.capacity):
             return ""
         return (
             f"⚠ others use {self.others:.0f}% of {self.capacity:.0f}% ({self.cores} cores): "
