@@ -168,9 +168,10 @@ def test_the_name_column_rule() -> None:
 
 def test_the_header_counts_each_state_as_it_is() -> None:
     workers = samples.snapshot(2, 6, 2).workers  # running, sleeping, stopped, 3 exited
-    assert process_counts(workers) == "1 running, 1 sleeping, 1 stopped, 3 exited"
+    assert process_counts(workers) == "6 processes: 1 running, 1 sleeping, 1 stopped, 3 exited"
     zombie = dataclasses.replace(workers[0], state=WorkerState.ZOMBIE)
-    assert process_counts((zombie, zombie)) == "2 zombies"
+    assert process_counts((zombie, zombie)) == "2 processes: 2 zombies"
+    assert process_counts(workers[:1]) == "1 process: 1 running"
     assert process_counts(()) == "no processes"
 
 

@@ -24,21 +24,24 @@ _STATE_ORDER = (
 
 
 def process_counts(workers: Iterable[WorkerSample]) -> str:
-    """How many processes are in each state, as the table's State column words them.
+    """How many processes there are, and how many in each state, as the State column words them.
 
-    ``"2 running, 1 sleeping, 1 stopped, 3 exited"`` (states with none left
-    out; ``"no processes"`` when there are none). A stopped process (SIGSTOP)
-    and a zombie (dead, not yet reaped) are counted as what they are, not as
-    alive.
+    ``"6 processes: 1 running, 1 sleeping, 1 stopped, 3 exited"`` (states
+    with none left out; ``"no processes"`` when there are none), as htop's
+    ``Tasks: N; M running``. A stopped process (SIGSTOP) and a zombie (dead,
+    not yet reaped) are counted as what they are, not as alive.
     """
     counts = Counter(w.state for w in workers)
+    total = sum(counts.values())
+    if not total:
+        return "no processes"
     parts = []
     for state in _STATE_ORDER:
         n = counts.get(state, 0)
         if n:
             word = "zombies" if state is WorkerState.ZOMBIE and n > 1 else state.value
             parts.append(f"{n} {word}")
-    return ", ".join(parts) or "no processes"
+    return f"{total} process{'es' if total > 1 else ''}: " + ", ".join(parts)
 
 
 class Summary(Widget):
