@@ -476,8 +476,15 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
     assert small["spawn"] > 15  # a fresh interpreter: tens of ms, on any machine
     # the re-import of mptop's main module is most of forkserver's time
     assert mptop["forkserver"] - small["forkserver"] > small["forkserver"]
-    line = lesson_figures("start-methods", rec.snapshots[-2])[0]
+    line, sizes = lesson_figures("start-methods", rec.snapshots[-2])[:2]
     assert line.startswith("start to first line: fork ") and "ms (" in line
+    # RSS: a fork child maps all of its parent (this test process, over 50 MiB); a forkserver
+    # child the small server's memory
+    rss: dict[str, list[int]] = {}
+    for w in rec.snapshots[-2].workers:
+        rss.setdefault(w.start_method, []).append(w.rss or 0)
+    assert min(rss["fork"]) > max(rss["forkserver"]), rss
+    assert sizes.startswith("RSS: fork ") and "│ forkserver " in sizes
     # the PPID column: mptop for fork and spawn, the forkserver for forkserver
     ppids: dict[str, set[int | None]] = {}
     for w in rec.snapshots[-1].workers:
