@@ -6,7 +6,8 @@ leaves the others their minimum": an auto-height table of 64 workers pushes
 the channels and the events off the screen, a ``1fr`` one of 4 workers keeps
 20 empty rows while the events get 5 lines. So :class:`Body` lets Textual
 measure each panel as usual and then, in ``process_layout`` (Textual's hook
-for placements CSS cannot express), gives out its rows with
+for placements CSS cannot express; public with ``Widget.arrange`` since
+Textual 6.2, PRs 6105 and 6108), gives out its rows with
 :func:`share_rows`: every panel first gets its least (a header and a few
 rows), then the lesson, the channels (up to a third), the worker table and
 the rest of the channels get what they need in that order, and the event log
