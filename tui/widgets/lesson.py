@@ -213,6 +213,7 @@ class LessonPanel(VerticalScroll):
         text = self._now_text()
         self._now.update(text)
         self._now.display = bool(text)
+        self.call_after_refresh(self._check_scrolls)  # the text may fit, or no longer fit
 
     def _set_title(self) -> None:
         hint = "L hides, Tab then ↑↓ scroll" if self._scrolls else "L hides"
