@@ -27,9 +27,11 @@ PPID_EVERY = 2.0
 # From this CPU% (in its last window) a sleeping process's threads are looked at: a busy
 # thread under a waiting main thread makes the process read running.
 BUSY_PERCENT = 5.0
-# How many times :func:`thread_state` reads a busy process's threads before it says none
-# runs (one read of them all is not atomic: see there).
+# How many times :func:`thread_state` reads the threads of a process that used at least
+# RESCAN_PERCENT before it says none runs (one read of them all is not atomic: see there);
+# a less busy one, caught with every thread waiting, most likely is waiting: one read.
 THREAD_SCANS = 2
+RESCAN_PERCENT = 50.0
 
 _STATES = {
     psutil.STATUS_RUNNING: WorkerState.RUNNING,
@@ -125,8 +127,8 @@ class ProcessProbe:
         # /proc/PID/stat says the main thread's state: a busy process whose main thread
         # waits would read "sleeping" (looked at only where it used CPU in the window just
         # measured, so that its first reading with a figure says so too)
-        if state is WorkerState.SLEEPING and (cpu or 0.0) >= BUSY_PERCENT:
-            state = thread_state(pid, state)
+        if state is WorkerState.SLEEPING and cpu is not None and cpu >= BUSY_PERCENT:
+            state = thread_state(pid, state, THREAD_SCANS if cpu >= RESCAN_PERCENT else 1)
         return ProcessReading(state, core, cpu, rss, ppid[0])
 
     def threads(self, pid: int, now: float) -> tuple[ThreadSample, ...]:
@@ -242,7 +244,7 @@ class ProcessProbe:
         return tuple(out)
 
 
-def thread_state(pid: int, main: WorkerState) -> WorkerState:
+def thread_state(pid: int, main: WorkerState, scans: int = 1) -> WorkerState:
     """RUNNING if any thread of ``pid`` runs, else ``main`` (its main thread's state).
 
     ``/proc/PID/stat`` gives the state of the main thread only, so a process whose
@@ -252,14 +254,14 @@ def thread_state(pid: int, main: WorkerState) -> WorkerState:
 
     The threads are read one after another, not at one instant, so a GIL handover
     between two reads can show every thread waiting (1 reading in about 3000 of
-    a 4-thread process here): the threads are read :data:`THREAD_SCANS` times
-    before the main thread's state is believed.
+    a 4-thread process here): the threads are read up to ``scans`` times before
+    the main thread's state is believed.
     """
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return main
-    for _ in range(THREAD_SCANS):
+    for _ in range(scans):
         for tid in tids:
             try:
                 with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
