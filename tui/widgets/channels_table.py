@@ -33,6 +33,12 @@ COLUMNS: tuple[tuple[str, int, bool], ...] = (
     ("Delivered", 9, True),
 )
 STATE, BACKLOG, LOST = 2, 5, 6
+# Where the panel is narrower than every column, these give way first, in this order (their
+# indexes in COLUMNS): the history, then B/s; the totals stay, so that sent = delivered +
+# backlog + lost can be read at 80 columns.
+GIVE_WAY = (7, 4)
+# Channel and Flow keep at least this many cells (the kind leads a program's channel's name).
+NAME_LEAST = 12
 _SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -166,19 +172,36 @@ class ChannelTable(Widget):
             self._flow = flow
             self.refresh(layout=relayout)
 
-    def _columns(self) -> tuple[tuple[str, int, bool], ...]:
-        """:data:`COLUMNS`, with Channel and then Flow widened to fit their texts where the
-        panel has room (the other columns keep their widths)."""
-        spare = self.size.width - (sum(w for _, w, _ in COLUMNS) + len(COLUMNS))
-        widths = [w for _, w, _ in COLUMNS]
-        for i in (0, 1):
-            want = max((len(row[i]) for row in self._rows), default=0) - widths[i]
-            grow = max(0, min(want, spare))
-            widths[i] += grow
-            spare -= grow
-        return tuple(
-            (label, w, right) for (label, _, right), w in zip(COLUMNS, widths, strict=True)
-        )
+    def _columns(self) -> tuple[tuple[int, str, int, bool], ...]:
+        """The columns shown, as ``(index in COLUMNS, label, width, right-justified)``.
+
+        Each column is as wide as its label or its longest text, the figures
+        at most their width in :data:`COLUMNS`; where the panel is too narrow
+        for all of them, those of :data:`GIVE_WAY` go, in turn, then Channel
+        and Flow give cells (to no less than :data:`NAME_LEAST`, the end of a
+        text cut with ``…``); where it has room, Channel and then Flow widen to
+        fit their texts.
+        """
+
+        def longest(i: int) -> int:
+            return max([len(COLUMNS[i][0])] + [len(row[i]) for row in self._rows])
+
+        widths = {i: min(w, longest(i)) for i, (_, w, _) in enumerate(COLUMNS)}
+        widths[0], widths[1] = (min(COLUMNS[i][1], longest(i)) for i in (0, 1))
+        kept = list(range(len(COLUMNS)))
+
+        def spare() -> int:
+            return self.size.width - sum(widths[i] + 1 for i in kept)
+
+        for i in GIVE_WAY:
+            if spare() >= 0:
+                break
+            kept.remove(i)
+        for i in (1, 0):  # too narrow still: Flow, then Channel give cells
+            widths[i] -= max(0, min(-spare(), widths[i] - NAME_LEAST))
+        for i in (0, 1):  # room to spare: Channel, then Flow take what their texts want
+            widths[i] += max(0, min(spare(), longest(i) - widths[i]))
+        return tuple((i, COLUMNS[i][0], widths[i], COLUMNS[i][2]) for i in kept)
 
     def on_resize(self) -> None:
         self.refresh()  # the widths of Channel and Flow, and how many lines fit, follow the size
@@ -200,11 +223,12 @@ class ChannelTable(Widget):
         elif lines < 1 + len(self._rows):
             shown = self._rows[: max(0, lines - 2)]
         columns = self._columns()
-        out.append(" ".join(_cell(label, w, right) for label, w, right in columns), muted)
+        out.append(" ".join(_cell(label, w, right) for _, label, w, right in columns), muted)
         warn = self.get_component_rich_style("channels--backlog", partial=True)
         for row in shown:
             out.append("\n")
-            for i, ((_, w, right), text) in enumerate(zip(columns, row, strict=True)):
+            for i, _, w, right in columns:
+                text = row[i]
                 alarming = (
                     (i == BACKLOG and text not in ("0", fmt.DASH))
                     or (i == LOST and text not in ("0", fmt.DASH))
