@@ -195,3 +195,19 @@ async def test_from_230_columns_the_channels_and_the_log_sit_side_by_side() -> N
         channels, log = app.query_one("#channels").region, app.query_one("#log").region
         assert (channels.y, channels.x, log.x) == (log.y, 0, 120)
         assert channels.height == log.height == _visible(app, "log") > 20  # the rest, both
+
+
+async def test_at_80_columns_the_channels_keep_their_totals_and_drop_the_history() -> None:
+    for width, history in ((80, False), (160, True)):
+        app = samples.view_only_app()
+        async with app.run_test(size=(width, 30)) as pilot:
+            samples.feed(app, workers=6)
+            await pilot.pause()
+            channels = app.query_one(ChannelTable)
+            header, tasks = channels.render().plain.splitlines()[1:3]
+            assert header.split()[-2:] == ["Sent", "Delivered"]
+            assert len(header.rstrip()) <= channels.size.width  # nothing cut at the right
+            assert ("history" in header) is history
+            sent, delivered = (int(x) for x in tasks.split()[-2:])
+            backlog, lost = (int(x) for x in tasks.split()[-4:-2])
+            assert sent == delivered + backlog + lost  # read off the screen
