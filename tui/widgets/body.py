@@ -17,6 +17,7 @@ takes the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual.containers import Vertical
 from textual.geometry import Region, Size
@@ -116,7 +117,13 @@ class Body(Vertical):
     # The rows each panel keeps on a short terminal: a header and 3 workers; the channels'
     # border, header and 2 channels (or one and "… N more"); the log's border and 2 events;
     # the lesson's border, its figures and 2 lines (it scrolls).
-    LEAST: dict[str, int] = {"workers": 4, "filter": 1, "channels": 4, "log": 3, "lesson": 4}  # noqa: RUF012
+    LEAST: ClassVar[dict[str, int]] = {
+        "workers": 4,
+        "filter": 1,
+        "channels": 4,
+        "log": 3,
+        "lesson": 4,
+    }
 
     def __init__(self, *children: Widget, id: str | None = None) -> None:
         super().__init__(*children, id=id)
