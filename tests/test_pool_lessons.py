@@ -9,9 +9,11 @@ latest lines, and a scenario that runs a program refuses the spawned run's optio
 from __future__ import annotations
 
 import dataclasses
+import queue
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +179,99 @@ def test_current_process_names_pids_and_ppids_match_the_columns(tmp_path: Path) 
     assert seen[server].name == "forkserver"
     ppids = {w.ppid for snap in run.rec.snapshots for w in snap.workers if w.pid == server}
     assert main_pid in ppids and ppids <= {main_pid, 1}, ppids
+
+
+def test_process_vs_thread_a_process_has_its_own_memory_threads_share_theirs(
+    tmp_path: Path,
+) -> None:
+    run = run_scenario(tmp_path, "process-vs-thread")
+    adds = 100_000
+    told: dict[str, tuple[int, int, int, int]] = {}  # name -> getpid, getppid, TID, counter
+    for line in run.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 5 and all(s.isdigit() for s in f[1:5]):
+            told[f[0]] = (int(f[1]), int(f[2]), int(f[3]), int(f[4]))
+    assert set(told) == {"main", "proc-1", "proc-2", "thread-1", "thread-2"}, run.stdout
+    main_pid, main_ppid, main_tid, at_start = told["main"]
+    assert main_ppid == run.mptop_pid and main_tid == main_pid and at_start == 0
+    procs = [told["proc-1"], told["proc-2"]]
+    threads = [told["thread-1"], told["thread-2"]]
+    # each process: a PID of its own (its one thread's TID), its own copy of counter
+    assert len({pid for pid, *_ in procs} | {main_pid}) == 3
+    assert all(ppid == main_pid and tid == pid and n == adds for pid, ppid, tid, n in procs)
+    # each thread: the main process's PID and PPID, a TID of its own, the one counter
+    assert all((pid, ppid) == (main_pid, main_ppid) for pid, ppid, _, _ in threads)
+    tids = {tid for _, _, tid, _ in threads}
+    assert len(tids) == 2 and main_pid not in tids
+    readings = sorted(n for *_, n in threads)
+    assert adds <= readings[0] <= 2 * adds and readings[1] == 2 * adds  # the last one: both
+    # what the main process sees once all four are done: the threads' adds, no process's
+    m = re.search(
+        r"main sees counter = (\d+): the threads' (\d+) \+ the processes' (\d+)$", run.stdout, re.M
+    )
+    assert m and tuple(map(int, m.groups())) == (2 * adds, 2 * adds, 0), run.stdout
+
+    # the screen: each child a row of its own (PPID the main PID, an RSS of its own, exit
+    # code 0); the threads are no rows (only TIDs under their process with H)
+    seen = run.seen()
+    assert seen[main_pid].name == "process_vs_thread.py" and seen[main_pid].exitcode == 0
+    for name, (pid, *_) in zip(("proc-1", "proc-2"), procs, strict=True):
+        assert seen[pid].name == name and seen[pid].ppid == main_pid, seen[pid]
+        assert seen[pid].exitcode == 0
+        rss = [w.rss for s in run.rec.snapshots for w in s.workers if w.pid == pid and w.rss]
+        assert rss, f"{name}: no RSS read while it ran"
+    rows = {w.pid for s in run.rec.snapshots for w in s.workers}
+    assert not tids & rows
+
+
+def test_process_vs_thread_h_shows_the_threads_tids_under_the_main_pid() -> None:
+    # H (ShowThreads): the main PID's threads are its first thread (TID = PID) and the two
+    # TIDs thread-1 and thread-2 printed; each child process has one thread, TID = its PID
+    from mptop.tui.cli import parse_invocation, program_source
+    from mptop.workers.commands import ShowThreads
+    from mptop.workers.snapshot import Snapshot
+    from tests.helpers import alive
+
+    inv = parse_invocation(["--scenario", "process-vs-thread", "--interval", "0.2"])
+    source = program_source(inv)
+    snaps: queue.Queue[Snapshot] = queue.Queue()
+    pids: set[int] = set()
+
+    def deliver(snap: Snapshot) -> None:
+        pids.update(w.pid for w in snap.workers if w.name != "mptop (this)")
+        snaps.put(snap)
+        source.arm()
+
+    source.start(deliver, lambda line: None)
+    try:
+        source.send(ShowThreads(True))
+        deadline = time.monotonic() + 15
+        while True:
+            assert time.monotonic() < deadline, "no snapshot with both threads and children"
+            snap = snaps.get(timeout=10)
+            (root,) = [w for w in snap.workers if w.name == "process_vs_thread.py"]
+            kids = [w for w in snap.workers if w.name in ("proc-1", "proc-2")]
+            said = [
+                line
+                for tail in source.output(root.pid)
+                for line in tail.lines
+                if line.startswith("thread-")
+            ]
+            if (
+                len(said) == 2
+                and len(root.threads) == 3
+                and len(kids) == 2
+                and all(k.alive and k.threads for k in kids)
+            ):
+                break
+        printed = {int(line.split()[3]) for line in said}
+        assert {t.tid for t in root.threads} == {root.pid} | printed
+        assert all([t.tid for t in k.threads] == [k.pid] for k in kids), kids
+        assert not printed & {w.pid for w in snap.workers}  # a TID is no row of its own
+        assert root.rss and all(k.rss for k in kids)  # RSS: a process's, not a thread's
+    finally:
+        source.close()
+    assert alive(pids) == []
 
 
 async def test_the_lesson_panel_shows_the_programs_latest_lines() -> None:

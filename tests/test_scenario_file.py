@@ -368,6 +368,7 @@ def test_every_bundled_scenario_loads_and_lists() -> None:
             "pool",
             "pool-order",
             "process-api-vs-pool",
+            "process-vs-thread",
             "processes-vs-threads",
             "start-methods",
             "terminate-danger",
