@@ -519,6 +519,7 @@ class AttachSource:
                     received_bytes=0,
                     msgs_per_s=None,
                     bytes_per_s=None,
+                    counted=False,
                 )
             )
         return tuple(out)

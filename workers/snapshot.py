@@ -162,6 +162,8 @@ class ChannelSample:
     lost_taken, and sent = delivered + backlog + lost always.
     ``stalled``: backlog above 0, live consumers, and nothing taken for
     several ticks. ``generation`` counts rebuilds (1 = the original channels).
+    ``counted``: False for a channel found but not counted (an attached tree's
+    pipe or socket, from ``/proc/PID/fd``): its counts stay 0 and its rates None.
     """
 
     name: str
@@ -179,6 +181,7 @@ class ChannelSample:
     stalled: bool = False
     history: tuple[float, ...] = ()
     generation: int = 1
+    counted: bool = True
 
     @property
     def backlog(self) -> int:

@@ -97,7 +97,19 @@ def snapshot(cores: int = 2, workers: int = 6, tick: int = 0) -> Snapshot:
     for w in ws:
         if w.alive and w.core is not None:
             on_core.setdefault(w.core, []).append(w.pid)
-    cs = tuple(CoreSample(i, core_load(i, tick), tuple(on_core.get(i, ()))) for i in range(cores))
+    run_on: dict[int, float] = {}  # the run's share of each core: its workers' CPU% there
+    for w in ws:
+        if w.core is not None and w.cpu_percent:
+            run_on[w.core] = run_on.get(w.core, 0.0) + w.cpu_percent
+    cs = tuple(
+        CoreSample(
+            i,
+            core_load(i, tick),
+            tuple(on_core.get(i, ())),
+            run_percent=min(core_load(i, tick), run_on.get(i, 0.0)),
+        )
+        for i in range(cores)
+    )
     sent = 100 + tick * 40
     channels = (
         ChannelSample(

@@ -29,3 +29,18 @@ def test_queue_flow_is_one_way_with_its_kind() -> None:
 def test_state_words() -> None:
     assert channel_state(sample("tasks", "Queue", "mptop", "workers", stalled=True)) == "STALLED"
     assert channel_state(sample("tasks", "Queue", "mptop", "workers")) == "flowing"
+
+
+def test_a_counted_channels_first_tick_is_the_topology_not_the_proc_fd_words() -> None:
+    # the first tick of a spawned run (or its replay): nothing sent yet, no rate yet; still
+    # mptop's own channels, so the flow line is the path, and the state idle, not open
+    first = ChannelSample("tasks", "Queue", "mptop", "workers", 0, 0, 0, 0, None, None)
+    back = ChannelSample("results", "Queue", "workers", "mptop", 0, 0, 0, 0, None, None)
+    assert flow_line((first, back)) == "mptop ─tasks→ workers ─results→ mptop"
+    assert channel_state(first) == "idle"
+    # an attached tree's pipe, found in /proc/PID/fd and not counted: open, and said so
+    found = ChannelSample(
+        "pipe:1234", "Pipe", "1234", "1240", 0, 0, 0, 0, None, None, counted=False
+    )
+    assert channel_state(found) == "open"
+    assert flow_line((found,)).startswith("1 pipe(s) and socket(s) the processes share")

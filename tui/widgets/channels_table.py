@@ -52,8 +52,11 @@ def history_spark(values: tuple[float, ...], width: int) -> str:
 
 
 def uncounted(c: ChannelSample) -> bool:
-    """True for a channel found, not counted (an attached tree's pipe): no count, no rate yet."""
-    return c.msgs_per_s is None and c.sent == c.received == 0 and not c.history
+    """True for a channel found, not counted (an attached tree's pipe or socket).
+
+    Not guessed from the figures: a counted channel's first tick has no rate either.
+    """
+    return not c.counted
 
 
 def channel_state(c: ChannelSample) -> str:
