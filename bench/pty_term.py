@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import fcntl
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -90,8 +91,13 @@ class PtyProgram:
         os.write(self._master, keys)
         return t
 
-    def wait_for(self, text: str, after: float, timeout: float) -> float:
+    def wait_for(
+        self, text: str, after: float, timeout: float, pattern: str | None = None
+    ) -> float:
         """Seconds from ``after`` until output written after it contains ``text``.
+
+        With ``pattern`` (a regular expression), the output must also match it
+        from where ``text`` begins (in the last 200 characters written).
 
         Raises:
             TimeoutError: not seen within ``timeout`` seconds, or the program ended.
@@ -104,8 +110,11 @@ class PtyProgram:
                     i += 1
                     if t < after:
                         continue
-                    seen = seen[-len(text) :] + chunk  # enough to catch a text cut in two
-                    if text in seen:
+                    keep = max(len(text), 200 if pattern else 0)
+                    seen = seen[-keep:] + chunk  # enough to catch a text cut in two
+                    if text in seen and (
+                        pattern is None or re.search(pattern, seen[seen.rfind(text) :])
+                    ):
                         return t - after
                 left = deadline - time.monotonic()
                 if left <= 0 or self._eof:

@@ -135,8 +135,8 @@ def _key_times(n: int, workload: str, presses: int, ipc: str, nice: int | None) 
     """Real mptop in a pseudo-terminal with ``n`` workers: ms per key press until answered.
 
     Space until mptop has written "FROZEN", space again until it has written
-    the header without it ("alive" comes back: nothing redraws the header
-    while frozen). Timed from the write of the key into the terminal to the
+    the header without it ("processes:" comes back: nothing redraws the
+    header while frozen). Timed from the write of the key into the terminal to the
     arrival of the answer on the terminal's other end (bench/pty_term.py).
     """
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
@@ -155,12 +155,14 @@ def _key_times(n: int, workload: str, presses: int, ipc: str, nice: int | None) 
     cmd += ["--ipc", ipc] + ([] if nice is None else ["--nice", str(nice)])
     times: list[float] = []
     with PtyProgram(cmd, *SIZE, env=env) as term:
-        term.wait_for(f"{n}/{n} alive", after=0.0, timeout=180)
+        # all started: the header's counts name no "starting" (states in htop's order)
+        all_up = rf"^{n} processes: (\d+ running, )?(\d+ sleeping)?( │|\x1b)"
+        term.wait_for(f"{n} processes: ", after=0.0, timeout=240, pattern=all_up)
         time.sleep(2)
         for _ in range(presses):
             times.append(term.wait_for("FROZEN", term.press(b" "), timeout=60) * 1000)
             time.sleep(0.2)
-            times.append(term.wait_for("alive", term.press(b" "), timeout=60) * 1000)
+            times.append(term.wait_for("processes:", term.press(b" "), timeout=60) * 1000)
             time.sleep(0.23)  # spread the presses over the ticks
     return times
 
