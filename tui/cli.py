@@ -252,11 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# Options that make a new run; --replay conflicts with every one of them.
-_RUN_OPTIONS = (
-    ("file", "FILE.toml"),
-    ("scenario", "--scenario"),
-    ("headless", "--headless"),
+# The options of a spawned run, which a scenario that runs a program does not take.
+_SPAWN_OPTIONS = (
     ("workers", "--workers"),
     ("workload", "--workload"),
     ("daemon", "--daemon"),
@@ -265,6 +262,14 @@ _RUN_OPTIONS = (
     ("ipc", "--ipc"),
     ("message_size", "--message-size"),
     ("rate", "--rate"),
+)
+
+# Options that make a new run; --replay conflicts with every one of them.
+_RUN_OPTIONS = (
+    ("file", "FILE.toml"),
+    ("scenario", "--scenario"),
+    ("headless", "--headless"),
+    *_SPAWN_OPTIONS,
     ("interval", "--interval"),
     ("duration", "--duration"),
     ("output", "--output"),
@@ -385,19 +390,6 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
     if args.headless:
         return Invocation("headless", loaded, output=Path(args.output), duration=duration)
     return Invocation("tui", loaded)
-
-
-# The options of a spawned run, which a scenario that runs a program does not take.
-_SPAWN_OPTIONS = (
-    ("workers", "--workers"),
-    ("workload", "--workload"),
-    ("daemon", "--daemon"),
-    ("nice", "--nice"),
-    ("start_method", "--start-method"),
-    ("ipc", "--ipc"),
-    ("message_size", "--message-size"),
-    ("rate", "--rate"),
-)
 
 
 def _program_run(

@@ -59,7 +59,7 @@ from mptop.workers.process_facts import (
     zombie_exitcode,
 )
 from mptop.workers.sampling_thread import SamplingThread
-from mptop.workers.signals import send_signal
+from mptop.workers.signals import pin_tree_process, send_signal
 from mptop.workers.snapshot import ChannelSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
@@ -229,13 +229,7 @@ class AttachSource:
                 self.events.add(f"sent {sig.name} to {pid}", pid)
             case Pin(pid=pid, cores=cores):
                 p = self._live(pid)
-                try:
-                    chosen = cores if cores is not None else (p.live.cpu_num(),)
-                    p.live.cpu_affinity(list(chosen))
-                except psutil.Error as err:
-                    raise CommandError(pid, f"affinity: {type(err).__name__}") from None
-                except ValueError as err:  # a core this machine does not have
-                    raise CommandError(pid, str(err)) from None
+                chosen = pin_tree_process(pid, p.live, cores)
                 p.pinned = chosen[0] if len(chosen) == 1 else None
                 self.events.add(f"pinned {pid} to core {','.join(map(str, chosen))}", pid)
             case Unpin(pid=pid):

@@ -86,3 +86,22 @@ def set_affinity(h: WorkerHandle, cores: tuple[int, ...] | None) -> tuple[int, .
     except psutil.AccessDenied:
         raise CommandError(h.pid, "affinity: permission denied") from None
     return cores
+
+
+def pin_tree_process(
+    pid: int, ps: psutil.Process, cores: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    """Let a process of a program's or an attached tree run only on ``cores``.
+
+    ``None``: the core it runs on now. Returns the cores set. Raises
+    CommandError(pid, reason) for a psutil error (the process gone, permission
+    denied) or a core this machine does not have (psutil's ``ValueError``).
+    """
+    try:
+        chosen = cores if cores is not None else (ps.cpu_num(),)
+        ps.cpu_affinity(list(chosen))
+    except psutil.Error as err:
+        raise CommandError(pid, f"affinity: {type(err).__name__}") from None
+    except ValueError as err:  # a core this machine does not have
+        raise CommandError(pid, str(err)) from None
+    return chosen
