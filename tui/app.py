@@ -902,7 +902,16 @@ class MptopApp(App[int]):
         self.query_one(WorkerTable).focus()
 
     def action_close_filter(self) -> None:
-        """Clear the filter and hide its line."""
+        """Esc: from the lesson or the event log, back to the table (the filter kept);
+        otherwise clear the filter and hide its line."""
+        table = self.query_one(WorkerTable)
+        if (
+            self.focused is not None
+            and self.focused is not table
+            and not isinstance(self.focused, Input)
+        ):
+            table.focus()
+            return
         box = self.query_one("#filter", Input)
         box.value = ""
         box.remove_class("-shown")

@@ -72,7 +72,7 @@ async def test_the_lesson_panel_scrolls_and_its_figures_stay() -> None:
         now = panel.query_one("#lesson-now")
         fixed = now.region
         assert panel.max_scroll_y > 0, "the text does not fit at 80x24: it must scroll"
-        assert "Tab then ↑↓ scroll" in str(panel.border_title)
+        assert "Tab then ↑↓ scroll, Esc back" in str(panel.border_title)
         assert not any("Try:" in row for row in visible_rows(panel))
         await pilot.press("tab")  # from the worker table to the lesson
         assert app.focused is panel
@@ -86,14 +86,19 @@ async def test_the_lesson_panel_scrolls_and_its_figures_stay() -> None:
             await pilot.pause()
         assert any("Try:" in row for row in visible_rows(panel)), visible_rows(panel)
         assert now.region == fixed and panel.figures_text().startswith("now: ")
-        await pilot.press("home", "tab")  # back to the top, and the focus back to the table
+        await pilot.press("home", "escape")  # back to the top, and Esc back to the table
         await pilot.pause()
-        assert panel.scroll_y == 0 and app.focused is not panel
+        assert panel.scroll_y == 0 and app.focused is app.query_one(WorkerTable)
         # the mouse wheel scrolls it without the focus
         x, y = panel.region.x + 2, panel.region.bottom - 1
         panel.post_message(MouseScrollDown(panel, x, y, 0, 0, 0, False, False, False))
         await pilot.pause()
         assert panel.scroll_y > 0 and now.region == fixed
+        # Esc from the lesson keeps a filter typed before (only from the table does it clear it)
+        await pilot.press("slash", "w", "o", "r", "enter", "tab", "escape")
+        await pilot.pause()
+        assert app.focused is app.query_one(WorkerTable)
+        assert app.query_one(WorkerTable).filter_text == "wor"
 
 
 async def test_hints_for_keys_the_run_cannot_act_on_are_left_out() -> None:

@@ -216,7 +216,7 @@ class LessonPanel(VerticalScroll):
         self.call_after_refresh(self._check_scrolls)  # the text may fit, or no longer fit
 
     def _set_title(self) -> None:
-        hint = "L hides, Tab then ↑↓ scroll" if self._scrolls else "L hides"
+        hint = "L hides, Tab then ↑↓ scroll, Esc back" if self._scrolls else "L hides"
         self.border_title = f"{self._title} ({hint})"
 
     def on_resize(self, _event: Resize) -> None:
