@@ -37,7 +37,10 @@ def tell(method: str = "") -> None:
     if parent is not None and parent.pid != os.getppid():
         note = "  (forked by the fork server)" if method == "forkserver" else "  (not its parent)"
     # at most 74 characters: the lesson panel shows it whole at 80 columns
-    print(f"{me.name:<16} {os.getpid():>8} {os.getppid():>9}  {parent_pid}{note}", flush=True)
+    # its "\n" in the same write: under python -u (or PYTHONUNBUFFERED) print() writes the
+    # text and its end apart, and the lines of processes sharing stdout could mix
+    line = f"{me.name:<16} {os.getpid():>8} {os.getppid():>9}  {parent_pid}{note}\n"
+    print(line, end="", flush=True)
 
 
 def child(method: str, hold: float) -> None:

@@ -45,7 +45,7 @@ def show(label: str, seqs: list[int], note: str) -> None:
     # One write() per line, flushed at once: the line shows under mptop as it is printed.
     # At most 74 characters: the lesson panel shows it whole at 80 columns.
     numbers = " ".join(str(s) for s in seqs)
-    print(f"{label + ':':<21} {numbers:<25}  {note}", flush=True)
+    print(f"{label + ':':<21} {numbers:<25}  {note}\n", end="", flush=True)
 
 
 def one_round(pool: multiprocessing.pool.Pool, number: int, scale: float) -> None:

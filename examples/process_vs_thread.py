@@ -43,11 +43,12 @@ COLUMNS = "name     PID     PPID    TID     counter after its {n} adds"
 def tell(name: str, what: str) -> None:
     """One line: name, os.getpid(), os.getppid(), threading.get_native_id(), ``what``.
 
-    One write(), flushed at once, so lines from 3 processes never mix; at most 74
-    characters (7-digit PIDs included): the lesson panel shows it whole at 80 columns.
+    One write() with its "\n" (under python -u, or PYTHONUNBUFFERED, print() writes its
+    text and its end apart, and lines of 3 processes could mix), flushed at once; at most
+    74 characters (7-digit PIDs included): the lesson panel shows it whole at 80 columns.
     """
     ids = f"{os.getpid():<7} {os.getppid():<7} {threading.get_native_id():<7}"
-    print(f"{name:<8} {ids} {what}", flush=True)
+    print(f"{name:<8} {ids} {what}\n", end="", flush=True)
 
 
 def add(n: int) -> int:
