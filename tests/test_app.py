@@ -173,7 +173,15 @@ async def test_enter_shows_the_detail_of_a_live_worker(make_source: SourceFactor
         assert f"pid {pid}" in screen.detail.stdout_tail
         ppid, cmdline = screen.detail.ppid, screen.detail.cmdline
         sup.kill(pid)  # it dies while its detail is open: what psutil read while it ran stays
-        await until(pilot, lambda: screen.detail is not None and screen.detail.last_seen)
+        # the detail (read on its own) may learn of the death a tick before the row's exit code
+        await until(
+            pilot,
+            lambda: (
+                screen.detail is not None
+                and screen.detail.last_seen
+                and screen.sample.exitcode is not None
+            ),
+        )
         assert screen.sample.exitcode == -9
         assert (screen.detail.ppid, screen.detail.cmdline) == (ppid, cmdline)
         assert screen.detail.affinity
