@@ -60,7 +60,13 @@ from mptop.workers.process_facts import (
 )
 from mptop.workers.sampling_thread import SamplingThread
 from mptop.workers.signals import pin_tree_process, send_signal
-from mptop.workers.snapshot import ChannelSample, Snapshot, WorkerSample, WorkerState
+from mptop.workers.snapshot import (
+    ChannelSample,
+    Snapshot,
+    WorkerSample,
+    WorkerState,
+    describe_exitcode,
+)
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 from mptop.workers.stacks import StackDump
@@ -427,7 +433,8 @@ class AttachSource:
                 if p.exitcode is None:
                     self.events.add(f"{pid} exited ({NOT_OURS})", pid)
                 else:
-                    self.events.add(f"{pid} exited with {p.exitcode}", pid)
+                    how = describe_exitcode(p.exitcode)
+                    self.events.add(f"{pid} exited with {p.exitcode} ({how})", pid)
         state = WorkerState.EXITED if p.ended else reading.state
         if reading.ppid is not None:
             p.ppid = reading.ppid

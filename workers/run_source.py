@@ -806,7 +806,11 @@ class RunSource:
                 p.ended, p.ended_at = True, self._tick
                 self.probe.forget(pid)
                 if pid != root_pid:
-                    code = "" if p.exitcode is None else f" with {p.exitcode}"
+                    code = (
+                        ""
+                        if p.exitcode is None
+                        else f" with {p.exitcode} ({describe_exitcode(p.exitcode)})"
+                    )
                     self.events.add(f"{pid} exited{code}", pid)
         rates = self._rates(p, counts, dt)
         state = WorkerState.EXITED if p.ended else reading.state

@@ -88,7 +88,7 @@ async def test_the_lesson_panel_scrolls_and_its_figures_stay() -> None:
         assert now.region == fixed and panel.figures_text().startswith("now: ")
         await pilot.press("home", "escape")  # back to the top, and Esc back to the table
         await pilot.pause()
-        assert panel.scroll_y == 0 and app.focused is app.query_one(WorkerTable)
+        assert panel.scroll_y == 0 and isinstance(app.focused, WorkerTable)
         # the mouse wheel scrolls it without the focus
         x, y = panel.region.x + 2, panel.region.bottom - 1
         panel.post_message(MouseScrollDown(panel, x, y, 0, 0, 0, False, False, False))
@@ -97,7 +97,7 @@ async def test_the_lesson_panel_scrolls_and_its_figures_stay() -> None:
         # Esc from the lesson keeps a filter typed before (only from the table does it clear it)
         await pilot.press("slash", "w", "o", "r", "enter", "tab", "escape")
         await pilot.pause()
-        assert app.focused is app.query_one(WorkerTable)
+        assert isinstance(app.focused, WorkerTable)
         assert app.query_one(WorkerTable).filter_text == "wor"
 
 
