@@ -14,16 +14,28 @@ import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
+import multiprocessing.spawn
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from mptop.workers import cpython
+from mptop.workers.forkserver_main import ENV as MAIN_ENV
+from mptop.workers.forkserver_main import READY_ENV
 
-# The modules the forkserver imports once, so that a worker costs one fork.
-PRELOAD = ["mptop.workers.child", "mptop.workers.workloads", "mptop.workers.channels"]
+# The modules the forkserver imports once, so that a worker costs one fork. The first runs
+# the parent's main script in the server, which multiprocessing's own "__main__" preload
+# fails to do before Python 3.14 (see forkserver_main.py).
+PRELOAD = [
+    "mptop.workers.child",
+    "mptop.workers.workloads",
+    "mptop.workers.channels",
+    "mptop.workers.forkserver_main",  # last: it also says when the server is ready
+]
+READY_TIMEOUT = 10.0  # seconds to wait for the server's preload (about 0.2 s here)
 
 _users: set[int] = set()  # id()s of the open users of the forkserver
 _users_lock = threading.Lock()
@@ -58,7 +70,8 @@ def stdio_to(path: Path) -> Iterator[None]:
 def start_helpers(methods: set[str], log_path: Path, user: object) -> list[int]:
     """Start the helpers that ``methods`` (start methods) need; returns their PIDs.
 
-    The forkserver (for ``forkserver``) preloads :data:`PRELOAD`; the
+    The forkserver (for ``forkserver``) preloads :data:`PRELOAD`, and the main
+    script, if the parent runs one (not a package's ``__main__``); the
     resource tracker runs for every method but ``fork`` alone. ``user`` is
     registered as a user of the forkserver until :func:`release`. Their
     output goes to ``log_path``.
@@ -67,7 +80,18 @@ def start_helpers(methods: set[str], log_path: Path, user: object) -> list[int]:
     with stdio_to(log_path):
         if "forkserver" in methods:
             multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-            multiprocessing.forkserver.ensure_running()
+            main = multiprocessing.spawn.get_preparation_data("mptop").get("init_main_from_path")
+            if main:
+                os.environ[MAIN_ENV] = main
+            ready = log_path.with_name("forkserver.ready")
+            ready.unlink(missing_ok=True)
+            os.environ[READY_ENV] = str(ready)
+            try:
+                multiprocessing.forkserver.ensure_running()
+            finally:
+                os.environ.pop(MAIN_ENV, None)
+                os.environ.pop(READY_ENV, None)
+            _wait_for(ready, READY_TIMEOUT)
             with _users_lock:
                 _users.add(id(user))
             if pid := cpython.forkserver_pid():
@@ -77,6 +101,13 @@ def start_helpers(methods: set[str], log_path: Path, user: object) -> list[int]:
             if pid := cpython.resource_tracker_pid():
                 pids.append(pid)
     return pids
+
+
+def _wait_for(path: Path, timeout: float) -> None:
+    """Wait until ``path`` exists, at most ``timeout`` seconds (then go on: starts just wait longer)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def release(user: object) -> None:

@@ -86,6 +86,7 @@ def launch(
     t0 = time.perf_counter()
     run.starter.call(proc.start)
     start_seconds = time.perf_counter() - t0
+    cpython.forget_child(proc)  # else every later start polls it (see there)
     pid = proc.pid
     assert pid is not None
     register(pid)
