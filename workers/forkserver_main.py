@@ -45,7 +45,7 @@ def preload_main() -> None:
     me._inheriting = True  # type: ignore[attr-defined]  # as the forkserver's own preload does
     try:
         multiprocessing.spawn.import_main_path(path)
-    except BaseException:  # noqa: BLE001 - SystemExit too: the server must keep running
+    except BaseException:  # SystemExit too: the server must keep running
         print(f"mptop: the forkserver could not preload {path}:", file=sys.stderr)
         traceback.print_exc()
     finally:
@@ -57,7 +57,7 @@ def say_ready() -> None:
     path = os.environ.pop(READY_ENV, "")
     if path:
         try:
-            open(path, "w").close()  # noqa: SIM115
+            open(path, "w").close()
         except OSError as err:
             print(f"mptop: the forkserver could not create {path}: {err}", file=sys.stderr)
 
