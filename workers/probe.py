@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from mptop.workers import proc_stat
 from mptop.workers.snapshot import CoreSample, ThreadSample, WorkerSample, WorkerState
 
 # The shortest window a CPU% is measured over, seconds: /proc/stat ticks every
@@ -70,7 +71,10 @@ _THREAD_STATES = {
     b"Z": WorkerState.ZOMBIE,
     b"X": WorkerState.ZOMBIE,
 }
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_CLOCK_TICKS = proc_stat.CLOCK_TICKS
+# A process's state letter in /proc/PID/stat, as psutil maps it (W waking, K wakekill, P
+# parked and any other letter read as running).
+_STAT_STATES = {k.decode(): v for k, v in _THREAD_STATES.items()}
 
 
 class ProcessProbe:
@@ -92,6 +96,7 @@ class ProcessProbe:
         self._cores_at: float | None = None
         self._thread_base: dict[tuple[int, int], tuple[float, float]] = {}
         self._ppid: dict[int, tuple[int, float]] = {}  # PID -> (PPID, when read)
+        self._start_ticks: dict[int, int] = {}  # PID -> its start time, clock ticks after boot
         self._thread_names: dict[tuple[int, int], tuple[str, float]] = {}
         self._tids: dict[int, set[int]] = {}  # PID -> its TIDs at the last threads() call
         self._own_reading: ProcessReading | None = None
@@ -102,9 +107,16 @@ class ProcessProbe:
         self._thread_pct: dict[tuple[int, int], float] = {}
 
     def read(self, ps: psutil.Process, now: float) -> ProcessReading:
-        """Read ``ps`` (about 0.1 ms here); ``now`` is ``time.monotonic()``. Never raises for a
-        process that vanished: it reads as :data:`GONE`."""
+        """Read ``ps`` (20-30 µs here on Linux, 0.1 ms through psutil); ``now`` is
+        ``time.monotonic()``. Never raises for a process that vanished: it reads as :data:`GONE`.
+
+        On Linux one read of ``/proc/PID/stat`` (:mod:`~mptop.workers.proc_stat`) gives it
+        all, checked against the process's start time, so a reused PID reads as gone;
+        elsewhere, or if that file cannot be parsed, psutil's ``oneshot``.
+        """
         pid = ps.pid
+        if proc_stat.AVAILABLE and (fast := self._fast(ps, now)) is not None:
+            return fast
         try:
             with ps.oneshot():
                 state = _STATES.get(ps.status(), WorkerState.RUNNING)
@@ -116,7 +128,40 @@ class ProcessProbe:
                     ppid = self._ppid[pid] = (ps.ppid(), now)
         except psutil.Error:
             return GONE
-        used = times.user + times.system
+        return self._reading(pid, now, state, times.user + times.system, core, rss, ppid[0])
+
+    def _fast(self, ps: psutil.Process, now: float) -> ProcessReading | None:
+        """:meth:`read` from ``/proc/PID/stat`` alone; ``None``: the file could not be parsed.
+
+        The process's start time (field 22) is kept from its first read, which psutil
+        checks is still the process ``ps`` names (``is_running`` compares its create
+        time); a later read with another start time is a reused PID, and reads as gone.
+        """
+        pid = ps.pid
+        stat = proc_stat.read_stat(pid)
+        if stat is None:
+            return GONE if not os.path.exists(f"/proc/{pid}") else None
+        known = self._start_ticks.get(pid)
+        if known is None:
+            if not ps.is_running():
+                return GONE
+            known = self._start_ticks[pid] = stat.start_ticks
+        if stat.start_ticks != known:
+            return GONE
+        state = _STAT_STATES.get(stat.state, WorkerState.RUNNING)
+        return self._reading(pid, now, state, stat.cpu_seconds, stat.core, stat.rss, stat.ppid)
+
+    def _reading(
+        self,
+        pid: int,
+        now: float,
+        state: WorkerState,
+        used: float,
+        core: int | None,
+        rss: int,
+        ppid: int,
+    ) -> ProcessReading:
+        """The CPU% window and the thread look of :meth:`read`, from what was read."""
         base = self._cpu_base.get(pid)
         if base is None:
             self._cpu_base[pid] = (now, used)
@@ -129,7 +174,7 @@ class ProcessProbe:
         # measured, so that its first reading with a figure says so too)
         if state is WorkerState.SLEEPING and cpu is not None and cpu >= BUSY_PERCENT:
             state = thread_state(pid, state, THREAD_SCANS if cpu >= RESCAN_PERCENT else 1)
-        return ProcessReading(state, core, cpu, rss, ppid[0])
+        return ProcessReading(state, core, cpu, rss, ppid)
 
     def threads(self, pid: int, now: float) -> tuple[ThreadSample, ...]:
         """Every thread of ``pid`` (TID ascending): state, CPU% and core from
@@ -203,6 +248,7 @@ class ProcessProbe:
         self._cpu_base.pop(pid, None)
         self._cpu_pct.pop(pid, None)
         self._ppid.pop(pid, None)
+        self._start_ticks.pop(pid, None)
         for tid in self._tids.pop(pid, ()):
             self._drop_thread((pid, tid))
 

@@ -99,7 +99,7 @@ class Sampler:
     def sample(self) -> Snapshot:
         """Reap, read psutil and the counters, and return the snapshot of now.
 
-        Blocks for the psutil reads (about 0.1 ms per worker here). Never
+        Blocks for the reads (about 50 µs per worker here, bench/scale.py tick). Never
         raises for a worker that vanished mid-read: it shows as a zombie until
         the next :meth:`Supervisor.poll` reaps it.
         """

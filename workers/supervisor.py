@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.connection
+import select
 import shutil
 import signal
 import tempfile
@@ -72,6 +73,21 @@ class WorkerOutput:
     stdout: tuple[str, ...]
     stderr: tuple[str, ...]
     traceback: str | None
+
+
+def ended(sentinels: list[int]) -> list[int]:
+    """Those of ``sentinels`` (process sentinels, fds) that are readable now: their process ended.
+
+    One ``poll(2)`` with a zero timeout. ``select.poll`` directly where it exists:
+    ``multiprocessing.connection.wait`` builds a selector and registers every fd
+    through it, 9 µs per fd here, a tenth of a 1024-worker tick.
+    """
+    if not hasattr(select, "poll"):
+        return list(multiprocessing.connection.wait(sentinels, 0))  # type: ignore[arg-type]
+    poller = select.poll()
+    for fd in sentinels:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _events in poller.poll(0)]
 
 
 class Supervisor:
@@ -409,8 +425,8 @@ class Supervisor:
             live = {h.process.sentinel: h for h in self._handles.values() if h.exitcode is None}
             # One poll(2) over every sentinel (readable once its process has ended), then
             # exitcode only for those: a per-worker exitcode check is a syscall each.
-            for sentinel in multiprocessing.connection.wait(list(live), 0):
-                h = live[sentinel]  # type: ignore[index]
+            for sentinel in ended(list(live)):
+                h = live[sentinel]
                 code = h.process.exitcode
                 if code is not None:
                     h.exitcode = code
