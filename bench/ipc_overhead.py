@@ -25,7 +25,11 @@ With ``--control``, each payload also gets a row that pits the raw channel
 against a second raw one in the same way: its ratio is the bench's noise
 floor on this machine (it would be 1.00 on a quiet one).
 
-    python bench/ipc_overhead.py [PAIRS] [--control]
+    python bench/ipc_overhead.py [PAIRS] [--control] [--rows]
+
+With ``--rows``, the figures follow as rows of bench/table.py on the last line
+(JSON): per channel and payload, the median pair ratio counted/raw (goal: at
+least 0.95), with the raw/raw ratio of ``--control`` as its baseline.
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.table import Row
 
 # (payload bytes, messages per block): a block takes about 0.1-0.3 s here.
 PAYLOADS = ((8, 10_000), (64, 10_000), (4096, 8_000), (1 << 20, 150))
@@ -46,6 +54,8 @@ PAYLOADS = ((8, 10_000), (64, 10_000), (4096, 8_000), (1 << 20, 150))
 # instead of the channel. A bound of a few messages would make every put wait for a take:
 # then context switches (about 10 us each on this VM) decide the figures, not the channel.
 QUEUED_BYTES = 8 << 20
+MIN_RATIO = 0.95  # counted/raw messages per second, at every payload (docs/PERFORMANCE.md)
+ROWS_FLAG = "--rows"  # bench.table.ROWS_FLAG: bench.table is imported only when it is given
 
 
 def maxsize(size: int) -> int:
@@ -154,10 +164,38 @@ def label(size: int) -> str:
     return f"{size} B" if size < 1024 else (f"{size >> 10} KiB" if size < 1 << 20 else "1 MiB")
 
 
+def channel_row(
+    kind: str, size: int, pairs: int, ratio: float, iqr: tuple[float, float], floor: float | None
+) -> Row:
+    """The row of one channel and payload: the median pair ratio counted/raw, in x."""
+    from bench.table import Row
+
+    base = "; baseline: raw vs a second raw channel (noise floor)" if floor is not None else ""
+    return Row(
+        f"ipc: counted/raw {kind} msg/s, {label(size)}",
+        ratio,
+        "x",
+        floor,
+        min_value=MIN_RATIO,
+        note=f"median of {pairs} ABBA pair ratios, IQR {iqr[0]:.2f}-{iqr[1]:.2f}{base}",
+    )
+
+
+def _import_bench() -> None:
+    """Make ``bench.table`` importable when this file runs as ``python bench/ipc_overhead.py``."""
+    if not __package__:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
 def main() -> None:
+    """Print the table for ``[PAIRS] [--control]``; ``--rows``: then the rows as JSON."""
     _pin(0)  # the producer (and its Queue's feeder thread) on one core, the consumer on another
-    args = [a for a in sys.argv[1:] if a != "--control"]
+    json_rows = ROWS_FLAG in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a not in ("--control", ROWS_FLAG)]
     control = "--control" in sys.argv[1:]
+    if json_rows:
+        _import_bench()
+    rows: list[Row] = []
     pairs = int(args[0]) if args else 16
     print(
         f"1 producer -> 1 consumer, forkserver, {pairs} ABBA pairs of blocks in one process pair, medians"
@@ -169,6 +207,7 @@ def main() -> None:
     med = statistics.median
     for kind in ("Queue", "Pipe"):
         for size, n in PAYLOADS:
+            got: dict[bool, tuple[float, tuple[float, float]]] = {}
             for is_control in (False, True) if control else (False,):
                 rates, cpus = measure(kind, size, n, pairs, is_control)
                 ratios = sorted(c / r for r, c in rates)
@@ -182,6 +221,14 @@ def main() -> None:
                     f" {med(r for r, _ in cpus):15.1f} {med(c for _, c in cpus):8.1f}",
                     flush=True,
                 )
+                got[is_control] = (med(ratios), (q1, q3))
+            if json_rows:
+                floor = got[True][0] if True in got else None
+                rows.append(channel_row(kind, size, pairs, *got[False], floor))
+    if json_rows:
+        from bench.table import emit
+
+        emit(rows)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ probe compiled (a copy of the folder with its ``__pycache__``, as pip installs
 it) and once with the folder as it is (under ``PYTHONDONTWRITEBYTECODE`` and
 without a ``__pycache__`` there, every process compiles the probe at start).
 
-    python bench/probe_overhead.py [PAIRS] [--inject DIR]
+    python bench/probe_overhead.py [PAIRS] [--inject DIR] [--rows]
 
 ``--inject``: another probe folder (an older version, to compare), instead of
-``workers/inject``.
+``workers/inject``. ``--rows``: then the figures as rows of bench/table.py on
+the last line (JSON). Goals (docs/PERFORMANCE.md): probed/plain throughput at
+least 0.95 at every payload; start-up at most 1.1x.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.table import Row
 
 INJECT = Path(__file__).resolve().parent.parent / "workers" / "inject"
 
@@ -64,6 +70,9 @@ if __name__ == "__main__":
 STARTUP = "import multiprocessing, multiprocessing.queues\nprint('ready', flush=True)\n"
 
 PAYLOADS = ((8, 100000), (4096, 50000), (1 << 20, 400))
+MIN_THROUGHPUT_RATIO = 0.95  # probed/plain messages per second
+MAX_STARTUP_RATIO = 1.1  # probed/plain time to the first line
+ROWS_FLAG = "--rows"  # bench.table.ROWS_FLAG
 
 
 def env(probed: bool, probe_dir: str, inject: Path = INJECT) -> dict[str, str]:
@@ -123,8 +132,48 @@ def ratio_line(label: str, probed: list[float], plain: list[float]) -> str:
     )
 
 
+def throughput_row(
+    label: str, pairs: int, ratios: list[float], plain: list[float], probed: list[float]
+) -> Row:
+    """One payload's row: the median pair ratio probed/plain messages per second, in x."""
+    from bench.table import Row
+
+    low, high = quartiles(ratios)
+    return Row(
+        f"probe: probed/plain Queue msg/s, {label}",
+        statistics.median(ratios),
+        "x",
+        min_value=MIN_THROUGHPUT_RATIO,
+        note=f"median of {pairs} ABBA pair ratios, IQR {low:.2f}-{high:.2f}; medians: plain "
+        f"{statistics.median(plain):.0f} msg/s, probed {statistics.median(probed):.0f} msg/s",
+    )
+
+
+def startup_row(label: str, probed: list[float], plain: list[float]) -> Row:
+    """One start-up row: median ms to the first line, probed, against plain."""
+    from bench.table import Row
+
+    ratios = [a / b for a, b in zip(probed, plain, strict=True)]
+    low, high = quartiles(ratios)
+    return Row(
+        f"probe: start-up to the first line, {label}",
+        statistics.median(probed) * 1000,
+        "ms",
+        statistics.median(plain) * 1000,
+        max_ratio=MAX_STARTUP_RATIO,
+        note=f"baseline: the same program without the probe; median of {len(ratios)} ABBA "
+        f"pair ratios {statistics.median(ratios):.2f}, IQR {low:.2f}-{high:.2f}",
+    )
+
+
 def main() -> None:
+    """Print the tables for ``[PAIRS] [--inject DIR]``; ``--rows``: then the rows as JSON."""
     args = sys.argv[1:]
+    json_rows = ROWS_FLAG in args
+    args = [a for a in args if a != ROWS_FLAG]
+    if json_rows and not __package__:  # run as python bench/probe_overhead.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    rows: list[Row] = []
     inject = INJECT
     if "--inject" in args:
         at = args.index("--inject")
@@ -158,6 +207,8 @@ def main() -> None:
                 f"{label:>8} {statistics.median(plain):>12.0f} {statistics.median(probed):>10.0f} "
                 f"{statistics.median(ratios):>6.2f} {low:>5.2f}-{high:<5.2f}"
             )
+            if json_rows:
+                rows.append(throughput_row(label, pairs, ratios, plain, probed))
         compiled = compiled_copy(inject, Path(tmp) / "inject-compiled")
         if (inject / "__pycache__").is_dir():
             as_is = "with its __pycache__"
@@ -178,6 +229,12 @@ def main() -> None:
                 s_probed.append(got[True])
                 s_plain.append(got[False])
             print(ratio_line(label, s_probed, s_plain))
+            if json_rows:
+                rows.append(startup_row(label, s_probed, s_plain))
+    if json_rows:
+        from bench.table import emit
+
+        emit(rows)
 
 
 if __name__ == "__main__":

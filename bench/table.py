@@ -25,7 +25,9 @@ class Row:
     ``%`` where 100 = one core, ``x``); ``baseline`` is ``None`` where the
     figure has none. The goal is ``value <= max_value`` and/or ``ratio <=
     max_ratio``, or, for a figure that should be high, ``value >= min_value``;
-    a row without any is reported, not judged.
+    a row without any is reported, not judged. ``failed`` marks a benchmark
+    that crashed or timed out (see :func:`failure`): its ``met`` is ``False``
+    and ``note`` says why.
     """
 
     benchmark: str
@@ -36,11 +38,12 @@ class Row:
     max_ratio: float | None = None
     min_value: float | None = None
     note: str = ""
+    failed: bool = False
 
     @property
     def ratio(self) -> float | None:
         """``value / baseline``, or ``None`` without a baseline (or with a zero one)."""
-        if self.baseline is None or self.baseline == 0:
+        if self.baseline is None or self.baseline == 0 or math.isnan(self.baseline):
             return None
         return self.value / self.baseline
 
@@ -58,7 +61,9 @@ class Row:
 
     @property
     def met(self) -> bool | None:
-        """Whether every part of the goal holds; ``None`` without a goal."""
+        """Whether every part of the goal holds; ``None`` without a goal, ``False`` if failed."""
+        if self.failed:
+            return False
         checks = []
         if self.max_value is not None:
             checks.append(self.value <= self.max_value)
@@ -77,9 +82,19 @@ class Row:
 
 
 def from_dict(d: dict[str, Any]) -> Row:
-    """A :class:`Row` back from :meth:`Row.as_dict` (the derived keys are dropped)."""
+    """A :class:`Row` back from :meth:`Row.as_dict` (the derived keys are dropped).
+
+    A ``value`` of ``None`` (how :func:`to_json` writes NaN) comes back as NaN.
+    """
     fields = {k: v for k, v in d.items() if k not in ("ratio", "goal", "met")}
+    if fields.get("value") is None:
+        fields["value"] = math.nan
     return Row(**fields)
+
+
+def failure(benchmark: str, note: str) -> Row:
+    """A row for a benchmark that crashed or timed out: no value, ``met`` False, ``note`` why."""
+    return Row(benchmark, math.nan, "", note=note, failed=True)
 
 
 def _num(x: float) -> str:
@@ -90,20 +105,41 @@ def _num(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 10 else f"{x:.1f}"
 
 
+def _finite(x: Any) -> Any:
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def to_json(rows: Iterable[Row]) -> str:
+    """``rows`` as one line of strict JSON: a list of :meth:`Row.as_dict`, NaN written as null."""
+    return json.dumps(
+        [{k: _finite(v) for k, v in r.as_dict().items()} for r in rows],
+        allow_nan=False,
+    )
+
+
 def emit(rows: Iterable[Row]) -> None:
     """Print ``rows`` as one JSON line (what ``python -m bench`` reads back)."""
-    print(json.dumps([r.as_dict() for r in rows]), flush=True)
+    print(to_json(rows), flush=True)
+
+
+def _cell(x: float | None, unit: str) -> str:
+    if x is None or math.isnan(x):
+        return "-"
+    return f"{_num(x)} {unit}".rstrip()
 
 
 def render(rows: Sequence[Row]) -> str:
-    """The rows as a plain-text table: benchmark, value, baseline, ratio, goal, met."""
+    """The rows as a plain-text table: benchmark, value, baseline, ratio, goal, met.
+
+    A failed row's value reads ``failed`` (its note says why).
+    """
     head = ("benchmark", "value", "baseline", "ratio", "goal", "met")
     body = [
         (
             r.benchmark,
-            f"{_num(r.value)} {r.unit}",
-            "-" if r.baseline is None else f"{_num(r.baseline)} {r.unit}",
-            "-" if r.ratio is None else f"{r.ratio:.2f}",
+            "failed" if r.failed else _cell(r.value, r.unit),
+            _cell(r.baseline, r.unit),
+            "-" if r.ratio is None or math.isnan(r.ratio) else f"{r.ratio:.2f}",
             r.goal or "-",
             {True: "yes", False: "NO", None: "-"}[r.met],
         )

@@ -7,7 +7,10 @@ measured in the same run: a bare psutil loop reading what a tick reads of each
 process (``oneshot``: status, cpu_times, cpu_num, memory_info). Printed:
 median milliseconds per tick and each ratio to the baseline.
 
-    python -m bench.tick_cost [WORKERS] [ROUNDS]
+    python -m bench.tick_cost [WORKERS] [ROUNDS] [--rows]
+
+``--rows``: then the figures as rows of bench/table.py on the last line
+(JSON). No goal is stated for these figures: they are reported, not judged.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable
 
 import psutil
 
+from bench.table import ROWS_FLAG, Row, emit
 from mptop.workers.spawn_source import SpawnSource
 from mptop.workers.spec import Scenario, WorkerSpec
 
@@ -33,9 +37,22 @@ def timed(f: Callable[[], object], repeat: int = 5) -> float:
     return statistics.median(times)
 
 
+def tick_rows(workers: int, base: float, off: float, on: float | None) -> list[Row]:
+    """Rows for the medians in seconds given: a tick with threads off (and on), in ms."""
+    note = "baseline: a bare psutil oneshot loop (status, cpu_times, cpu_num, memory_info)"
+    ticks = {"threads off": off} | ({} if on is None else {"threads on (H)": on})
+    return [
+        Row(f"tick cost: {workers} sleep workers, {what}", t * 1000, "ms", base * 1000, note=note)
+        for what, t in ticks.items()
+    ]
+
+
 def main() -> None:
-    workers = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    """Print the medians for ``[WORKERS] [ROUNDS]``; ``--rows``: then the rows as JSON."""
+    json_rows = ROWS_FLAG in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != ROWS_FLAG]
+    workers = int(args[0]) if args else 64
+    rounds = int(args[1]) if len(args) > 1 else 20
     scenario = Scenario.simple(workers, WorkerSpec(workload="sleep", task_seconds=0.5), interval=1)
     source = SpawnSource(scenario, start_first=True)
     try:
@@ -75,6 +92,8 @@ def main() -> None:
         if on:
             n = statistics.median(on)
             print(f"tick, threads on (H): {n * 1000:.2f} ms  ratio {n / b:.2f}")
+        if json_rows:
+            emit(tick_rows(len(procs), b, o, statistics.median(on) if on else None))
     finally:
         source.close()
 

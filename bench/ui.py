@@ -11,6 +11,12 @@ same time in a tmux terminal of the same size (needs tmux and htop); ``keys``
 runs mptop in a pseudo-terminal of its own (bench/pty_term.py) and compares
 with idle workers and no messages. Results vary with the machine; the README
 has this machine's.
+
+Each takes ``--rows``: then its figures follow as rows of bench/table.py on the
+last line (JSON). Goals (docs/PERFORMANCE.md): apply + redraw of the app within
+50 ms at 256 workers; a key answered within 100 ms (the rows judge the p95);
+mptop's own CPU below htop's (ratio at most 1). Without htop, ``cpu --rows``
+measures mptop alone and says so in the row's note (not judged).
 """
 
 from __future__ import annotations
@@ -35,11 +41,16 @@ from textual.app import App, ComposeResult
 
 from bench.baseline_datatable import WorkerTable as OldTable
 from bench.pty_term import PtyProgram
+from bench.table import ROWS_FLAG, Row, emit
+from bench.thread_cpu import read_shares, thread_rows
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.snapshot import Snapshot
 from tests.ui import samples
 
 SIZE = (160, 48)
+APPLY_GOALS = {256: 50.0}  # ms per snapshot applied + redrawn, whole app, by worker count
+KEY_GOAL = 100.0  # ms from a key press to mptop's answer
+MAX_CPU_RATIO = 1.0  # mptop's own CPU over htop -d 10's, same run
 
 
 class _TableApp(App[None]):
@@ -79,7 +90,30 @@ async def _time_applies(
     return times
 
 
-def bench_apply(rounds: int) -> None:
+def apply_rows(n: int, rounds: int, m_full: float, m_new: float, m_old: float) -> list[Row]:
+    """The apply + redraw rows of ``n`` workers (medians in ms): the table, then the app."""
+    what = f"median of {rounds} ticks, {SIZE[0]}x{SIZE[1]}"
+    return [
+        Row(
+            f"ui apply: worker table, {n} workers",
+            m_new,
+            "ms",
+            m_old,
+            note=f"{what}; baseline: the old DataTable, same snapshots",
+        ),
+        Row(
+            f"ui apply: mptop app, {n} workers",
+            m_full,
+            "ms",
+            max_value=APPLY_GOALS.get(n),
+            note=f"{what}; one snapshot applied and the screen redrawn",
+        ),
+    ]
+
+
+def bench_apply(rounds: int) -> list[Row]:
+    """Print apply + redraw times at 16, 256 and 1024 workers; returns them as rows (ms)."""
+    rows: list[Row] = []
     print(
         f"apply one snapshot + redraw, {SIZE[0]}x{SIZE[1]}, median of {rounds} ticks, ms "
         "(an idle pilot.pause(), measured alongside, subtracted)"
@@ -103,13 +137,16 @@ def bench_apply(rounds: int) -> None:
         t_old = asyncio.run(_time_applies(old, apply_old, snaps))
         m_full, m_new, m_old = (statistics.median(t) for t in (t_full, t_new, t_old))
         print(f"{n:>8} {m_full:>10.1f} {m_new:>8.1f} {m_old:>14.1f} {m_old / m_new:>7.1f}x")
+        rows += apply_rows(n, rounds, m_full, m_new, m_old)
+    return rows
 
 
-def bench_keys(n: int, workloads: list[str], presses: int, ipc: str, nice: int | None) -> None:
+def bench_keys(n: int, workloads: list[str], presses: int, ipc: str, nice: int | None) -> list[Row]:
     """Key latency for each workload with ``--ipc ipc``, then ``sleep`` with ``--ipc none``.
 
     The baseline (idle workers, no messages) is measured in the same run; each
-    row's ratio is its median over the baseline's.
+    printed line's ratio is its median over the baseline's. Returns one row per
+    run: its p95 in ms against the baseline's p95.
     """
     runs = [(w, ipc) for w in workloads]
     if ipc != "none":
@@ -124,6 +161,32 @@ def bench_keys(n: int, workloads: list[str], presses: int, ipc: str, nice: int |
             f"p95 {_p95(times):.0f} ms, max {max(times):.0f} ms (goal: 100 ms); "
             f"median / baseline median {statistics.median(times) / base:.1f}"
         )
+    return [
+        key_row(n, w, i, niced, times, None if k == len(results) - 1 else results[-1][2])
+        for k, (w, i, times) in enumerate(results)
+    ]
+
+
+def key_row(
+    n: int, workload: str, ipc: str, niced: str, times: list[float], base: list[float] | None
+) -> Row:
+    """One keys run as a row: p95 ms from a key to mptop's answer, against the baseline's p95."""
+    med = statistics.median
+    note = f"{len(times)} presses, {SIZE[0]}x{SIZE[1]}: median {med(times):.0f} ms, max {max(times):.0f} ms"
+    if base is None:
+        note += "; this run is the others' baseline (idle workers, no messages)"
+    else:
+        note += (
+            f"; baseline (sleep, --ipc none): median {med(base):.0f} ms, p95 {_p95(base):.0f} ms"
+        )
+    return Row(
+        f"ui keys: p95, {n} workers ({workload}, --ipc {ipc}{niced})",
+        _p95(times),
+        "ms",
+        None if base is None else _p95(base),
+        max_value=KEY_GOAL,
+        note=note,
+    )
 
 
 def _p95(times: list[float]) -> float:
@@ -187,15 +250,41 @@ def _cpu(p: psutil.Process) -> float:
     return t.user + t.system
 
 
-def bench_cpu(seconds: float, workers: int, threads: bool = False) -> None:
+def cpu_row(workers: int, window: float, mptop: float, htop: float | None) -> Row:
+    """mptop's own CPU, % of one core, against htop's (``None``: htop is not installed)."""
+    what = f"% of one core over {window:.0f} s, {SIZE[0]}x{SIZE[1]} in tmux"
+    if htop is None:
+        what += (
+            f"; htop not installed (apt-get install htop): mptop measured alone, its goal "
+            f"(mptop/htop -d 10 at most {MAX_CPU_RATIO:g}) not judged"
+        )
+    else:
+        what += "; baseline: htop -d 10 in the same run, at the same size"
+    return Row(
+        f"ui cpu: mptop {'alone (htop not installed)' if htop is None else 'vs htop -d 10'}, "
+        f"{workers} busy workers, 1 s refresh",
+        mptop,
+        "%",
+        htop,
+        max_ratio=None if htop is None else MAX_CPU_RATIO,
+        note=what,
+    )
+
+
+def bench_cpu(seconds: float, workers: int, threads: bool = False, rows: bool = False) -> list[Row]:
     """mptop's and htop's own CPU over ``seconds``, both in tmux at the same size, same run.
 
     With ``threads``, mptop runs under :mod:`bench.thread_cpu`, which also
-    prints mptop's CPU per thread over the same window.
+    prints mptop's CPU per thread over the same window. Returns the figures as
+    rows (% of one core). With ``rows`` and no htop installed, mptop is measured
+    alone (without ``rows``, a missing htop or tmux ends the program).
     """
     for tool in ("tmux", "htop"):
-        if shutil.which(tool) is None:
+        if shutil.which(tool) is None and not (rows and tool == "htop"):
             raise SystemExit(f"bench.ui cpu: needs {tool} (apt-get install {tool})")
+    with_htop = shutil.which("htop") is not None
+    if not with_htop:
+        print("bench.ui cpu: htop is not installed (apt-get install htop): mptop alone")
     socket = f"mptop-bench-{uuid.uuid4().hex[:8]}"
     env = ["env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color"]
     w, h = str(SIZE[0]), str(SIZE[1])
@@ -215,26 +304,36 @@ def bench_cpu(seconds: float, workers: int, threads: bool = False) -> None:
         "1",
     ]
     _tmux(socket, "new-session", "-d", "-s", "mptop", "-x", w, "-y", h, *env, *mptop_cmd)
-    _tmux(socket, "new-session", "-d", "-s", "htop", "-x", w, "-y", h, *env, "htop", "-d", "10")
+    if with_htop:
+        _tmux(socket, "new-session", "-d", "-s", "htop", "-x", w, "-y", h, *env, "htop", "-d", "10")
     try:
         time.sleep(5)  # start-up and first samples
         mptop = _pane_process(socket, "mptop", runner[0])
-        htop = _pane_process(socket, "htop", "htop")
-        m0, h0, t0 = _cpu(mptop), _cpu(htop), time.monotonic()
+        htop = _pane_process(socket, "htop", "htop") if with_htop else None
+        m0, h0, t0 = _cpu(mptop), _cpu(htop) if htop else 0.0, time.monotonic()
         time.sleep(seconds)
-        m1, h1, t1 = _cpu(mptop), _cpu(htop), time.monotonic()
+        m1, h1, t1 = _cpu(mptop), _cpu(htop) if htop else 0.0, time.monotonic()
         pm, ph = (m1 - m0) / (t1 - t0) * 100, (h1 - h0) / (t1 - t0) * 100
-        print(
+        common = (
             f"own CPU over {t1 - t0:.0f} s, {w}x{h}, {workers} busy workers (--workload cpu, "
-            f"--ipc none), 1 s refresh: mptop {pm:.2f}% of one core, htop -d 10 {ph:.2f}%, "
-            f"ratio mptop/htop {pm / ph if ph else float('inf'):.2f}"
+            f"--ipc none), 1 s refresh: mptop {pm:.2f}% of one core"
         )
+        if htop:
+            print(
+                f"{common}, htop -d 10 {ph:.2f}%, "
+                f"ratio mptop/htop {pm / ph if ph else float('inf'):.2f}"
+            )
+        else:
+            print(f"{common} (htop not installed: no baseline)")
+        found = [cpu_row(workers, t1 - t0, pm, ph if htop else None)]
         if threads:
             deadline = time.monotonic() + 10
             while not out.exists() and time.monotonic() < deadline:
                 time.sleep(0.2)
             print("mptop per thread, % of one core, same window:")
             print(out.read_text() if out.exists() else "(no figures written)", end="")
+            found += thread_rows(read_shares(out)) if out.exists() else []
+        return found
     finally:
         _tmux(socket, "send-keys", "-t", "mptop", "q")
         with contextlib.suppress(Exception):
@@ -246,9 +345,13 @@ def main() -> None:
     """Run the benchmark named on the command line."""
     p = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
-    a = sub.add_parser("apply")
+    rows = argparse.ArgumentParser(add_help=False)
+    rows.add_argument(
+        ROWS_FLAG, action="store_true", help="then print the figures as JSON rows (last line)"
+    )
+    a = sub.add_parser("apply", parents=[rows])
     a.add_argument("--rounds", type=int, default=20)
-    k = sub.add_parser("keys")
+    k = sub.add_parser("keys", parents=[rows])
     k.add_argument("-n", type=int, default=256)
     k.add_argument(
         "--workload",
@@ -259,17 +362,20 @@ def main() -> None:
     k.add_argument("--nice", type=int, default=None, help="passed to mptop (default: its own)")
     k.add_argument("--presses", type=int, default=15)
     k.add_argument("--ipc", default="queue", choices=("queue", "pipe", "pipeline", "none"))
-    c = sub.add_parser("cpu")
+    c = sub.add_parser("cpu", parents=[rows])
     c.add_argument("--seconds", type=float, default=60)
     c.add_argument("-n", type=int, default=16)
     c.add_argument("--threads", action="store_true", help="also mptop's CPU per thread")
     args = p.parse_args()
     if args.what == "apply":
-        bench_apply(args.rounds)
+        found = bench_apply(args.rounds)
     elif args.what == "keys":
-        bench_keys(args.n, args.workload or ["sleep", "cpu"], args.presses, args.ipc, args.nice)
+        workloads = args.workload or ["sleep", "cpu"]
+        found = bench_keys(args.n, workloads, args.presses, args.ipc, args.nice)
     else:
-        bench_cpu(args.seconds, args.n, args.threads)
+        found = bench_cpu(args.seconds, args.n, args.threads, args.rows)
+    if args.rows:
+        emit(found)
 
 
 if __name__ == "__main__":
