@@ -151,6 +151,9 @@ class Channel:
     ``blocks`` maps an owner (a worker PID, or 0 for mptop) to its block;
     ``consumers`` holds the PIDs that take from it (0 = mptop).
     ``endpoint`` is the object mptop uses, or ``None`` where only workers do.
+    ``folded`` holds the final counts of workers that exited and were
+    forgotten (``(sent, sent_bytes, received, received_bytes, lost_taken,
+    lost_unsent)``, see :meth:`Traffic.fold`), whose blocks are gone.
     """
 
     info: ChannelInfo
@@ -158,10 +161,11 @@ class Channel:
     blocks: dict[int, Counters] = field(default_factory=dict)
     consumers: set[int] = field(default_factory=set)
     producers: set[int] = field(default_factory=set)
+    folded: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
 
     def totals(self) -> tuple[int, int, int, int]:
-        """``(sent, sent_bytes, received, received_bytes)`` over every block."""
-        s = sb = r = rb = 0
+        """``(sent, sent_bytes, received, received_bytes)`` over every block, and the folded ones."""
+        s, sb, r, rb = self.folded[:4]
         for b in list(self.blocks.values()):
             a, ab, c, cb = b.read()
             s += a

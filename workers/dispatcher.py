@@ -21,10 +21,11 @@ worker's messages never arrived.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from multiprocessing.connection import wait
 
 from mptop.workers.channels import RECEIVED, SENT, Channel, CountedPipeEnd, CountedQueue
@@ -88,6 +89,7 @@ class Dispatcher:
         self._broken: set[Channel] = set()
         self._filled = 0.0
         self._queued: dict[Channel, int] = {}
+        self._drop: deque[Channel] = deque()  # Pipes of forgotten workers, to close here
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mptop-dispatcher", daemon=True)
 
@@ -100,6 +102,31 @@ class Dispatcher:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
+
+    def drop(self, channel: Channel) -> None:
+        """Close and forget ``channel`` (the Pipe of a worker that exited and was forgotten).
+
+        Done on the dispatcher's thread, the only one that reads and writes the
+        Pipes, once it has read the Pipe to its end. Thread-safe.
+        """
+        self._drop.append(channel)
+
+    def _dropping(self, top: Topology) -> None:
+        for _ in range(len(self._drop)):
+            channel = self._drop.popleft()
+            if channel not in self._broken and channel.endpoint is not None:
+                self._take(channel)  # what is left in it, up to its EOF
+                if channel not in self._broken:
+                    self._drop.append(channel)  # not at its end yet: at the next round
+                    continue
+            with contextlib.suppress(ValueError):
+                top.channels.remove(channel)
+            if channel.endpoint is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    channel.endpoint.abandon()
+            self._broken.discard(channel)
+            self.delivered.pop(channel, None)
+            self._queued.pop(channel, None)
 
     # -- sending ----------------------------------------------------------------
 
@@ -174,6 +201,9 @@ class Dispatcher:
         if channel in self._broken:
             return
         self._broken.add(channel)
+        if isinstance(channel.endpoint, CountedPipeEnd):
+            with contextlib.suppress(OSError, ValueError):
+                channel.endpoint.abandon()  # its fd now: the counts stay in shared memory
         why = "the other end closed it" if isinstance(err, EOFError) else f"{err}"
         self.supervisor.note(
             f"channel {channel.info.name}: {why}; mptop sends and takes no more on it"
@@ -230,6 +260,8 @@ class Dispatcher:
                 if top.kind == "none":
                     self._stop.wait(IDLE_SECONDS * 5)
                     continue
+                if self._drop:
+                    self._dropping(top)
                 now = time.monotonic()
                 timeout = IDLE_SECONDS
                 if self.sending and not sup.stop_event.is_set():

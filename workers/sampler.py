@@ -8,7 +8,7 @@ probe (psutil: state, CPU%, core, RSS, core loads), the traffic counters
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from mptop.workers.channels import Channel
 from mptop.workers.handles import WorkerHandle
@@ -40,8 +40,11 @@ class Sampler:
         self,
         supervisor: Supervisor,
         delivered: Mapping[Channel, Mapping[int, int]] | None = None,
+        drop_pipe: Callable[[Channel], None] | None = None,
     ) -> None:
         self.supervisor = supervisor
+        self.drop_pipe = drop_pipe  # closes a forgotten worker's Pipe (the dispatcher's drop)
+        self._unfolded: set[int] = set()  # forgotten PIDs whose counts are not folded yet
         self.probe = ProcessProbe()
         self.traffic = Traffic(delivered)
         self.stalls = StallDetector(lambda text, level: supervisor.note(text, level=level))
@@ -96,6 +99,21 @@ class Sampler:
             current_task_seconds=tasks.seconds if tasks is not None else None,
         )
 
+    def _forget(self, pids: list[int]) -> None:
+        """Drop what is kept of forgotten workers; fold their counts once they are settled."""
+        for pid in pids:
+            self.probe.forget(pid)
+            self.tasks.forget(pid)
+            self._unfolded.add(pid)
+        top = self.supervisor.topology
+        for pid in list(self._unfolded):
+            done, pipes = self.traffic.fold(top, pid)
+            if done:
+                self._unfolded.discard(pid)
+                for channel in pipes:
+                    if self.drop_pipe is not None:
+                        self.drop_pipe(channel)
+
     def sample(self) -> Snapshot:
         """Reap, read psutil and the counters, and return the snapshot of now.
 
@@ -105,6 +123,7 @@ class Sampler:
         """
         sup = self.supervisor
         sup.poll()
+        self._forget(sup.drain_forgotten())
         now = time.monotonic()
         dt = None if self._last is None else now - self._last
         self._last = now

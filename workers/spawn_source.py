@@ -106,7 +106,7 @@ class SpawnSource:
             scenario.message_size,
             scenario.rate,
         )
-        self.sampler = Sampler(self.supervisor, self.dispatcher.delivered)
+        self.sampler = Sampler(self.supervisor, self.dispatcher.delivered, self.dispatcher.drop)
         self.sampling = SamplingThread(self.sampler.sample, scenario.interval)
         self._start_workers = start_workers
         self._start_first = start_first
@@ -298,6 +298,9 @@ class SpawnSource:
                 handles = sup.handles()
                 last = self.sampler.sample() if handles else None
                 fates = tuple(
+                    Fate(f.pid, f.name, f.daemon, f.exitcode, error=f.error)
+                    for f in sup.forgotten
+                ) + tuple(
                     Fate(
                         h.pid,
                         h.name,

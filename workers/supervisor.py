@@ -61,6 +61,23 @@ __all__ = [
 # themselves, then how long SIGTERM gets before SIGKILL.
 FINISH_GRACE = 1.0
 TERM_GRACE = 0.7
+# Exited workers kept as rows (with their exit codes); older ones are forgotten, as htop
+# forgets a process, so that hours of churn keep memory, fds and the tick's cost flat.
+MAX_EXITED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """A worker that exited and was forgotten (see :data:`MAX_EXITED`): what its fate needs.
+
+    ``error`` is the last line of its traceback for exit code 1, else ``""``.
+    """
+
+    pid: int
+    name: str
+    daemon: bool
+    exitcode: int
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +145,8 @@ class Supervisor:
         self.loops_per_second: float | None = None
         self.retired: list[Topology] = []
         self.stop_event: StopFlag
+        self.forgotten: list[Forgotten] = []  # oldest first; about 100 bytes each
+        self._forgotten_new: list[int] = []  # PIDs forgotten since drain_forgotten()
 
     # -- set-up ---------------------------------------------------------------
 
@@ -203,7 +222,8 @@ class Supervisor:
     # -- queries --------------------------------------------------------------
 
     def handles(self) -> list[WorkerHandle]:
-        """All workers of this run, in start order, including exited ones."""
+        """The workers of this run, in start order: the live ones and the last
+        :data:`MAX_EXITED` that exited (older ones are in :attr:`forgotten`)."""
         with self._lock:
             return list(self._handles.values())
 
@@ -432,6 +452,8 @@ class Supervisor:
                     h.exitcode = code
                     h.suspended = False
                     exited.append(h)
+                    with contextlib.suppress(ValueError):
+                        h.process.close()  # its sentinel fd, now, not when garbage-collected
                     meaning = describe_exitcode(code)
                     if code == 1 and (error := self.error_line(h)):
                         meaning = f"{meaning}: {error}"
@@ -440,7 +462,25 @@ class Supervisor:
             for h in live.values():
                 if h.stop_pending and h.exitcode is None and h.guarded:
                     self.send(h.pid, signal.SIGSTOP)
+            if exited:
+                self._forget_old()
         return exited
+
+    def _forget_old(self) -> None:
+        """Forget the oldest exited workers beyond :data:`MAX_EXITED` (under the lock)."""
+        gone = [h for h in self._handles.values() if h.exitcode is not None]
+        for h in gone[: max(0, len(gone) - MAX_EXITED)]:
+            del self._handles[h.pid]
+            assert h.exitcode is not None
+            error = self.error_line(h) if h.exitcode == 1 else ""
+            self.forgotten.append(Forgotten(h.pid, h.name, h.daemon, h.exitcode, error))
+            self._forgotten_new.append(h.pid)
+
+    def drain_forgotten(self) -> list[int]:
+        """PIDs of the workers forgotten since the last call (single consumer: the sampler)."""
+        with self._lock:
+            out, self._forgotten_new = self._forgotten_new, []
+            return out
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         """Wait up to ``timeout`` seconds for worker ``pid`` to exit; returns its exit code or None.

@@ -88,24 +88,76 @@ class Traffic:
         where mptop is the reader), plus, for a dead worker's Pipe, the
         requests it never took.
         """
-        taken_lost = unsent_lost = 0
-        tally = self.delivered.get(c, {})
+        taken_lost, unsent_lost = c.folded[4:]
         consumers = list(c.consumers)
         for pid, block in list(c.blocks.items()):
             if pid == MPTOP or pid in alive:
                 continue
-            att = top.attached.get(pid)
-            sent, _, received, _ = block.read()
-            if att is not None and att.inbox is c:
-                out = att.outbox.blocks.get(pid) if att.outbox is not None else None
-                answered = out.read()[0] if out is not None else 0
-                taken_lost += max(0, received - answered)
-            if pid in c.producers and MPTOP in consumers:
-                unsent_lost += max(0, sent - tally.get(pid, 0))
-            if c.info.kind == "Pipe":
-                mptop_sent = c.blocks[MPTOP].read()[0]
-                unsent_lost += max(0, mptop_sent - received)
+            taken, unsent = self._lost_by(top, c, pid, block, consumers)
+            taken_lost += taken
+            unsent_lost += unsent
         return taken_lost, unsent_lost
+
+    def _lost_by(
+        self, top: Topology, c: Channel, pid: int, block: Counters, consumers: list[int]
+    ) -> tuple[int, int]:
+        """``(lost_taken, lost_unsent)`` on ``c`` through dead worker ``pid`` (see :meth:`lost`)."""
+        taken_lost = unsent_lost = 0
+        att = top.attached.get(pid)
+        sent, _, received, _ = block.read()
+        if att is not None and att.inbox is c:
+            out = att.outbox.blocks.get(pid) if att.outbox is not None else None
+            answered = out.read()[0] if out is not None else 0
+            taken_lost += max(0, received - answered)
+        if pid in c.producers and MPTOP in consumers:
+            unsent_lost += max(0, sent - self._tally(c, pid))
+        if c.info.kind == "Pipe" and MPTOP in c.blocks:
+            mptop_sent = c.blocks[MPTOP].read()[0]
+            unsent_lost += max(0, mptop_sent - received)
+        return taken_lost, unsent_lost
+
+    def _tally(self, c: Channel, pid: int) -> int:
+        """What mptop took from ``pid`` on ``c`` (the dispatcher's tally; 0 if none)."""
+        return self.delivered.get(c, {}).get(pid, 0)
+
+    def fold(self, top: Topology, pid: int) -> tuple[bool, list[Channel]]:
+        """Fold dead worker ``pid``'s counts on ``top``'s Queues into their totals, and drop it.
+
+        Returns ``(done, pipes)``: ``done`` is False while messages it sent to
+        mptop are still in a channel (what it sent minus what mptop took from
+        it, which may still shrink; try again at a later tick). ``pipes`` are
+        the Pipe channels that only it used: they go as a whole (the caller
+        closes them where it is safe). Its blocks, attachment and rate
+        baseline go; each channel's totals and lost counts stay the same.
+        """
+        mine = [(c, c.blocks[pid]) for c in list(top.channels) if pid in c.blocks]
+        for c, block in mine:
+            sent = block.read()[0]
+            if pid in c.producers and MPTOP in c.consumers and sent > self._tally(c, pid):
+                return False, []
+        pipes = [c for c, _ in mine if c.info.kind == "Pipe"]
+        losses = [self._lost_by(top, c, pid, block, list(c.consumers)) for c, block in mine]
+        for (c, block), (taken, unsent) in zip(mine, losses, strict=True):
+            if c.info.kind == "Pipe":
+                continue
+            counts = block.read()
+            f = c.folded
+            c.folded = (
+                f[0] + counts[0],
+                f[1] + counts[1],
+                f[2] + counts[2],
+                f[3] + counts[3],
+                f[4] + taken,
+                f[5] + unsent,
+            )
+            del c.blocks[pid]
+            c.consumers.discard(pid)
+            c.producers.discard(pid)
+        top.attached.pop(pid, None)
+        self._counts.pop(pid, None)
+        for c in pipes:
+            self._flow.pop(c, None)
+        return True, pipes
 
     def channels(
         self, top: Topology, alive: set[int], dt: float | None, stalled: StallCheck
