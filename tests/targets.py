@@ -56,3 +56,21 @@ NOT_CALLABLE = 42
 def work() -> None:
     """Sleep inside a function called ``work`` (its stack shows it, at this file and line)."""
     time.sleep(30)
+
+
+FLOOD_LINES_PER_SECOND = 10_000
+
+
+def flood() -> int:
+    """For 0.2 s, print FLOOD_LINES_PER_SECOND lines a second to stdout and as many to stderr
+    (in batches of 1/100 s, paced by the clock); returns the lines printed."""
+    batch = FLOOD_LINES_PER_SECOND // 100
+    t0 = time.monotonic()
+    n = 0
+    for i in range(20):
+        for _ in range(batch):
+            n += 1
+            print(f"flood line {n} on stdout")
+            print(f"flood line {n} on stderr", file=sys.stderr)
+        time.sleep(max(0.0, t0 + (i + 1) / 100 - time.monotonic()))
+    return n
