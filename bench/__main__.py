@@ -251,14 +251,15 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def machine(load_start: float, seconds: float) -> str:
-    """Two lines: CPU count and model, Python, load average at start and end; the total time."""
+def machine(loads: Sequence[float], seconds: float) -> str:
+    """Lines: CPU count and model, Python, the loads seen before the benchmarks; total time (s)."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load_end = os.getloadavg()[0]
+    seen = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"
     return (
         f"machine: {os.cpu_count()} CPUs ({usable} usable), {cpu_model()}; "
-        f"Python {platform.python_version()} ({platform.python_implementation()}); "
-        f"load average {load_start:.2f} at start, {load_end:.2f} at end\n"
+        f"Python {platform.python_version()} ({platform.python_implementation()})\n"
+        f"load average (1 min) before each benchmark: {seen} (it includes the previous "
+        "benchmark's tail and any other work on the machine)\n"
         f"total: {seconds:.0f} s ({seconds / 60:.1f} min)"
     )
 
@@ -311,12 +312,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not become_subreaper():
         _say("cannot become a child subreaper: daemonised leftovers may go unnoticed")
-    load_start, t0 = os.getloadavg()[0], time.monotonic()
+    t0 = time.monotonic()
     rows: list[Row] = []
+    loads: list[float] = []
     for i, bench in enumerate(benches, 1):
-        _say(f"[{i}/{len(benches)}] {bench.label()}")
+        loads.append(os.getloadavg()[0])
+        _say(f"[{i}/{len(benches)}] {bench.label()} (load average {loads[-1]:.1f})")
         rows += run_one(bench, args.verbose)
-    about = machine(load_start, time.monotonic() - t0)
+    about = machine(loads, time.monotonic() - t0)
     if args.json:
         print(to_json(rows))
         print(about, file=sys.stderr)
