@@ -5,16 +5,19 @@ read from at most the last 64 KiB: workers/output.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
+from mptop.workers.output import tail_lines, trim
 from tests.helpers import alive, wait_for
 from tests.terminal import Terminal, descendants, mptop_cmd, needs_tmux
 
-pytestmark = [pytest.mark.timeout(90), needs_tmux]
+pytestmark = pytest.mark.timeout(90)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +62,42 @@ def test_a_flooding_worker_never_reaches_the_screen_and_mptop_stays_small() -> N
     finally:
         term.close()
     wait_for(lambda: not alive(started), timeout=10)
+
+
+WRITER = """\
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # as child.py opens it
+n = 0
+while True:
+    n += 1
+    os.write(fd, f"line {n}\\n".encode())
+    if n % 1000 == 0:
+        time.sleep(0.001)
+"""
+
+
+def last_number(path: Path) -> int:
+    """N of the file's last whole ``line N`` (0 if it has none yet)."""
+    for line in reversed(tail_lines(path, 3)):
+        words = line.split()
+        if len(words) == 2 and words[0] == "line" and words[1].isdigit():
+            return int(words[1])
+    return 0
+
+
+def test_an_output_file_past_its_cap_is_emptied_and_the_writer_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "worker-1.out"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
+    try:
+        wait_for(lambda: path.exists() and path.stat().st_size > 300_000)
+        assert trim(path, cap=10**9) == 0  # under the cap: left alone
+        dropped = trim(path, cap=200_000)
+        assert dropped > 300_000
+        assert path.read_bytes().startswith(b"[mptop: the first ")
+        last = last_number(path)
+        # the writer goes on after the note, at the new end (O_APPEND), with higher numbers
+        wait_for(lambda: last_number(path) > last + 1000)
+        assert path.stat().st_size < dropped
+    finally:
+        writer.kill()
+        writer.wait(10)

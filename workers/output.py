@@ -11,6 +11,10 @@ from mptop.workers.detail import OutputTail
 TAIL_BYTES = 64 * 1024
 # Lines the output view (key o) shows of each file.
 OUTPUT_LINES = 500
+# A worker's stdout or stderr file is emptied when it passes this many bytes: the files are in
+# the temporary folder, often a tmpfs (memory), and a worker printing 10,000 lines a second
+# writes about 0.5 MiB/s to the two.
+LOG_CAP = 16 * 1024 * 1024
 
 
 def output_tail(what: str, path: Path, lines: int = OUTPUT_LINES) -> OutputTail:
@@ -44,3 +48,22 @@ def tail_lines(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> tuple[str
 def tail_text(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> str:
     """:func:`tail_lines` joined with newlines; "" if unreadable."""
     return "\n".join(tail_lines(path, lines, max_bytes))
+
+
+def trim(path: Path, cap: int = LOG_CAP) -> int:
+    """Empty ``path`` if it holds more than ``cap`` bytes, leaving one line that says so.
+
+    Returns the bytes dropped (0 if none). The writer keeps its ``O_APPEND``
+    fd, so its next line lands after that one; a line it writes in the same
+    instant may be lost. Never raises (an unreadable file is left alone).
+    """
+    try:
+        size = path.stat().st_size
+        if size <= cap:
+            return 0
+        with path.open("r+b") as f:
+            f.truncate(0)
+            f.write(f"[mptop: the first {size >> 20} MiB of this output were dropped]\n".encode())
+    except OSError:
+        return 0
+    return size

@@ -22,6 +22,7 @@ from mptop.workers.traffic import HISTORY, NO_RATES, Traffic
 __all__ = ["HISTORY", "MIN_CPU_WINDOW", "STALL_TICKS", "Sampler", "load_avg"]
 
 _EXITED = ProcessReading(WorkerState.EXITED)
+TRIM_EVERY = 5.0  # seconds between looks at the size of the workers' output files
 
 
 class Sampler:
@@ -45,6 +46,7 @@ class Sampler:
         self.supervisor = supervisor
         self.drop_pipe = drop_pipe  # closes a forgotten worker's Pipe (the dispatcher's drop)
         self._unfolded: set[int] = set()  # forgotten PIDs whose counts are not folded yet
+        self._trimmed_at = 0.0  # when the workers' output files were last looked at
         self.probe = ProcessProbe()
         self.traffic = Traffic(delivered)
         self.stalls = StallDetector(lambda text, level: supervisor.note(text, level=level))
@@ -125,6 +127,9 @@ class Sampler:
         sup.poll()
         self._forget(sup.drain_forgotten())
         now = time.monotonic()
+        if now - self._trimmed_at >= TRIM_EVERY:
+            self._trimmed_at = now
+            sup.trim_logs()
         dt = None if self._last is None else now - self._last
         self._last = now
         loads = self.probe.core_loads(now)

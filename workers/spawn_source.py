@@ -298,8 +298,7 @@ class SpawnSource:
                 handles = sup.handles()
                 last = self.sampler.sample() if handles else None
                 fates = tuple(
-                    Fate(f.pid, f.name, f.daemon, f.exitcode, error=f.error)
-                    for f in sup.forgotten
+                    Fate(f.pid, f.name, f.daemon, f.exitcode, error=f.error) for f in sup.forgotten
                 ) + tuple(
                     Fate(
                         h.pid,

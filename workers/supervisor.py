@@ -40,7 +40,7 @@ from mptop.workers.events import EventLog
 from mptop.workers.flag import StopFlag
 from mptop.workers.handles import NoSuchWorker, WorkerHandle
 from mptop.workers.launch import RunContext, launch
-from mptop.workers.output import tail_lines
+from mptop.workers.output import tail_lines, trim
 from mptop.workers.signals import check_live, deliver, is_stopped, set_affinity
 from mptop.workers.snapshot import Event, describe_exitcode
 from mptop.workers.spec import Scenario, WorkerSpec
@@ -147,6 +147,7 @@ class Supervisor:
         self.stop_event: StopFlag
         self.forgotten: list[Forgotten] = []  # oldest first; about 100 bytes each
         self._forgotten_new: list[int] = []  # PIDs forgotten since drain_forgotten()
+        self._trimmed: set[int] = set()  # workers whose output file was emptied (said once)
 
     # -- set-up ---------------------------------------------------------------
 
@@ -471,10 +472,31 @@ class Supervisor:
         gone = [h for h in self._handles.values() if h.exitcode is not None]
         for h in gone[: max(0, len(gone) - MAX_EXITED)]:
             del self._handles[h.pid]
+            self._trimmed.discard(h.pid)
             assert h.exitcode is not None
             error = self.error_line(h) if h.exitcode == 1 else ""
             self.forgotten.append(Forgotten(h.pid, h.name, h.daemon, h.exitcode, error))
             self._forgotten_new.append(h.pid)
+
+    def trim_logs(self) -> None:
+        """Empty each live worker's stdout or stderr file past :data:`~mptop.workers.output.LOG_CAP`.
+
+        Says so once per worker (an event). One ``stat`` per file: the sampler
+        calls it every few seconds, not every tick.
+        """
+        with self._lock:
+            live = [h for h in self._handles.values() if h.alive]
+        for h in live:
+            for what, path in (("stdout", h.log_paths[0]), ("stderr", h.log_paths[1])):
+                dropped = trim(path)
+                if dropped and h.pid not in self._trimmed:
+                    self._trimmed.add(h.pid)
+                    self._event(
+                        f"{h.name}'s {what} passed {dropped >> 20} MiB: mptop emptied its "
+                        "file (the worker writes on; older lines are gone)",
+                        h.pid,
+                        "warning",
+                    )
 
     def drain_forgotten(self) -> list[int]:
         """PIDs of the workers forgotten since the last call (single consumer: the sampler)."""
