@@ -1,6 +1,6 @@
 """Run every benchmark of bench/ and print one table of their figures.
 
-    python -m bench                   # all of them, about 8-10 minutes on 2 cores
+    python -m bench                   # all of them, about 9-10 minutes on 2 cores
     python -m bench --json            # the same rows as one JSON list on stdout
     python -m bench --only ui.keys    # a subset (repeatable; a prefix such as "ui" works)
     python -m bench --list            # the benchmarks and the commands they run
@@ -58,25 +58,28 @@ class Bench:
         return " ".join(["python -m", self.module, *self.args])
 
 
-# In the order they run: the light, load-sensitive ones first, the 1024-worker ones last.
-# The arguments keep the whole run near 8 minutes on a 2-core machine (the figure beside
-# each is what it took there); the timeouts are about three times that.
+# In the order they run: the light, load-sensitive ones first, the 1024-worker ones and the
+# soak (memory and fds, not times) last. The arguments keep the whole run near 9 minutes on
+# a quiet 2-core machine (the figure beside each is what it took there, with the machine
+# shared it took up to a third longer); the timeouts are about three times that.
 BENCHES = (
-    Bench("record_cost", "bench.record_cost", ("256", "64", "7"), 90),  # 10 s
-    Bench("tick_cost", "bench.tick_cost", ("64", "20"), 90),  # 10 s
-    Bench("start_latency", "bench.start_latency", ("15",), 150),  # 35 s
-    Bench("ipc_overhead", "bench.ipc_overhead", ("8", "--control"), 180),  # 50 s
-    Bench("probe_overhead", "bench.probe_overhead", ("6",), 180),  # 45 s
-    Bench("ui.apply", "bench.ui", ("apply", "--rounds", "20"), 120),  # 25 s
-    Bench("ui.cpu", "bench.ui", ("cpu", "--seconds", "60", "--threads"), 200),  # 75 s
-    Bench("ui.keys", "bench.ui", ("keys", "--presses", "15"), 240),  # 45 s
+    Bench("record_cost", "bench.record_cost", ("256", "64", "7"), 90),  # 5-10 s
+    Bench("tick_cost", "bench.tick_cost", ("64", "20"), 90),  # 6-12 s
+    Bench("flood", "bench.flood", ("64", "10"), 120),
+    Bench("start_latency", "bench.start_latency", ("10",), 120),  # 25 s
+    Bench("ipc_overhead", "bench.ipc_overhead", ("6", "--control"), 150),  # 40 s
+    Bench("probe_overhead", "bench.probe_overhead", ("4",), 150),  # 31 s
+    Bench("ui.apply", "bench.ui", ("apply", "--rounds", "10"), 120),  # 15 s
+    Bench("ui.cpu", "bench.ui", ("cpu", "--seconds", "30", "--threads"), 150),  # 45 s
+    Bench("ui.keys", "bench.ui", ("keys", "--presses", "10"), 240),  # 37-50 s
     Bench(
         "ui.keys-1024",
         "bench.ui",
-        ("keys", "-n", "1024", "--workload", "sleep", "--presses", "15"),
+        ("keys", "-n", "1024", "--workload", "sleep", "--presses", "10"),
         300,
-    ),  # 60 s
-    Bench("scale", "bench.scale", ("all",), 400),  # 120 s
+    ),  # 48-60 s
+    Bench("scale", "bench.scale", ("all",), 400),  # 126-170 s
+    Bench("soak", "bench.soak", ("2",), 300),  # 2 minutes of churn, as bench/soak.py says
 )
 
 
