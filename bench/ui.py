@@ -151,7 +151,8 @@ def bench_keys(n: int, workloads: list[str], presses: int, ipc: str, nice: int |
     runs = [(w, ipc) for w in workloads]
     if ipc != "none":
         runs.append(("sleep", "none"))
-    results = [(w, i, _key_times(n, w, presses, i, nice)) for w, i in runs]
+    measured = [(w, i, *_key_times(n, w, presses, i, nice)) for w, i in runs]
+    results = [(w, i, times) for w, i, times, _ in measured]
     base = statistics.median(results[-1][2])
     niced = "" if nice is None else f", --nice {nice}"
     for w, i, times in results:
@@ -161,10 +162,26 @@ def bench_keys(n: int, workloads: list[str], presses: int, ipc: str, nice: int |
             f"p95 {_p95(times):.0f} ms, max {max(times):.0f} ms (goal: 100 ms); "
             f"median / baseline median {statistics.median(times) / base:.1f}"
         )
+    for w, i, _, rss in measured:
+        print(f"mptop's RSS after the presses, {n} workers ({w}, --ipc {i}): {rss:.1f} MiB")
+    base_rss = measured[-1][3]
     return [
         key_row(n, w, i, niced, times, None if k == len(results) - 1 else results[-1][2])
         for k, (w, i, times) in enumerate(results)
+    ] + [
+        Row(
+            f"ui memory: mptop's RSS, {n} workers ({w}, --ipc {i}{niced})",
+            rss,
+            "MiB",
+            None if k == len(measured) - 1 else base_rss,
+            max_value=MAX_RSS_MIB,
+            note="after the key presses; baseline: the same with idle workers and no messages",
+        )
+        for k, (w, i, _, rss) in enumerate(measured)
     ]
+
+
+MAX_RSS_MIB = 150.0  # mptop's RSS with 1024 workers in the TUI (issue "Scale and endurance")
 
 
 def key_row(
@@ -194,8 +211,11 @@ def _p95(times: list[float]) -> float:
     return ordered[max(0, int(len(ordered) * 0.95) - 1)]
 
 
-def _key_times(n: int, workload: str, presses: int, ipc: str, nice: int | None) -> list[float]:
-    """Real mptop in a pseudo-terminal with ``n`` workers: ms per key press until answered.
+def _key_times(
+    n: int, workload: str, presses: int, ipc: str, nice: int | None
+) -> tuple[list[float], float]:
+    """Real mptop in a pseudo-terminal with ``n`` workers: ms per key press until answered,
+    and mptop's RSS (MiB) after the presses.
 
     Space until mptop has written "FROZEN", space again until it has written
     the header without it ("processes:" comes back: nothing redraws the
@@ -227,7 +247,8 @@ def _key_times(n: int, workload: str, presses: int, ipc: str, nice: int | None) 
             time.sleep(0.2)
             times.append(term.wait_for("processes:", term.press(b" "), timeout=60) * 1000)
             time.sleep(0.23)  # spread the presses over the ticks
-    return times
+        rss = psutil.Process(term.proc.pid).memory_info().rss / 2**20
+    return times, rss
 
 
 def _tmux(socket: str, *args: str) -> str:
