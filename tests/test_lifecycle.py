@@ -208,3 +208,25 @@ def test_shutdown_is_bounded_whatever_the_workers_do(make_supervisor: Supervisor
     ignorer = stuck[0].handles()[0]
     assert ignorer.exitcode == -signal.SIGKILL
     assert f"{ignorer.pid} ignored SIGTERM: SIGKILL" in events(stuck[0])
+
+
+def test_supervisors_share_one_forkserver_and_a_second_one_does_not_wait_for_it(
+    make_supervisor: SupervisorFactory,
+) -> None:
+    """The forkserver preloads mptop and the main script once; the next Supervisor of the same
+    process finds it running and starts at once (it once waited 10 s for a 'ready' file that only
+    a new server writes)."""
+    from mptop.workers import cpython, helper_processes
+
+    first = make_supervisor(count=1)
+    first.start()
+    server = cpython.forkserver_pid()
+    assert server is not None
+    t0 = time.monotonic()
+    second = make_supervisor(count=1)
+    prepared = time.monotonic() - t0
+    (h,) = second.start()
+    wait_for(lambda: h.guarded, timeout=10)
+    assert cpython.forkserver_pid() == server
+    assert psutil.Process(h.pid).ppid() == server
+    assert prepared < helper_processes.READY_TIMEOUT / 2, prepared

@@ -86,12 +86,14 @@ def start_helpers(methods: set[str], log_path: Path, user: object) -> list[int]:
             ready = log_path.with_name("forkserver.ready")
             ready.unlink(missing_ok=True)
             os.environ[READY_ENV] = str(ready)
+            running = cpython.forkserver_pid()
             try:
                 multiprocessing.forkserver.ensure_running()
             finally:
                 os.environ.pop(MAIN_ENV, None)
                 os.environ.pop(READY_ENV, None)
-            _wait_for(ready, READY_TIMEOUT)
+            if cpython.forkserver_pid() != running:  # a new server: wait for its preload
+                _wait_for(ready, READY_TIMEOUT)
             with _users_lock:
                 _users.add(id(user))
             if pid := cpython.forkserver_pid():

@@ -8,7 +8,7 @@ probe (psutil: state, CPU%, core, RSS, core loads), the traffic counters
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 from mptop.workers.channels import Channel
 from mptop.workers.handles import WorkerHandle
@@ -40,7 +40,7 @@ class Sampler:
     def __init__(
         self,
         supervisor: Supervisor,
-        delivered: Mapping[Channel, Mapping[int, int]] | None = None,
+        delivered: Mapping[Channel, MutableMapping[int, int]] | None = None,
         drop_pipe: Callable[[Channel], None] | None = None,
     ) -> None:
         self.supervisor = supervisor

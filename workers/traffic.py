@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 from mptop.workers.channels import Channel, Counters
@@ -48,7 +48,7 @@ class Traffic:
     what it never delivered. Not thread-safe: one thread calls it.
     """
 
-    def __init__(self, delivered: Mapping[Channel, Mapping[int, int]] | None = None) -> None:
+    def __init__(self, delivered: Mapping[Channel, MutableMapping[int, int]] | None = None) -> None:
         self.delivered = delivered if delivered is not None else {}
         self._counts: dict[int, tuple[int, int, int, int]] = {}
         self._flow: dict[Channel, Flow] = {}
@@ -153,6 +153,9 @@ class Traffic:
             del c.blocks[pid]
             c.consumers.discard(pid)
             c.producers.discard(pid)
+            tally = self.delivered.get(c)
+            if tally is not None:
+                tally.pop(pid, None)  # all it sent was taken: the dispatcher counts no more of it
         top.attached.pop(pid, None)
         self._counts.pop(pid, None)
         for c in pipes:
