@@ -71,7 +71,13 @@ def bare_start(n: int, method: str) -> tuple[float, float]:
         p.terminate()
     for p in procs:
         p.join()
-    return started, time.perf_counter() - t1
+    stopped = time.perf_counter() - t1
+    if method == "forkserver":
+        from mptop.workers.cpython import stop_forkserver
+
+        # else mptop's next run would find this server running, without mptop's preloads
+        stop_forkserver()
+    return started, stopped
 
 
 def mptop_start(n: int) -> tuple[float, float, str]:

@@ -10,7 +10,9 @@ that script imports mptop's UI and Textual: 40-70 ms of CPU per worker, most
 of a start, and 27 s for 256 workers on a 2-core machine.
 
 Here the server runs the script once, as ``__mp_main__``, the way
-``spawn.import_main_path`` does. A child forked from the server then finds
+``spawn.import_main_path`` does (or, under ``python -m pkg.mod``, the module,
+which each child would otherwise run again too: ``_fixup_main_from_name``;
+a package's ``__main__`` is skipped by multiprocessing itself). A child forked from the server then finds
 ``sys.modules["__main__"].__file__`` equal to its parent's main path, and
 ``_fixup_main_from_path`` returns at once. The path comes in the environment
 variable :data:`ENV` (the server inherits mptop's environment; the server's
@@ -32,21 +34,31 @@ import os
 import sys
 import traceback
 
-ENV = "MPTOP_FORKSERVER_MAIN"
+ENV = "MPTOP_FORKSERVER_MAIN"  # the main script's path (``python prog.py``, a console script)
+NAME_ENV = "MPTOP_FORKSERVER_MAIN_NAME"  # or the main module's name (``python -m pkg.mod``)
 READY_ENV = "MPTOP_FORKSERVER_READY"  # a path this module creates once the server has preloaded
 
 
 def preload_main() -> None:
-    """Run the script named in :data:`ENV` as ``__mp_main__`` (see the module's text); never raises."""
+    """Run the script named in :data:`ENV`, or the module named in :data:`NAME_ENV`, as
+    ``__mp_main__`` (see the module's text); never raises.
+
+    A module is run the way ``spawn._fixup_main_from_name`` runs it in each child, which then
+    finds ``__main__.__spec__.name`` equal to its parent's and returns at once.
+    """
     path = os.environ.pop(ENV, "")
-    if not path:
+    name = os.environ.pop(NAME_ENV, "")
+    if not path and not name:
         return
     me = multiprocessing.process.current_process()
     me._inheriting = True  # type: ignore[attr-defined]  # as the forkserver's own preload does
     try:
-        multiprocessing.spawn.import_main_path(path)
+        if path:
+            multiprocessing.spawn.import_main_path(path)
+        else:
+            multiprocessing.spawn._fixup_main_from_name(name)  # type: ignore[attr-defined]
     except BaseException:  # SystemExit too: the server must keep running
-        print(f"mptop: the forkserver could not preload {path}:", file=sys.stderr)
+        print(f"mptop: the forkserver could not preload {path or name}:", file=sys.stderr)
         traceback.print_exc()
     finally:
         del me._inheriting  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mptop.workers import cpython
 from mptop.workers.forkserver_main import ENV as MAIN_ENV
-from mptop.workers.forkserver_main import READY_ENV
+from mptop.workers.forkserver_main import NAME_ENV, READY_ENV
 
 # The modules the forkserver imports once, so that a worker costs one fork. The first runs
 # the parent's main script in the server, which multiprocessing's own "__main__" preload
@@ -80,9 +80,11 @@ def start_helpers(methods: set[str], log_path: Path, user: object) -> list[int]:
     with stdio_to(log_path):
         if "forkserver" in methods:
             multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-            main = multiprocessing.spawn.get_preparation_data("mptop").get("init_main_from_path")
-            if main:
+            data = multiprocessing.spawn.get_preparation_data("mptop")
+            if main := data.get("init_main_from_path"):
                 os.environ[MAIN_ENV] = main
+            elif name := data.get("init_main_from_name"):
+                os.environ[NAME_ENV] = name  # spawn skips a package's __main__ by itself
             ready = log_path.with_name("forkserver.ready")
             ready.unlink(missing_ok=True)
             os.environ[READY_ENV] = str(ready)
@@ -90,8 +92,8 @@ def start_helpers(methods: set[str], log_path: Path, user: object) -> list[int]:
             try:
                 multiprocessing.forkserver.ensure_running()
             finally:
-                os.environ.pop(MAIN_ENV, None)
-                os.environ.pop(READY_ENV, None)
+                for key in (MAIN_ENV, NAME_ENV, READY_ENV):
+                    os.environ.pop(key, None)
             if cpython.forkserver_pid() != running:  # a new server: wait for its preload
                 _wait_for(ready, READY_TIMEOUT)
             with _users_lock:
