@@ -153,7 +153,9 @@ class Channel:
     ``endpoint`` is the object mptop uses, or ``None`` where only workers do.
     ``folded`` holds the final counts of workers that exited and were
     forgotten (``(sent, sent_bytes, received, received_bytes, lost_taken,
-    lost_unsent)``, see :meth:`Traffic.fold`), whose blocks are gone.
+    lost_unsent)``, see :meth:`Traffic.fold`), whose blocks are gone;
+    ``unsettled`` what such a worker sent to mptop, while mptop has not taken
+    all of it.
     """
 
     info: ChannelInfo
@@ -162,6 +164,7 @@ class Channel:
     consumers: set[int] = field(default_factory=set)
     producers: set[int] = field(default_factory=set)
     folded: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
+    unsettled: dict[int, int] = field(default_factory=dict)  # forgotten PID -> what it sent
 
     def totals(self) -> tuple[int, int, int, int]:
         """``(sent, sent_bytes, received, received_bytes)`` over every block, and the folded ones."""

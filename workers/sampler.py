@@ -45,7 +45,6 @@ class Sampler:
     ) -> None:
         self.supervisor = supervisor
         self.drop_pipe = drop_pipe  # closes a forgotten worker's Pipe (the dispatcher's drop)
-        self._unfolded: set[int] = set()  # forgotten PIDs whose counts are not folded yet
         self._trimmed_at = 0.0  # when the workers' output files were last looked at
         self.probe = ProcessProbe()
         self.traffic = Traffic(delivered)
@@ -102,19 +101,14 @@ class Sampler:
         )
 
     def _forget(self, pids: list[int]) -> None:
-        """Drop what is kept of forgotten workers; fold their counts once they are settled."""
+        """Drop what is kept of forgotten workers, and fold their counts into their channels'."""
+        top = self.supervisor.topology
         for pid in pids:
             self.probe.forget(pid)
             self.tasks.forget(pid)
-            self._unfolded.add(pid)
-        top = self.supervisor.topology
-        for pid in list(self._unfolded):
-            done, pipes = self.traffic.fold(top, pid)
-            if done:
-                self._unfolded.discard(pid)
-                for channel in pipes:
-                    if self.drop_pipe is not None:
-                        self.drop_pipe(channel)
+            for channel in self.traffic.fold(top, pid):
+                if self.drop_pipe is not None:
+                    self.drop_pipe(channel)
 
     def sample(self) -> Snapshot:
         """Reap, read psutil and the counters, and return the snapshot of now.

@@ -89,6 +89,15 @@ class Traffic:
         requests it never took.
         """
         taken_lost, unsent_lost = c.folded[4:]
+        for pid, sent in list(c.unsettled.items()):
+            taken = self._tally(c, pid)
+            if taken >= sent:  # mptop took the last of it
+                del c.unsettled[pid]
+                tally = self.delivered.get(c)
+                if tally is not None:
+                    tally.pop(pid, None)
+            else:
+                unsent_lost += sent - taken
         consumers = list(c.consumers)
         for pid, block in list(c.blocks.items()):
             if pid == MPTOP or pid in alive:
@@ -120,27 +129,32 @@ class Traffic:
         """What mptop took from ``pid`` on ``c`` (the dispatcher's tally; 0 if none)."""
         return self.delivered.get(c, {}).get(pid, 0)
 
-    def fold(self, top: Topology, pid: int) -> tuple[bool, list[Channel]]:
+    def fold(self, top: Topology, pid: int) -> list[Channel]:
         """Fold dead worker ``pid``'s counts on ``top``'s Queues into their totals, and drop it.
 
-        Returns ``(done, pipes)``: ``done`` is False while messages it sent to
-        mptop are still in a channel (what it sent minus what mptop took from
-        it, which may still shrink; try again at a later tick). ``pipes`` are
+        Its blocks, attachment and rate baseline go; each channel's totals and
+        lost counts stay what they were. What it sent to mptop that mptop has not
+        taken yet (it may still: the Queue drains; or never: a Queue jammed by a
+        killed lock holder) stays as one number in ``Channel.unsettled``, and
+        :meth:`lost` counts it until the dispatcher's tally catches up. Returns
         the Pipe channels that only it used: they go as a whole (the caller
-        closes them where it is safe). Its blocks, attachment and rate
-        baseline go; each channel's totals and lost counts stay the same.
+        closes them where it is safe).
         """
         mine = [(c, c.blocks[pid]) for c in list(top.channels) if pid in c.blocks]
-        for c, block in mine:
-            sent = block.read()[0]
-            if pid in c.producers and MPTOP in c.consumers and sent > self._tally(c, pid):
-                return False, []
         pipes = [c for c, _ in mine if c.info.kind == "Pipe"]
         losses = [self._lost_by(top, c, pid, block, list(c.consumers)) for c, block in mine]
         for (c, block), (taken, unsent) in zip(mine, losses, strict=True):
             if c.info.kind == "Pipe":
                 continue
             counts = block.read()
+            tally = self.delivered.get(c)
+            if pid in c.producers and MPTOP in c.consumers:
+                pending = max(0, counts[0] - self._tally(c, pid))
+                if pending:
+                    c.unsettled[pid] = counts[0]  # lost() counts it while it is not taken
+                    unsent -= pending
+                elif tally is not None:
+                    tally.pop(pid, None)  # all it sent was taken: no more of it will come
             f = c.folded
             c.folded = (
                 f[0] + counts[0],
@@ -153,14 +167,11 @@ class Traffic:
             del c.blocks[pid]
             c.consumers.discard(pid)
             c.producers.discard(pid)
-            tally = self.delivered.get(c)
-            if tally is not None:
-                tally.pop(pid, None)  # all it sent was taken: the dispatcher counts no more of it
         top.attached.pop(pid, None)
         self._counts.pop(pid, None)
         for c in pipes:
             self._flow.pop(c, None)
-        return True, pipes
+        return pipes
 
     def channels(
         self, top: Topology, alive: set[int], dt: float | None, stalled: StallCheck
