@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.table import ROWS_FLAG, Row, emit, render
+from bench.timing import timed
 
 # mptop's modules are imported inside the functions that use them: the bare baseline's
 # children must not pay for them.
@@ -152,15 +153,6 @@ def raw_read(pids: list[int]) -> None:
         statm.split()
 
 
-def _timed(f: Callable[[], object], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def tick_rows(counts: list[int], rounds: int = 15) -> list[Row]:
     """One row per count: median ms of a Sampler tick, against the raw /proc read."""
     from mptop.workers.spawn_source import SpawnSource
@@ -179,8 +171,8 @@ def tick_rows(counts: list[int], rounds: int = 15) -> list[Row]:
             sampler.sample()
             base, tick = [], []
             for _ in range(rounds):
-                base.append(_timed(lambda: raw_read(pids)))  # noqa: B023
-                tick.append(_timed(sampler.sample))
+                base.append(timed(lambda: raw_read(pids)))  # noqa: B023
+                tick.append(timed(sampler.sample))
             b, t = statistics.median(base) * 1000, statistics.median(tick) * 1000
         finally:
             source.close()

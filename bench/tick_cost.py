@@ -18,23 +18,13 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from collections.abc import Callable
 
 import psutil
 
 from bench.table import ROWS_FLAG, Row, emit
+from bench.timing import timed
 from mptop.workers.spawn_source import SpawnSource
 from mptop.workers.spec import Scenario, WorkerSpec
-
-
-def timed(f: Callable[[], object], repeat: int = 5) -> float:
-    """Median seconds of ``repeat`` calls of ``f``."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def tick_rows(workers: int, base: float, off: float, on: float | None) -> list[Row]:
