@@ -458,22 +458,35 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
     script = Path(sys.executable).with_name("mptop")  # the `mptop` command (a console script)
     if not script.exists():
         pytest.skip(f"no mptop command next to {sys.executable}")
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
-    small = first_lines(record("start-methods", 1.5, tmp_path))
-    if not small["fork"] < small["forkserver"]:
-        # a few ms apart: on a loaded machine a fork of this big test process can lose; the
-        # order is the lesson's claim, so it gets a second look before it fails
-        small = first_lines(record("start-methods", 1.5, tmp_path))
     # as under the `mptop` command: each spawn child runs that script again (under
     # `python -m mptop.tui` it would not: multiprocessing skips a package's __main__)
     main = types.ModuleType("__main__")
     main.__file__ = str(script)
-    monkeypatch.setitem(sys.modules, "__main__", main)
-    rec = record("start-methods", 1.5, tmp_path)
-    mptop = first_lines(rec)
-    if not mptop["fork"] < mptop["forkserver"]:
-        rec = record("start-methods", 1.5, tmp_path)  # (as above)
-        mptop = first_lines(rec)
+
+    def measure() -> tuple[dict[str, float], dict[str, float], Recording]:
+        monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+        small = first_lines(record("start-methods", 1.5, tmp_path))
+        monkeypatch.setitem(sys.modules, "__main__", main)
+        rec = record("start-methods", 1.5, tmp_path)
+        return small, first_lines(rec), rec
+
+    def holds(small: dict[str, float], mptop: dict[str, float]) -> bool:
+        spawn_cost = mptop["spawn"] - small["spawn"]
+        return (
+            small["fork"] < small["forkserver"] < small["spawn"]
+            and mptop["fork"] < mptop["forkserver"] < mptop["spawn"]
+            and spawn_cost > 30
+            and mptop["forkserver"] - small["forkserver"] < spawn_cost / 2
+        )
+
+    # two workers per method, a few ms (fork/forkserver) or ~100 ms of CPU (mptop's main in
+    # a spawn child) apart: on a loaded 2-core machine the wait for a core can swamp that
+    # (CI once saw a small spawn child take 335 ms, mptop's 307). The order is the lesson's
+    # claim, so a miss gets up to two more looks before it fails.
+    for _ in range(3):
+        small, mptop, rec = measure()
+        if holds(small, mptop):
+            break
     print(
         "ms from start() to the first line, small main:", {m: f"{v:.1f}" for m, v in small.items()}
     )
