@@ -450,9 +450,9 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
 ) -> None:
     # fork copies the parent: a few ms. forkserver asks its server to fork; the server ran
     # the parent's main script once (mptop preloads it), so a child imports nothing more:
-    # a few ms more than fork, with a small main module or with mptop's, which loads the
-    # UI. spawn boots a fresh interpreter, which runs that script and imports the worker's
-    # modules in every child: the slowest, and slower with mptop's main.
+    # a few ms more than fork, with a small main module or with mptop's. spawn boots a fresh
+    # interpreter, which runs that script and imports the worker's modules in every child:
+    # the slowest.
     import types
 
     script = Path(sys.executable).with_name("mptop")  # the `mptop` command (a console script)
@@ -471,18 +471,15 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
         return small, first_lines(rec), rec
 
     def holds(small: dict[str, float], mptop: dict[str, float]) -> bool:
-        spawn_cost = mptop["spawn"] - small["spawn"]
         return (
             small["fork"] < small["forkserver"] < small["spawn"]
             and mptop["fork"] < mptop["forkserver"] < mptop["spawn"]
-            and spawn_cost > 30
-            and mptop["forkserver"] - small["forkserver"] < spawn_cost / 2
         )
 
-    # two workers per method, a few ms (fork/forkserver) or ~100 ms of CPU (mptop's main in
-    # a spawn child) apart: on a loaded 2-core machine the wait for a core can swamp that
-    # (CI once saw a small spawn child take 335 ms, mptop's 307). The order is the lesson's
-    # claim, so a miss gets up to two more looks before it fails.
+    # two workers per method, a few ms apart (fork, forkserver): on a loaded 2-core machine the
+    # wait for a core can swamp that. The order is the lesson's claim, so a miss gets up to
+    # two more looks before it fails. (What mptop's main script adds to a spawn child, its
+    # command-line module, is 20-45 ms here: within that noise, so no test claims it.)
     for _ in range(3):
         small, mptop, rec = measure()
         if holds(small, mptop):
@@ -497,11 +494,6 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
     assert small["fork"] < small["forkserver"] < small["spawn"]
     assert mptop["fork"] < mptop["forkserver"] < mptop["spawn"]
     assert small["spawn"] > 15  # a fresh interpreter: tens of ms, on any machine
-    # mptop's main module costs every spawn child its import (Textual: ~100 ms of CPU), and
-    # a forkserver child little or nothing: the server imported it once
-    spawn_cost = mptop["spawn"] - small["spawn"]
-    assert spawn_cost > 30
-    assert mptop["forkserver"] - small["forkserver"] < spawn_cost / 2
     line, sizes = lesson_figures("start-methods", rec.snapshots[-2])[:2]
     assert line.startswith("start to first line: fork ") and "ms (" in line
     # RSS: a fork child maps all of its parent (this test process, over 50 MiB); a forkserver

@@ -75,7 +75,7 @@ def test_missing_fields_with_defaults_are_tolerated(tmp_path: Path) -> None:
         (lambda o: o.pop("time"), ":2: time: missing (a required field of Snapshot)"),
         (
             lambda o: o.update(version=99),
-            ":2: version: this mptop reads recordings of version 1 or 2, got 99",
+            ":2: version: this mptop reads recordings of version 1, 2 or 3, got 99",
         ),
         (lambda o: o.update(load_avg=[1, 2]), ":2: load_avg: must be an array or null"),
         (lambda o: o.update(kind="frame"), ":2: kind: must be 'snapshot'"),

@@ -32,6 +32,8 @@ class Cap(StrEnum):
     OUTPUT = "output"  # read the processes' captured stdout and stderr
     STACKS = "stacks"  # read what each thread of a process runs now
     THREADS = "threads"  # sample each process's threads
+    RETIRE = "retire"  # retire a cluster's worker gracefully (its data moves first)
+    RESTART = "restart"  # restart a cluster's worker through its nanny
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,22 @@ class Pin:
 @dataclass(frozen=True, slots=True)
 class Unpin:
     """Let process ``pid`` run on every core again."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retire:
+    """Retire the cluster worker that is process ``pid``: the scheduler moves the data it holds to
+    other workers first, then closes it (and its nanny), and no one starts it again."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Restart the cluster worker that is process ``pid`` through its nanny: a new process, the same
+    name (its data is lost and recomputed where needed)."""
 
     pid: int
 
@@ -154,6 +172,8 @@ Command = (
     | Seek
     | SetSpeed
     | Leave
+    | Retire
+    | Restart
 )
 
 NEEDS: dict[type, Cap] = {
@@ -170,6 +190,8 @@ NEEDS: dict[type, Cap] = {
     Seek: Cap.SEEK,
     SetSpeed: Cap.SPEED,
     Leave: Cap.LEAVE,
+    Retire: Cap.RETIRE,
+    Restart: Cap.RESTART,
 }
 """The capability each command needs."""
 

@@ -43,9 +43,10 @@ from mptop.workers.snapshot import ChannelSample, CoreSample, Event, Snapshot, W
 from mptop.workers.spec import Scenario
 
 # 2: workers have ppid, tasks_done and current_task_seconds (a version-1 recording still reads:
-# a missing field takes its default)
-VERSION = 2
-READABLE = (1, 2)
+# a missing field takes its default); 3: a cluster's workers have host, thread_count, the
+# worker's memory and task figures, restarts and replaces (mptop dask)
+VERSION = 3
+READABLE = (1, 2, 3)
 # A recording line longer than this is corrupt, not a snapshot (bytes).
 MAX_LINE = 64 << 20
 
@@ -259,7 +260,7 @@ def _check_version(obj: dict[str, Any]) -> None:
     version = obj.get("version")
     if version not in READABLE or isinstance(version, bool):
         raise ValueError(
-            f"version: this mptop reads recordings of version 1 or {VERSION}, got {_short(version)}"
+            f"version: this mptop reads recordings of version {', '.join(map(str, READABLE[:-1]))} or {READABLE[-1]}, got {_short(version)}"
         )
 
 

@@ -114,6 +114,17 @@ class WorkerSample:
     flight has run (``None``: idle, or no task loop known; see
     :mod:`mptop.workers.tasks` for how, and its one-tick resolution).
     ``threads``: its threads, while they are shown (key ``H``), else empty.
+
+    A cluster's worker (``mptop dask``) has more: ``host`` it runs on (Dask's
+    host address; "" for a process of this machine's run), ``thread_count``
+    its OS threads (psutil ``num_threads``), and the worker's own figures:
+    ``managed_bytes`` (the size of the data it holds, by Dask's ``sizeof``),
+    ``spilled_bytes`` (of that, how much went to disk), and how many of its
+    tasks are executing, ready to run, and held in memory. ``restarts``
+    counts how often its nanny started it again under the same name, and
+    ``replaces`` is the PID of the process this one took over from (the row
+    shows the restart, not a new stranger); ``None``: none. Each is ``None``
+    (or 0) where the source has no such figure.
     """
 
     pid: int
@@ -137,6 +148,15 @@ class WorkerSample:
     tasks_done: int | None = None
     current_task_seconds: float | None = None
     threads: tuple[ThreadSample, ...] = ()
+    host: str = ""
+    thread_count: int | None = None
+    managed_bytes: int | None = None
+    spilled_bytes: int | None = None
+    tasks_executing: int | None = None
+    tasks_ready: int | None = None
+    tasks_in_memory: int | None = None
+    restarts: int = 0
+    replaces: int | None = None
 
     @property
     def alive(self) -> bool:

@@ -60,6 +60,9 @@ class SourceInfo:
     program scenario, ``mptop --scenario pool-order``), so the lesson panel
     shows this many last lines of :meth:`Source.output` of the snapshot's
     first process (the program's root); 0: none.
+    ``columns`` names the worker table's set of columns: ``process`` (every
+    local run) or ``dask`` (a cluster's workers: host, threads, the worker's
+    own memory and task figures, and its transfers with other workers).
     """
 
     kind: str
@@ -75,6 +78,7 @@ class SourceInfo:
     no_channels: str = "no channels"
     confirm_signals: bool = False
     lesson_output: int = 0
+    columns: str = "process"
 
 
 # Characters of a fate's error line shown (a long exception message is cut there).
