@@ -59,6 +59,7 @@ SUBCOMMANDS = {
     "run": "run your own program and watch its processes and their Queues and Pipes",
     "replay": "play a recording back in the TUI at its real pace",
     "attach": "watch a running process and its children, of any program, without stopping it",
+    "dask": "watch a Dask cluster: a local one mptop starts, or the scheduler at an address",
 }
 
 EXIT_USAGE = 2
@@ -295,6 +296,9 @@ class Invocation:
     command: tuple[str, ...] = ()  # mptop run: the program's command line
     interval: float = 1.0  # mptop run: seconds between snapshots
     pid: int = 0  # mptop attach: the process to watch
+    address: str | None = None  # mptop dask: the scheduler (None: a local cluster)
+    workers: int = 0  # mptop dask: the local cluster's workers
+    threads: int = 1  # mptop dask: threads per worker
 
 
 def _given(args: argparse.Namespace, options: Sequence[tuple[str, str]]) -> list[str]:
@@ -352,6 +356,12 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
         return parse_run(argv[1:])
     if argv and argv[0] == "attach":
         return parse_attach(argv[1:])
+    if argv and argv[0] == "dask":
+        from mptop.tui.dask_cli import parse_dask
+
+        inv = parse_dask(argv[1:])
+        assert isinstance(inv, Invocation)
+        return inv
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list_scenarios:
@@ -775,6 +785,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             return run_headless_cli(inv, lambda: program_source(inv), record)
         return run_tui(lambda: program_source(inv))
+    if inv.mode in ("dask", "dask-headless"):
+        from mptop.tui.dask_cli import run_dask
+
+        return run_dask(inv)
     if inv.mode in ("attach", "attach-headless"):
         from mptop.workers.attach_source import AttachSource
 

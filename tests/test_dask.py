@@ -1,0 +1,296 @@
+"""`mptop dask` on real Dask clusters on loopback: a LocalCluster mptop starts (2 workers), and a
+scheduler started apart from mptop, which quit leaves running.
+
+Each test builds its own cluster (about 2-3 s on 2 cores) and checks that
+none of its processes outlive it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+pytest.importorskip("distributed", reason="mptop dask needs distributed: pip install 'mptop[dask]'")
+
+from mptop.workers.commands import Add, Cap, CommandError, Restart, Retire, Signal
+from mptop.workers.dask_source import ConnectError, DaskSource
+from mptop.workers.record import read_recording
+from mptop.workers.snapshot import Snapshot, WorkerSample
+from tests.helpers import alive, kill_all, wait_for
+from tests.terminal import mptop_cmd
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def session_pids(pid: int) -> set[int]:
+    """Every process in the session that ``pid`` leads (the local cluster's)."""
+    out = set()
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if os.getsid(p.pid) == pid:
+                out.add(p.pid)
+    return out
+
+
+@pytest.fixture
+def cluster() -> Iterator[DaskSource]:
+    source = DaskSource(workers=2, threads=1, interval=0.5)
+    assert source._proc is not None
+    leader = source._proc.pid
+    seen: set[int] = set()
+    try:
+        yield source
+    finally:
+        seen = session_pids(leader) | set(source._anchors)
+        source.close()
+        left = wait_for(lambda: not alive(seen) or None, timeout=10) if alive(seen) else True
+        kill_all(seen)
+        assert left, f"left behind: {alive(seen)}"
+
+
+def sample(source: DaskSource) -> Snapshot:
+    return source._sample()
+
+
+def workers(snap: Snapshot) -> dict[str, WorkerSample]:
+    return {w.name: w for w in snap.workers if w.name.startswith("worker-") and w.alive}
+
+
+def until(source: DaskSource, check: Any, timeout: float = 20.0) -> Snapshot:
+    """Sample until ``check(snapshot)`` holds; the events of every sample taken are kept."""
+    events: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        snap = sample(source)
+        events += [e.text for e in snap.events]
+        if check(snap):
+            return snap
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s; events: {events}")
+        time.sleep(0.2)
+
+
+def test_local_cluster_rows_have_pids_hosts_and_the_nanny(cluster: DaskSource) -> None:
+    snap = until(
+        cluster, lambda s: len(workers(s)) == 2 and all(w.rss for w in workers(s).values())
+    )
+    rows = workers(snap)
+    assert sorted(rows) == ["worker-0", "worker-1"]
+    scheduler = snap.workers[0]
+    assert scheduler.name == "scheduler+nannies"
+    assert cluster._proc is not None and scheduler.pid == cluster._proc.pid
+    for w in rows.values():
+        ps = psutil.Process(w.pid)  # a real process of this host
+        assert ps.ppid() == scheduler.pid == w.ppid  # LocalCluster's nannies live in its process
+        assert w.host == "127.0.0.1"
+        assert w.rss is not None and w.rss > 20 << 20  # psutil's reading
+        assert w.thread_count is not None and w.thread_count >= 2
+        assert w.managed_bytes == 0 and w.tasks_executing == 0
+    info = cluster.info()
+    assert info.kind == "dask" and info.columns == "dask"
+    assert {Cap.ADD, Cap.RETIRE, Cap.RESTART, Cap.SIGNAL} <= cluster.caps
+    with pytest.raises(CommandError, match="scheduler"):
+        cluster.send(Signal(scheduler.pid, signal.SIGKILL))
+
+
+def test_a_graph_that_moves_data_shows_bytes_on_the_transfer_channel(cluster: DaskSource) -> None:
+    from distributed import Client as make_client
+
+    client_of: Any = make_client  # distributed is untyped
+
+    rows = workers(until(cluster, lambda s: len(workers(s)) == 2))
+    size = 8 << 20
+    with client_of(cluster.address, timeout=10) as client:
+        addresses = {m.name: m.address for m in cluster.model.members.values()}
+        a, b = addresses["worker-0"], addresses["worker-1"]
+        blob = client.submit(os.urandom, size, workers=[a], pure=False)
+        assert client.submit(len, blob, workers=[b]).result(timeout=20) == size
+
+        def moved(s: Snapshot) -> bool:
+            return any(
+                c.kind == "transfer" and c.producer == "worker-0" and c.received_bytes >= size
+                for c in s.channels
+            )
+
+        snap = until(cluster, moved)
+        bad = client.submit(lambda: 1 / 0)
+        with contextlib.suppress(ZeroDivisionError):
+            bad.result(timeout=20)
+        erred = until(cluster, lambda s: any("erred" in e.text for e in s.events))
+    transfer = next(c for c in snap.channels if c.kind == "transfer" and c.producer == "worker-0")
+    assert transfer.consumer == "worker-1" and transfer.received >= 1
+    assert transfer.sent == transfer.delivered + transfer.backlog + transfer.lost
+    assert rows["worker-1"].pid != rows["worker-0"].pid
+    line = next(e for e in erred.events if "erred" in e.text)
+    assert "ZeroDivisionError" in line.text and line.level == "error"
+    streams = [c for c in snap.channels if c.kind == "stream"]
+    assert {(c.producer, c.consumer) for c in streams} >= {
+        ("scheduler", "worker-0"),
+        ("worker-1", "scheduler"),
+    }
+    assert all(c.sent_bytes > 0 for c in streams if c.producer == "scheduler")
+
+
+def test_add_retire_and_a_killed_worker_restarted_under_its_name(cluster: DaskSource) -> None:
+    rows = workers(until(cluster, lambda s: len(workers(s)) == 2))
+    cluster.send(Add())
+    rows = workers(until(cluster, lambda s: len(workers(s)) == 3))
+    assert "worker-2" in rows
+
+    cluster.send(Retire(rows["worker-1"].pid))
+    snap = until(cluster, lambda s: "worker-1" not in workers(s))
+    gone = next(w for w in snap.workers if w.name == "worker-1")
+    assert not gone.alive
+
+    old = rows["worker-0"].pid
+    cluster.send(Signal(old, signal.SIGKILL))
+    snap = until(
+        cluster,
+        lambda s: "worker-0" in workers(s) and workers(s)["worker-0"].pid != old,
+    )
+    back = workers(snap)["worker-0"]
+    assert back.restarts == 1 and back.replaces == old
+    assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+    assert sorted(workers(snap)) == ["worker-0", "worker-2"]  # the retired one stays retired
+
+    before = back.pid
+    cluster.send(Restart(before))
+    snap = until(cluster, lambda s: workers(s)["worker-0"].pid != before)
+    assert workers(snap)["worker-0"].restarts == 2
+
+
+def test_headless_recording_then_no_dask_process_is_left(tmp_path: Path) -> None:
+    out = tmp_path / "cluster.jsonl"
+    before = {p.pid for p in psutil.process_iter()}
+    proc = subprocess.run(
+        [*mptop_cmd("dask", "-n", "2", "--headless", "--duration", "3", "--output", str(out))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "starting a local Dask cluster of 2 workers" in proc.stderr
+    rec = read_recording(out)
+    names = {w.name for s in rec.snapshots for w in s.workers}
+    assert {"worker-0", "worker-1", "scheduler+nannies"} <= names
+    pids = {w.pid for s in rec.snapshots for w in s.workers}
+    assert all(w.host == "127.0.0.1" for s in rec.snapshots for w in s.workers)
+    assert not rec.snapshots[-1].workers or not any(w.alive for w in rec.snapshots[-1].workers)
+    new = {p.pid for p in psutil.process_iter()} - before
+    left = [p for p in alive(new) if "distributed" in " ".join(psutil.Process(p).cmdline())]
+    assert not alive(pids) and not left, (alive(pids), left)
+
+
+@pytest.fixture
+def scheduler(tmp_path: Path) -> Iterator[str]:
+    """A scheduler and one worker started apart from mptop (dask's own command line)."""
+    file = tmp_path / "scheduler.json"
+    bin_dir = Path(sys.executable).parent
+    procs = [
+        subprocess.Popen(
+            [
+                str(bin_dir / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        wait_for(lambda: file.exists() and file.stat().st_size > 0, timeout=30)
+        address = json.loads(file.read_text())["address"]
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(bin_dir / "dask"),
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--name",
+                    "apart-1",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        yield address
+    finally:
+        pids = [p.pid for p in procs]
+        pids += [
+            c.pid
+            for p in procs
+            if psutil.pid_exists(p.pid)
+            for c in psutil.Process(p.pid).children(recursive=True)
+        ]
+        kill_all(pids)  # test clean-up: no grace needed
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(10)
+
+
+def test_a_cluster_started_apart_stays_running_after_quit(scheduler: str) -> None:
+    from distributed import Client as make_client
+
+    client_of: Any = make_client  # distributed is untyped
+
+    source = DaskSource(scheduler, interval=0.5)
+    try:
+        snap = until(source, lambda s: any(w.name == "apart-1" and w.rss for w in s.workers))
+        row = next(w for w in snap.workers if w.name == "apart-1")
+        assert psutil.Process(row.pid).is_running() and row.ppid is not None
+        assert Cap.ADD not in source.caps and Cap.OUTPUT not in source.caps
+        assert "cannot add a worker" in source.info().unavailable
+    finally:
+        closed = source.close()
+    assert any("left the cluster" in n and "running" in n for n in closed.notes)
+    with client_of(scheduler, timeout=10) as client:  # still there, with its worker
+        assert client.submit(sum, [1, 2]).result(timeout=20) == 3
+        assert len(client.scheduler_info()["workers"]) == 1
+
+
+def test_an_address_that_does_not_answer_is_one_line_and_exit_2() -> None:
+    with pytest.raises(
+        ConnectError, match=re.escape("cannot connect to the scheduler at tcp://127.0.0.1:9")
+    ):
+        DaskSource("tcp://127.0.0.1:9", connect_timeout=1.0)
+    proc = subprocess.run(
+        mptop_cmd("dask", "tcp://nowhere"), capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "mptop dask: error: ADDRESS: 'tcp://nowhere' is not a scheduler address (tcp://HOST:PORT,"
+        " e.g. tcp://127.0.0.1:8786) (see mptop dask --help)"
+    ]
+
+
+def test_without_distributed_one_line_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['distributed'] = None; from mptop.tui.cli import main;"
+        " sys.exit(main(['dask']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "mptop dask: error: mptop dask needs Dask's distributed: pip install 'mptop[dask]'"
+    )

@@ -1,0 +1,771 @@
+""":class:`DaskSource`: a Dask cluster's workers (``mptop dask [ADDRESS]``), behind the Source boundary.
+
+Without an address, mptop starts a local cluster in a process of its own
+(:mod:`mptop.workers.dask_cluster`: ``LocalCluster`` of worker processes,
+its log in a file) and closes it at quit. With ``tcp://host:port`` it
+connects to that scheduler and leaves the cluster running at quit.
+
+mptop is a client of the cluster: distributed's **asynchronous** ``Client``
+on an asyncio loop of mptop's own (one thread, ``mptop-dask``), so neither
+Textual's loop nor the sampling thread ever waits on a synchronous client.
+Each tick asks the scheduler once (``run_on_scheduler``) and each worker
+once (``client.run(..., workers=[address])``; a worker that does not answer
+within the tick keeps its last figures and is asked again once it has
+answered), with :mod:`mptop.workers.dask_tally`'s functions, and
+:class:`~mptop.workers.dask_model.ClusterModel` turns the answers into rows,
+channels and events. A worker on this host (its PID exists here with the
+start time the worker itself reported) gets psutil's figures too: state,
+CPU%, core, RSS, OS threads (:class:`~mptop.workers.probe.ProcessProbe`);
+it takes SIGKILL, SIGSTOP/SIGCONT and an affinity, identity-checked. A
+worker elsewhere shows its own monitor's CPU% and RSS.
+
+Commands: ``Add`` (a local cluster scales up by one), ``Retire`` (the
+scheduler moves the worker's data to the others, then closes it),
+``Restart`` (through its nanny), ``Signal``/``ToggleSuspend``/``Pin`` (a
+worker on this host), ``SetInterval``, ``ShowThreads``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+from mptop.workers import dask_tally
+from mptop.workers.commands import (
+    Add,
+    Cap,
+    Command,
+    CommandError,
+    Pin,
+    Restart,
+    Retire,
+    SetInterval,
+    ShowThreads,
+    Signal,
+    ToggleSuspend,
+    Unpin,
+)
+from mptop.workers.dask_model import SCHEDULER, ClusterModel, Member
+from mptop.workers.detail import OutputTail, WorkerDetail
+from mptop.workers.events import EventLog
+from mptop.workers.output import output_tail, tail_lines
+from mptop.workers.probe import GONE, ProcessProbe, load_avg
+from mptop.workers.process_facts import closer_look
+from mptop.workers.sampling_thread import SamplingThread
+from mptop.workers.signals import pin_tree_process, send_signal
+from mptop.workers.snapshot import Snapshot, WorkerSample, WorkerState
+from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
+from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
+from mptop.workers.stacks import StackDump
+
+T = TypeVar("T")
+
+INSTALL = "mptop dask needs Dask's distributed: pip install 'mptop[dask]'"
+ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
+# Seconds: to start a local cluster, to connect to a scheduler, for a command.
+START_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 5.0
+COMMAND_TIMEOUT = 30.0
+# Seconds the local cluster gets to close after its stdin closes, then after SIGTERM.
+CLOSE_GRACE = 8.0
+TERM_GRACE = 3.0
+NO_STACKS = "mptop dask cannot read a worker's stacks (Dask's client.call_stack shows its tasks')"
+NOT_HERE = "runs on another host: mptop can signal only a worker on this host"
+SCHEDULER_ROW = "the scheduler: mptop's commands act on workers"
+
+
+class ConnectError(RuntimeError):
+    """The scheduler at the address given cannot be reached (bad input: the address)."""
+
+
+def distributed_missing() -> str:
+    """The one line to print when ``distributed`` cannot be imported ("" if it can)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return INSTALL
+    return ""
+
+
+def check_address(address: str) -> str:
+    """Why ``address`` is not a scheduler address ("" if it is): ``tcp://host:port``."""
+    if not ADDRESS.match(address):
+        return (
+            f"{address!r} is not a scheduler address (tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786)"
+        )
+    port = int(address.rsplit(":", 1)[1])
+    if not 0 < port < 65536:
+        return f"{address!r}: port {port} is out of range (1-65535)"
+    return ""
+
+
+class DaskSource:
+    """A Dask cluster: a local one mptop starts (``address=None``) or the one at ``address``.
+
+    Blocks until the cluster answers: raises ``RuntimeError`` (one line: why)
+    if the local cluster cannot start within :data:`START_TIMEOUT` seconds,
+    :class:`ConnectError` if the scheduler at ``address`` cannot be reached
+    within ``connect_timeout`` seconds; nothing is left running then.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        workers: int = 2,
+        threads: int = 1,
+        interval: float = 1.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.local = address is None
+        self.caps = frozenset(
+            {
+                Cap.SIGNAL,
+                Cap.SUSPEND,
+                Cap.PIN,
+                Cap.INTERVAL,
+                Cap.THREADS,
+                Cap.RETIRE,
+                Cap.RESTART,
+            }
+            | ({Cap.ADD, Cap.OUTPUT} if self.local else set())
+        )
+        self.events = EventLog()
+        self.model = ClusterModel(self.events)
+        self.probe = ProcessProbe()
+        self.threads_on = False
+        self.sampling = SamplingThread(self._sample, interval, name="mptop-dask-sampler")
+        self._hostname = socket.gethostname()
+        self._anchors: dict[int, psutil.Process] = {}  # PID -> identity anchor (this host)
+        self._pinned: dict[int, int] = {}
+        self._asks: dict[str, asyncio.Task[Any]] = {}  # address -> its tally in flight
+        self._since = 0.0
+        self._scheduler: dict[str, Any] = {}
+        self._streams: dict[str, list[int]] = {}
+        self._last: float | None = None
+        self._last_snap: Snapshot | None = None
+        self._lost = ""  # why the cluster is gone (it ended by itself)
+        self._closed: Closed | None = None
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: Path | None = None
+        self.log_path: Path | None = None
+        self._log_at = 0
+        self.workers_asked = workers
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="mptop-dask", daemon=True
+        )
+        self._thread.start()
+        self._client: Any = None
+        try:
+            if address is None:
+                address = self._start_cluster(workers, threads)
+            else:
+                self._by_value()
+            self.address = address
+            try:
+                self._call(self._connect(address, connect_timeout), connect_timeout + 2)
+            except TimeoutError as err:
+                raise ConnectError(f"cannot connect to the scheduler at {address}: {err}") from None
+        except BaseException:
+            self._shutdown()
+            raise
+
+    # -- the boundary -------------------------------------------------------------------
+
+    def info(self) -> SourceInfo:
+        """Kind ``dask``; the header leads with the cluster, its workers and threads."""
+        alive = [m for m in self.model.members.values() if not m.gone]
+        threads = sum(
+            int(w.get("nthreads", 0)) for w in self._scheduler.get("workers", {}).values()
+        )
+        where = "local cluster" if self.local else "cluster"
+        lead = self._lost or f"{where} {self.address} · {len(alive)} workers · {threads} threads"
+        return SourceInfo(
+            kind="dask",
+            title=f"mptop dask {'' if self.local else self.address}".strip(),
+            interval=self.sampling.interval,
+            lead=(lead,),
+            facts=("In/Out = transfers between workers", "mptop dask"),
+            unavailable=(
+                "mptop did not start this cluster: it cannot add a worker nor read its log"
+                if not self.local
+                else "a Dask worker's stacks and the daemon flag are not mptop's to show"
+            ),
+            record={
+                "name": "dask",
+                "description": f"mptop dask {self.address}",
+                "dask": self.address,
+                "local": self.local,
+                "interval": self.sampling.interval,
+            },
+            ended=bool(self._lost),
+            no_channels=(
+                "no traffic yet: transfers between workers (counted by the receiver) and the"
+                " scheduler's streams (counted by the sender) show here"
+            ),
+            columns="dask",
+        )
+
+    def start(self, deliver: Deliver, failed: Failed) -> None:
+        """Begin sampling (the first snapshot at once)."""
+        what = f"a local cluster of {self.workers_asked} workers" if self.local else "the cluster"
+        self.events.add(f"connected to {what} at {self.address}")
+        self.sampling.start(deliver, failed)
+
+    def arm(self) -> None:
+        """The last snapshot was applied."""
+        self.sampling.arm()
+
+    def poke(self) -> None:
+        """Sample as soon as the last snapshot was applied."""
+        self.sampling.poke()
+
+    def send(self, command: Command) -> str | None:
+        """Carry out ``command`` on the cluster (see the module's docstring).
+
+        Raises :class:`CommandError` for a PID that is no worker of the cluster,
+        a signal to a worker on another host or to the scheduler, a command the
+        cluster refused or that timed out (:data:`COMMAND_TIMEOUT` seconds).
+        """
+        line: str | None = None
+        match command:
+            case SetInterval(seconds=seconds):
+                self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
+            case ShowThreads(on=on):
+                self.threads_on = on
+            case Add() if self.local:
+                n = self._command(lambda c: c.scheduler.mptop_add(), None)
+                line = f"asked the local cluster for one more worker ({n} in all)"
+                self.events.add(line)
+            case Retire(pid=pid):
+                m = self._member(pid)
+                if self.local:
+                    m.retired = True
+                    self._command(lambda c: c.scheduler.mptop_retire(name=self._dask_name(m)), pid)
+                else:
+                    m.retired = True
+                    self._command(
+                        lambda c: c.retire_workers(workers=[m.address], close_workers=True), pid
+                    )
+                self.events.add(f"retired {m.name} (PID {pid})", pid)
+            case Restart(pid=pid):
+                m = self._member(pid)
+                result = self._command(lambda c: c.restart_workers([m.address]), pid)
+                if result.get(m.address, "OK") != "OK":
+                    raise CommandError(pid, f"restart: {result[m.address]}")
+                self.events.add(f"restarted {m.name} through its nanny (was PID {pid})", pid)
+            case Signal(pid=pid, sig=sig, wait=wait):
+                ps = self._here(pid)
+                if sig in (signal.SIGTERM, signal.SIGKILL):
+                    with contextlib.suppress(psutil.Error):
+                        if ps.status() == psutil.STATUS_STOPPED:
+                            send_signal(ps, signal.SIGCONT)
+                send_signal(ps, sig)
+                name = self._member(pid).name
+                more = ": its nanny starts it again" if sig == signal.SIGKILL else ""
+                self.events.add(f"sent {sig.name} to {pid} ({name}){more}", pid)
+                if wait > 0 and sig in (signal.SIGTERM, signal.SIGKILL):
+                    with contextlib.suppress(psutil.Error):
+                        ps.wait(wait)
+            case ToggleSuspend(pid=pid):
+                ps = self._here(pid)
+                try:
+                    stopped = ps.status() == psutil.STATUS_STOPPED
+                except psutil.Error:
+                    raise CommandError(pid, "no such process") from None
+                sig = signal.SIGCONT if stopped else signal.SIGSTOP
+                send_signal(ps, sig)
+                self.events.add(f"sent {sig.name} to {pid} ({self._member(pid).name})", pid)
+            case Pin(pid=pid, cores=cores):
+                ps = self._here(pid)
+                chosen = pin_tree_process(pid, ps, cores)
+                if len(chosen) == 1:
+                    self._pinned[pid] = chosen[0]
+                self.events.add(f"pinned {pid} to core {','.join(map(str, chosen))}", pid)
+            case Unpin(pid=pid):
+                ps = self._here(pid)
+                try:
+                    ps.cpu_affinity([])
+                except psutil.Error as err:
+                    raise CommandError(pid, f"affinity: {type(err).__name__}") from None
+                self._pinned.pop(pid, None)
+                self.events.add(f"unpinned {pid} (all cores)", pid)
+            case _:
+                raise CommandError(
+                    getattr(command, "pid", None),
+                    f"{type(command).__name__}: not a command for a Dask cluster"
+                    + ("" if self.local else " mptop did not start"),
+                )
+        self.poke()
+        return line
+
+    def detail(self, pid: int) -> WorkerDetail:
+        """psutil's facts of a worker on this host (PPID, threads, affinity, nice, command line);
+        for one elsewhere, what its scheduler says. Raises CommandError for a PID not of the cluster."""
+        m = self._member(pid, scheduler_too=True)
+        ps = self._anchors.get(pid)
+        look = closer_look(ps)
+        cmdline: tuple[str, ...] = ()
+        if ps is not None:
+            with contextlib.suppress(psutil.Error):
+                cmdline = tuple(ps.cmdline())
+        where = f"{m.address} on {m.host}" if m is not None else self.address
+        note = f"(Dask worker {where}: its output is in the cluster's log, key o)"
+        if not self.local:
+            note = f"(Dask worker {where}: its output is where its cluster keeps it)"
+        return WorkerDetail(
+            pid=pid,
+            ppid=look.ppid,
+            cmdline=cmdline,
+            start_method="spawn (Dask nanny)" if m is not None and m.nanny_pid else "",
+            create_time=look.create_time,
+            affinity=look.affinity,
+            threads=look.threads,
+            channels=(),
+            stdout_tail=note,
+            stderr_tail=note,
+            traceback=None,
+            nice=look.nice,
+            mptop_nice=os.nice(0),
+            last_seen=ps is None,
+        )
+
+    def output(self, pid: int) -> tuple[OutputTail, ...]:
+        """The end of the local cluster's log (its scheduler, nannies and workers share one file).
+        Raises CommandError for a cluster mptop did not start."""
+        if self.log_path is None:
+            raise CommandError(pid, "mptop did not start this cluster: its log is not mptop's")
+        return (output_tail("the local cluster's log", self.log_path),)
+
+    def stacks(self, pid: int) -> StackDump:
+        """Always raises :class:`CommandError`: mptop does not read a Dask worker's stacks."""
+        raise CommandError(pid, NO_STACKS)
+
+    def close(self) -> Closed:
+        """Stop sampling and the client; a local cluster is closed too (bounded: about
+        :data:`CLOSE_GRACE` + :data:`TERM_GRACE` seconds at worst), a remote one left running.
+        Idempotent."""
+        with self._lock:
+            if self._closed is not None:
+                return self._closed
+        self.sampling.stop()
+        members = list(self.model.members.values())
+        notes: list[str] = []
+        last: Snapshot | None
+        if self.local:
+            self._shutdown()
+            for m in members:
+                m.gone = True
+            self._last = None
+            last = self._snapshot(time.monotonic(), final=True)
+            fates = tuple(
+                Fate(m.pid or 0, m.name, False, None, ended=True) for m in members if m.pid
+            )
+            if self.log_path is not None:
+                notes.append(f"mptop: the local cluster's log: {self.log_path}")
+        else:
+            last = self._sample_or_last()
+            self._shutdown()
+            alive = [m for m in members if not m.gone]
+            notes.append(
+                f"mptop: left the cluster at {self.address} running ({len(alive)} workers):"
+                " mptop dask never stops a cluster it did not start"
+            )
+            fates = ()
+        self._closed = Closed(fates, last, None, tuple(notes))
+        return self._closed
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on mptop's Dask loop and wait up to ``timeout`` seconds for it."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise TimeoutError(f"no answer within {timeout:g} s") from None
+
+    def _command(self, call: Callable[[Any], Any], pid: int | None) -> Any:
+        """``call(client)``, made and awaited on the Dask loop (an asynchronous client's method
+        called on another thread would run synchronously there); CommandError if it fails."""
+
+        async def run() -> Any:
+            return await call(self._client)
+
+        try:
+            return self._call(run(), COMMAND_TIMEOUT)
+        except CommandError:
+            raise
+        except Exception as err:
+            raise CommandError(pid, f"{type(err).__name__}: {err}".rstrip(": ")) from None
+
+    async def _connect(self, address: str, timeout: float) -> None:
+        import distributed
+
+        client: Any = distributed.Client  # distributed is untyped: Any
+        try:
+            self._client = await client(address, asynchronous=True, name="mptop", timeout=timeout)
+        except OSError as err:
+            raise ConnectError(f"cannot connect to the scheduler at {address}: {err}") from None
+
+    def _by_value(self) -> None:
+        """The tally functions travel by value: a remote cluster need not have mptop installed."""
+        import cloudpickle  # type: ignore[import-untyped]
+
+        cloudpickle.register_pickle_by_value(dask_tally)
+
+    async def _gather(self, interval: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The scheduler's tally, and each worker's that answered within the tick."""
+        client = self._client
+        sched = await asyncio.wait_for(
+            client.run_on_scheduler(dask_tally.scheduler_tally, since=self._since),
+            max(2.0, interval * 2),
+        )
+        for address in sched["workers"]:
+            ask = self._asks.get(address)
+            if ask is None or ask.done():
+                self._asks[address] = asyncio.ensure_future(self._ask(address))
+        for address in set(self._asks) - set(sched["workers"]):
+            self._asks.pop(address).cancel()
+        pending = [a for a in self._asks.values() if not a.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.3, interval * 0.6))
+        answers: dict[str, Any] = {}
+        for address, ask in self._asks.items():
+            if ask.done() and not ask.cancelled():
+                answers[address] = ask.exception() or ask.result()
+            elif not ask.done():
+                answers[address] = TimeoutError("no answer within the tick")
+        return sched, answers
+
+    async def _ask(self, address: str) -> dict[str, Any]:
+        """One worker's tally (and, the first time, its nanny's PID)."""
+        client = self._client
+        got = await client.run(dask_tally.worker_tally, workers=[address], on_error="raise")
+        tally = dict(got[address])
+        m = self.model.members.get(self.model._by_address.get(address, ""))
+        if m is not None and m.nanny_pid is None:
+            with contextlib.suppress(Exception):
+                nanny = await client.run(dask_tally.process_id, workers=[address], nanny=True)
+                tally["nanny_pid"] = int(nanny[address]["pid"])
+        return tally
+
+    # -- sampling -----------------------------------------------------------------------
+
+    def _sample(self) -> Snapshot:
+        now = time.monotonic()
+        try:
+            sched, answers = self._call(
+                self._gather(self.sampling.interval), max(3.0, self.sampling.interval * 3)
+            )
+        except Exception as err:
+            if self.local and self._proc is not None and self._proc.poll() is not None:
+                self._cluster_gone(f"the local cluster exited with {self._proc.returncode}")
+            elif not self._lost and self._client is not None and self._client.status != "running":
+                self._cluster_gone(f"lost the scheduler at {self.address}")
+            if self._lost:
+                return self._snapshot(now, final=True)
+            raise RuntimeError(
+                f"the scheduler did not answer: {type(err).__name__}: {err}"
+            ) from None
+        self._since = float(sched.get("now", self._since))
+        self._scheduler = sched
+        self._streams = sched.get("streams", {})
+        self.model.update_members(sched["workers"])
+        for address, answer in answers.items():
+            if isinstance(answer, BaseException):
+                self.model.silent(address, f"{type(answer).__name__}: {answer}".rstrip(": "))
+                continue
+            self.model.take_tally(address, answer)
+            m = self.model.members.get(self.model._by_address.get(address, ""))
+            if m is not None and "nanny_pid" in answer:
+                m.nanny_pid = answer["nanny_pid"]
+        self.model.erred(sched.get("erred", []))
+        self._read_log()
+        return self._snapshot(now)
+
+    def _sample_or_last(self) -> Snapshot | None:
+        try:
+            return self._sample()
+        except Exception:
+            return self._last_snap
+
+    def _snapshot(self, now: float, final: bool = False) -> Snapshot:
+        dt = None if self._last is None else now - self._last
+        self._last = now
+        loads = self.probe.core_loads(now)
+        rows = [] if final and not self._scheduler else [self._scheduler_row(now, final)]
+        rows += [self._row(m, now, dt, final) for m in self.model.members.values()]
+        workers = tuple(r for r in rows if r is not None)
+        channels = (
+            self.model.channels(self._streams, dt)
+            if not final
+            else (self._last_snap.channels if self._last_snap is not None else ())
+        )
+        snap = Snapshot(
+            time=time.time(),
+            interval=dt or 0.0,
+            start_method="dask",
+            cores=self.probe.cores(loads, workers, now),
+            workers=workers,
+            channels=channels,
+            events=tuple(self.events.drain()),
+            load_avg=load_avg(),
+            notes=self._host_notes(workers),
+            mptop=self.probe.own_sample(),
+        )
+        self._last_snap = snap
+        return snap
+
+    def _anchor(
+        self, pid: int | None, created: float | None, hostname: str | None
+    ) -> psutil.Process | None:
+        """The psutil handle of ``pid`` if it is this host's process started at ``created``."""
+        if pid is None or created is None or hostname != self._hostname:
+            return None
+        ps = self._anchors.get(pid)
+        if ps is not None:
+            return ps
+        try:
+            ps = psutil.Process(pid)
+            if abs(ps.create_time() - created) > 0.05:
+                return None  # the same PID here is another process: the worker is elsewhere
+        except psutil.Error:
+            return None
+        self._anchors[pid] = ps
+        return ps
+
+    def _scheduler_row(self, now: float, final: bool) -> WorkerSample | None:
+        s = self._scheduler
+        if not s:
+            return None
+        pid = int(s["pid"])
+        ps = None if final else self._anchor(pid, s.get("created"), s.get("hostname"))
+        name = "scheduler+nannies" if self.local else SCHEDULER
+        host = self.address.split("://", 1)[-1].rsplit(":", 1)[0]
+        return self._process_row(pid, name, ps, now, final, host=host)
+
+    def _row(self, m: Member, now: float, dt: float | None, final: bool) -> WorkerSample | None:
+        t = m.tally
+        if m.pid is None:
+            return None
+        ps = None if m.gone or final else self._anchor(m.pid, t.get("created"), t.get("hostname"))
+        rates = self.model.rates(m, dt) if not m.gone else (None, None, None, None)
+        sample = self._process_row(m.pid, m.name, ps, now, final or m.gone, host=m.host)
+        if ps is None and not (final or m.gone):  # elsewhere: the worker's own monitor
+            sample = replace(
+                sample,
+                state=self.model.remote_state(m),
+                cpu_percent=t.get("cpu"),
+                rss=int(t["memory"]) if t.get("memory") is not None else None,
+                thread_count=t.get("threads"),
+            )
+        return replace(
+            sample,
+            ppid=m.nanny_pid if m.nanny_pid is not None else sample.ppid,
+            msgs_in_per_s=rates[0],
+            bytes_in_per_s=rates[1],
+            msgs_out_per_s=rates[2],
+            bytes_out_per_s=rates[3],
+            **self.model.dask_figures(m),
+        )
+
+    def _process_row(
+        self, pid: int, name: str, ps: psutil.Process | None, now: float, gone: bool, host: str
+    ) -> WorkerSample:
+        reading = GONE
+        threads: int | None = None
+        if ps is not None and not gone:
+            reading = self.probe.read(ps, now)
+            with contextlib.suppress(psutil.Error):
+                threads = ps.num_threads()
+        exited = gone or (ps is not None and reading is GONE)
+        if exited:
+            self.probe.forget(pid)
+        return WorkerSample(
+            pid=pid,
+            name=name,
+            daemon=False,
+            state=WorkerState.EXITED if exited else reading.state,
+            core=None if exited else reading.core,
+            cpu_percent=None if exited else reading.cpu_percent,
+            rss=None if exited else reading.rss,
+            msgs_in_per_s=None,
+            bytes_in_per_s=None,
+            msgs_out_per_s=None,
+            bytes_out_per_s=None,
+            exitcode=None,
+            start_method="dask",
+            ppid=reading.ppid,
+            pinned=None if exited else self._pinned.get(pid),
+            host=host,
+            thread_count=threads,
+            threads=self.probe.threads(pid, now)
+            if self.threads_on and ps is not None and not exited
+            else (),
+        )
+
+    def _host_notes(self, workers: tuple[WorkerSample, ...]) -> tuple[str, ...]:
+        """One line per host other than this one: its workers, their CPU% and RSS (their own
+        monitors' figures)."""
+        hosts: dict[str, list[WorkerSample]] = {}
+        for w in workers:
+            if w.alive and w.pid not in self._anchors and w.host:
+                hosts.setdefault(w.host, []).append(w)
+        lines = []
+        for host, ws in sorted(hosts.items()):
+            cpu = sum(w.cpu_percent or 0.0 for w in ws)
+            rss = sum(w.rss or 0 for w in ws)
+            lines.append(f"host {host}: {len(ws)} workers, CPU {cpu:.0f}%, RSS {rss >> 20} MiB")
+        return tuple(lines)
+
+    # -- members and processes ----------------------------------------------------------
+
+    def _member(self, pid: int, scheduler_too: bool = False) -> Member:
+        m = self.model.address_of(pid)
+        if m is not None:
+            return m
+        if scheduler_too and self._scheduler and int(self._scheduler.get("pid", -1)) == pid:
+            return Member(SCHEDULER, address=self.address)
+        if self._scheduler and int(self._scheduler.get("pid", -1)) == pid:
+            raise CommandError(pid, SCHEDULER_ROW)
+        raise CommandError(pid, "not a worker of this cluster (or it has gone)")
+
+    def _dask_name(self, m: Member) -> Any:
+        """The name the scheduler knows ``m`` by (LocalCluster's are whole numbers)."""
+        for ws in self._scheduler.get("workers", {}).values():
+            if str(ws["name"]) == m.name or f"worker-{ws['name']}" == m.name:
+                return ws["name"]
+        return m.name
+
+    def _here(self, pid: int) -> psutil.Process:
+        """The identity-checked process of a worker on this host; CommandError otherwise."""
+        m = self._member(pid)
+        ps = self._anchors.get(pid)
+        if ps is None:
+            raise CommandError(pid, f"{m.name} {NOT_HERE}")
+        return ps
+
+    # -- the local cluster --------------------------------------------------------------
+
+    def _start_cluster(self, workers: int, threads: int) -> str:
+        """Start :mod:`mptop.workers.dask_cluster`, its output in a log file; its scheduler's address."""
+        self._dir = Path(tempfile.mkdtemp(prefix="mptop-dask-"))
+        self.log_path = self._dir / "cluster.log"
+        address_file = self._dir / "address"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mptop.workers.dask_cluster",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--address-file",
+            str(address_file),
+        ]
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # Ctrl+C at a headless mptop reaches mptop only
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not address_file.exists():
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"the local Dask cluster did not start: {self._last_log_line()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the local Dask cluster did not start within {START_TIMEOUT:g} s"
+                )
+            time.sleep(0.05)
+        return address_file.read_text().strip()
+
+    def _last_log_line(self) -> str:
+        lines = tail_lines(self.log_path, 5) if self.log_path is not None else ()
+        return lines[-1] if lines else "(its log is empty)"
+
+    def _read_log(self) -> None:
+        """New WARNING, ERROR and CRITICAL lines of the local cluster's log become events."""
+        if self.log_path is None:
+            return
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_at)
+                data = f.read(1 << 20)
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        self._log_at += end
+        for raw in data[:end].decode(errors="replace").splitlines():
+            for level in ("CRITICAL", "ERROR", "WARNING"):
+                if f" - {level} - " in raw:
+                    where, _, text = raw.partition(f" - {level} - ")
+                    logger = where.rpartition(" - ")[2].strip()  # after the time stamp
+                    self.events.add(
+                        f"{logger}: {text.strip()}",
+                        level="error" if level != "WARNING" else "warning",
+                    )
+                    break
+
+    def _cluster_gone(self, why: str) -> None:
+        self._lost = why
+        self.events.add(why, level="error")
+        for m in self.model.members.values():
+            m.gone = True
+
+    def _shutdown(self) -> None:
+        """Close the client; stop a local cluster (stdin closed, then SIGTERM, then SIGKILL to
+        its process group) and any worker of it still here; stop the loop."""
+        client = self._client
+        if client is not None:
+
+            async def close_client() -> None:
+                await client.close(timeout=2)
+
+            with contextlib.suppress(Exception):
+                self._call(close_client(), 3.0)
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()
+            try:
+                proc.wait(CLOSE_GRACE)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(TERM_GRACE)
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the stragglers of its session
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1.0)
+            for ps in self._anchors.values():  # a worker that left the process group
+                with contextlib.suppress(psutil.Error):
+                    ps.kill()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(2.0)
+
+
+__all__ = ["INSTALL", "ConnectError", "DaskSource", "check_address", "distributed_missing"]
