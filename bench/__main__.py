@@ -78,6 +78,7 @@ BENCHES = (
         ("keys", "-n", "1024", "--workload", "sleep", "--presses", "10"),
         300,
     ),  # 48-60 s
+    Bench("dask_tick", "bench.dask_tick", ("2", "8", "--rounds", "10"), 150),  # 25 s
     Bench("scale", "bench.scale", ("all",), 400),  # 126-170 s
     Bench("soak", "bench.soak", ("2",), 300),  # 2 minutes of churn, as bench/soak.py says
 )
