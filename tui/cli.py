@@ -299,6 +299,7 @@ class Invocation:
     address: str | None = None  # mptop dask: the scheduler (None: a local cluster)
     workers: int = 0  # mptop dask: the local cluster's workers
     threads: int = 1  # mptop dask: threads per worker
+    port: int = 0  # mptop dask: the local cluster's scheduler port (0: any free one)
 
 
 def _given(args: argparse.Namespace, options: Sequence[tuple[str, str]]) -> list[str]:

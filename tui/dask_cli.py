@@ -67,6 +67,13 @@ def build_dask_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"threads per worker of the local cluster, 1 to {MAX_THREADS} (default: cores / workers, at least 1)",
     )
+    p.add_argument(
+        "--port",
+        type=_whole,
+        default=None,
+        metavar="PORT",
+        help="the local cluster's scheduler port, for your program's Client (default: any free port; the header shows it)",
+    )
     _add_interval_option(p, 1.0)
     _add_headless_options(p, " until --duration or Ctrl+C", "until Ctrl+C")
     p.add_argument(
@@ -96,7 +103,11 @@ def parse_dask(argv: Sequence[str]) -> object:
     if args.address is not None:
         if why := check_address(args.address):
             parser.error(f"ADDRESS: {why}")
-        for option, given in (("-n", args.workers), ("--threads", args.threads)):
+        for option, given in (
+            ("-n", args.workers),
+            ("--threads", args.threads),
+            ("--port", args.port),
+        ):
             if given is not None:
                 parser.error(f"{option}: only for the local cluster (no ADDRESS)")
     workers = usable_cores() if args.workers is None else args.workers
@@ -105,6 +116,8 @@ def parse_dask(argv: Sequence[str]) -> object:
     threads = args.threads or max(1, usable_cores() // workers)
     if not 1 <= threads <= MAX_THREADS:
         parser.error(f"argument --threads: must be 1 to {MAX_THREADS}, got {threads}")
+    if args.port is not None and not 1 <= args.port <= 65535:
+        parser.error(f"argument --port: must be 1 to 65535, got {args.port}")
     if missing := distributed_missing():
         parser.exit(2, f"mptop dask: error: {missing}\n")
     mode = "dask-headless" if args.headless else "dask"
@@ -117,6 +130,7 @@ def parse_dask(argv: Sequence[str]) -> object:
         address=args.address,
         workers=workers,
         threads=threads,
+        port=args.port or 0,
     )
 
 
@@ -136,7 +150,11 @@ def run_dask(inv: object) -> int:
 
     def make() -> DaskSource:
         return DaskSource(
-            inv.address, workers=inv.workers, threads=inv.threads, interval=inv.interval
+            inv.address,
+            workers=inv.workers,
+            threads=inv.threads,
+            port=inv.port,
+            interval=inv.interval,
         )
 
     if inv.mode == "dask-headless":

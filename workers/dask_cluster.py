@@ -12,8 +12,9 @@ inherit it), and mptop is one more client of it, over TCP on loopback.
 The process:
 
 - starts ``LocalCluster(n_workers, threads_per_worker, processes=True,
-  asynchronous=True, dashboard_address=None)`` on 127.0.0.1 (no bokeh
-  needed, no dashboard port to clash);
+  asynchronous=True, dashboard_address=None)`` on 127.0.0.1, its scheduler
+  on ``--port`` (0: any free port; no bokeh needed, no dashboard port to
+  clash);
 - adds two handlers to its scheduler, which mptop's client calls as
   ``client.scheduler.mptop_add()`` and ``client.scheduler.mptop_retire(name=...)``:
   add one worker (``LocalCluster.scale``), and retire one gracefully and
@@ -47,11 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mptop.workers.dask_cluster")
     p.add_argument("--workers", type=int, required=True)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--port", type=int, default=0)  # the scheduler's; 0: any free port
     p.add_argument("--address-file", type=Path, required=True)
     return p
 
 
-async def _serve(workers: int, threads: int, address_file: Path) -> int:
+async def _serve(workers: int, threads: int, port: int, address_file: Path) -> int:
     import distributed
 
     local_cluster: Any = distributed.LocalCluster  # distributed is untyped: Any
@@ -67,6 +69,7 @@ async def _serve(workers: int, threads: int, address_file: Path) -> int:
         asynchronous=True,
         dashboard_address=None,
         host="127.0.0.1",
+        scheduler_port=port,
     )
     try:
 
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the cluster until stdin closes or a SIGTERM/SIGINT; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return asyncio.run(_serve(args.workers, args.threads, args.address_file))
+        return asyncio.run(_serve(args.workers, args.threads, args.port, args.address_file))
     except Exception as err:
         print(f"mptop dask: the local cluster failed: {type(err).__name__}: {err}", flush=True)
         return 1

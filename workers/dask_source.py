@@ -70,7 +70,7 @@ from mptop.workers.process_facts import closer_look
 from mptop.workers.sampling_thread import SamplingThread
 from mptop.workers.signals import pin_tree_process, send_signal
 from mptop.workers.snapshot import Snapshot, WorkerSample, WorkerState
-from mptop.workers.source import Closed, Deliver, Failed, Fate, SourceInfo
+from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 from mptop.workers.stacks import StackDump
 
@@ -116,7 +116,8 @@ def check_address(address: str) -> str:
 
 
 class DaskSource:
-    """A Dask cluster: a local one mptop starts (``address=None``) or the one at ``address``.
+    """A Dask cluster: a local one mptop starts (``address=None``: ``workers`` processes of
+    ``threads`` threads, its scheduler on ``port``, 0 = any free one) or the one at ``address``.
 
     Blocks until the cluster answers: raises ``RuntimeError`` (one line: why)
     if the local cluster cannot start within :data:`START_TIMEOUT` seconds,
@@ -130,6 +131,7 @@ class DaskSource:
         *,
         workers: int = 2,
         threads: int = 1,
+        port: int = 0,
         interval: float = 1.0,
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
@@ -176,7 +178,7 @@ class DaskSource:
         self._client: Any = None
         try:
             if address is None:
-                address = self._start_cluster(workers, threads)
+                address = self._start_cluster(workers, threads, port)
             else:
                 self._by_value()
             self.address = address
@@ -376,8 +378,16 @@ class DaskSource:
                 m.gone = True
             self._last = None
             last = self._snapshot(time.monotonic(), final=True)
-            fates = tuple(
-                Fate(m.pid or 0, m.name, False, None, ended=True) for m in members if m.pid
+            restarted = sum(m.restarts for m in members)
+            notes.append(
+                f"mptop: closed the local cluster at {self.address}: its scheduler, nannies and"
+                f" {sum(not m.retired for m in members)} worker(s)"
+                + (f" ({restarted} restart(s) by their nannies)" if restarted else "")
+                + (
+                    f"; {sum(m.retired for m in members)} retired before"
+                    if any(m.retired for m in members)
+                    else ""
+                )
             )
             if self.log_path is not None:
                 notes.append(f"mptop: the local cluster's log: {self.log_path}")
@@ -389,8 +399,8 @@ class DaskSource:
                 f"mptop: left the cluster at {self.address} running ({len(alive)} workers):"
                 " mptop dask never stops a cluster it did not start"
             )
-            fates = ()
-        self._closed = Closed(fates, last, None, tuple(notes))
+        # no fates: a Dask worker's exit code is its nanny's to know, not mptop's
+        self._closed = Closed((), last, None, tuple(notes))
         return self._closed
 
     # -- the loop -----------------------------------------------------------------------
@@ -667,7 +677,7 @@ class DaskSource:
 
     # -- the local cluster --------------------------------------------------------------
 
-    def _start_cluster(self, workers: int, threads: int) -> str:
+    def _start_cluster(self, workers: int, threads: int, port: int) -> str:
         """Start :mod:`mptop.workers.dask_cluster`, its output in a log file; its scheduler's address."""
         self._dir = Path(tempfile.mkdtemp(prefix="mptop-dask-"))
         self.log_path = self._dir / "cluster.log"
@@ -680,6 +690,8 @@ class DaskSource:
             str(workers),
             "--threads",
             str(threads),
+            "--port",
+            str(port),
             "--address-file",
             str(address_file),
         ]
