@@ -183,6 +183,9 @@ def test_headless_recording_then_no_dask_process_is_left(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert "starting a local Dask cluster of 2 workers" in proc.stderr
     rec = read_recording(out)
+    from mptop.workers.replay_source import ReplaySource
+
+    assert ReplaySource(rec).info().columns == "dask"
     names = {w.name for s in rec.snapshots for w in s.workers}
     assert {"worker-0", "worker-1", "scheduler+nannies"} <= names
     pids = {w.pid for s in rec.snapshots for w in s.workers}

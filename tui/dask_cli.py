@@ -158,7 +158,13 @@ def run_dask(inv: object) -> int:
         )
 
     if inv.mode == "dask-headless":
-        header = {"name": "dask", "dask": inv.address or "local", "interval": inv.interval}
+        header = {
+            "name": "dask",
+            "description": f"mptop dask {inv.address or '(a local cluster)'}",
+            "dask": inv.address or "local",
+            "interval": inv.interval,
+            "columns": "dask",  # a replay shows the cluster's columns
+        }
         try:
             return run_headless_cli(inv, make, header)
         except ConnectError as err:

@@ -217,6 +217,7 @@ class DaskSource:
                 "dask": self.address,
                 "local": self.local,
                 "interval": self.sampling.interval,
+                "columns": "dask",
             },
             ended=bool(self._lost),
             no_channels=(

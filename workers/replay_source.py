@@ -106,7 +106,16 @@ class ReplaySource:
             unavailable="a replay starts no process",
             record=rec.header.get("scenario") if isinstance(rec.header, dict) else None,
             no_channels="no channels in this snapshot",
+            columns=self._columns(),
         )
+
+    def _columns(self) -> str:
+        """The worker table's columns the recorded run had (its header's ``columns``: ``dask``
+        for a cluster's), ``process`` for any other or an older recording."""
+        header = self.recording.header
+        scenario = header.get("scenario") if isinstance(header, dict) else None
+        columns = scenario.get("columns") if isinstance(scenario, dict) else None
+        return columns if columns in ("process", "dask") else "process"
 
     def start(self, deliver: Deliver, failed: Failed) -> None:
         """Deliver the first snapshot at once, then play (unless paused)."""
