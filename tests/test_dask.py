@@ -104,6 +104,22 @@ def test_local_cluster_rows_have_pids_hosts_and_the_nanny(cluster: DaskSource) -
     with pytest.raises(CommandError, match="scheduler"):
         cluster.send(Signal(scheduler.pid, signal.SIGKILL))
 
+    # seen from another machine (the workers' host name is not this one's): no psutil, the
+    # workers' own monitors, and their host grouped, since its cores are not this machine's
+    anchors, cluster._anchors = cluster._anchors, {}
+    cluster._hostname = "another-machine"
+    try:
+        snap = until(cluster, lambda s: bool(s.hosts) and s.hosts[0].rss is not None)
+        (host,) = snap.hosts
+        assert host.host == "127.0.0.1" and host.workers == 2 and host.rss > 40 << 20
+        far = workers(snap)["worker-0"]
+        assert far.core is None and far.rss is not None and far.rss > 20 << 20
+        with pytest.raises(CommandError, match="another host"):
+            cluster.send(Signal(far.pid, signal.SIGKILL))
+        assert psutil.Process(far.pid).is_running()
+    finally:
+        cluster._anchors = anchors | cluster._anchors
+
 
 def test_a_graph_that_moves_data_shows_bytes_on_the_transfer_channel(cluster: DaskSource) -> None:
     from distributed import Client as make_client

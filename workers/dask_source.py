@@ -17,7 +17,8 @@ channels and events. A worker on this host (its PID exists here with the
 start time the worker itself reported) gets psutil's figures too: state,
 CPU%, core, RSS, OS threads (:class:`~mptop.workers.probe.ProcessProbe`);
 it takes SIGKILL, SIGSTOP/SIGCONT and an affinity, identity-checked. A
-worker elsewhere shows its own monitor's CPU% and RSS.
+worker elsewhere shows its own monitor's CPU% and RSS, and its host is one of the
+snapshot's ``hosts`` (grouped: mptop cannot read that host's cores).
 
 Commands: ``Add`` (a local cluster scales up by one), ``Retire`` (the
 scheduler moves the worker's data to the others, then closes it),
@@ -69,7 +70,7 @@ from mptop.workers.probe import GONE, ProcessProbe, load_avg
 from mptop.workers.process_facts import closer_look
 from mptop.workers.sampling_thread import SamplingThread
 from mptop.workers.signals import pin_tree_process, send_signal
-from mptop.workers.snapshot import Snapshot, WorkerSample, WorkerState
+from mptop.workers.snapshot import HostSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
 from mptop.workers.stacks import StackDump
@@ -541,7 +542,7 @@ class DaskSource:
             channels=channels,
             events=tuple(self.events.drain()),
             load_avg=load_avg(),
-            notes=self._host_notes(workers),
+            hosts=self._hosts(workers),
             mptop=self.probe.own_sample(),
         )
         self._last_snap = snap
@@ -635,19 +636,22 @@ class DaskSource:
             else (),
         )
 
-    def _host_notes(self, workers: tuple[WorkerSample, ...]) -> tuple[str, ...]:
-        """One line per host other than this one: its workers, their CPU% and RSS (their own
-        monitors' figures)."""
+    def _hosts(self, workers: tuple[WorkerSample, ...]) -> tuple[HostSample, ...]:
+        """The workers on hosts other than this one, grouped by host: how many, their summed CPU%
+        and RSS (their own monitors' figures)."""
         hosts: dict[str, list[WorkerSample]] = {}
+        scheduler = self._scheduler.get("pid")
         for w in workers:
-            if w.alive and w.pid not in self._anchors and w.host:
+            if w.alive and w.pid not in self._anchors and w.host and w.pid != scheduler:
                 hosts.setdefault(w.host, []).append(w)
-        lines = []
+        out = []
         for host, ws in sorted(hosts.items()):
-            cpu = sum(w.cpu_percent or 0.0 for w in ws)
-            rss = sum(w.rss or 0 for w in ws)
-            lines.append(f"host {host}: {len(ws)} workers, CPU {cpu:.0f}%, RSS {rss >> 20} MiB")
-        return tuple(lines)
+            cpus = [w.cpu_percent for w in ws if w.cpu_percent is not None]
+            rss = [w.rss for w in ws if w.rss is not None]
+            out.append(
+                HostSample(host, len(ws), sum(cpus) if cpus else None, sum(rss) if rss else None)
+            )
+        return tuple(out)
 
     # -- members and processes ----------------------------------------------------------
 

@@ -230,6 +230,23 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class HostSample:
+    """Another host's part of a cluster run (``mptop dask``), whose cores mptop cannot read.
+
+    ``host`` is its address as Dask names it; ``workers`` how many of the run's
+    live workers run there; ``cpu_percent`` their summed CPU (100 = one core)
+    and ``rss`` their summed resident memory in bytes, both from the workers'
+    own system monitors (Dask's ``SystemMonitor``, psutil inside each worker),
+    ``None`` where none reported yet.
+    """
+
+    host: str
+    workers: int
+    cpu_percent: float | None
+    rss: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one tick saw.
 
@@ -237,7 +254,8 @@ class Snapshot:
     snapshot (0 for the first). ``events`` holds only the events new since the
     previous snapshot. ``load_avg`` is the 1, 5 and 15 minute load average where
     the platform has one. ``mptop`` is mptop's own process (its CPU%, core, RSS), apart
-    from ``workers``: shown, never signalled.
+    from ``workers``: shown, never signalled. ``hosts``: a cluster run's other hosts,
+    grouped (their cores are not this machine's ``cores``).
     """
 
     time: float
@@ -250,6 +268,7 @@ class Snapshot:
     load_avg: tuple[float, float, float] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     mptop: WorkerSample | None = None
+    hosts: tuple[HostSample, ...] = ()
 
     @property
     def total_percent(self) -> float:
