@@ -12,10 +12,19 @@ DataTable's ``fixed_columns``): a row on screen is its first
 The Name column is as wide as the longest name shown (:func:`name_width`),
 and the table is as tall as its rows (the screen's body gives it that many,
 see :mod:`mptop.tui.widgets.body`).
+
+Which columns there are is the table's :class:`ColumnSet`, by the name a
+source gives (``SourceInfo.columns``): ``process`` for a local run's
+processes (:data:`COLUMNS`), ``dask`` for a cluster's workers (host, threads,
+the worker's memory and task figures, transfers with the other workers).
+Each :class:`Column` makes its own cell text; the module-level names
+(:data:`COLUMNS`, :data:`COLUMN_KEYS`, :func:`worker_texts`, :func:`row_line`,
+...) are the process set's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -62,7 +71,8 @@ def load_level(percent: float | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: ``width`` in cells, a sort key over samples, and its help line.
+    """One column: ``width`` in cells, a sort key over samples, its help line, and ``text``: what
+    its cell shows for a sample (a missing figure: :data:`~mptop.tui.format.DASH`).
 
     ``sort_key`` returns the value to sort by, or None where the row has none
     (an exited worker's CPU%): those rows go last in either direction.
@@ -74,14 +84,124 @@ class Column:
     justify: Justify
     sort_key: Callable[[WorkerSample], Any]
     help: str
+    text: Callable[[WorkerSample], str]
+
+
+def _whole(value: int | None) -> str:
+    return fmt.DASH if value is None else str(value)
 
 
 def _exit_text(w: WorkerSample) -> str:
-    return "" if w.exitcode is None else f"{w.exitcode} {describe_exitcode(w.exitcode)}"
+    """The exit code and its meaning; a live worker its nanny restarted: ``↻N`` (N restarts)."""
+    if w.exitcode is None:
+        return f"↻{w.restarts}" if w.restarts > 0 and w.alive else ""
+    return f"{w.exitcode} {describe_exitcode(w.exitcode)}"
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("pid", "PID", 7, "right", operator.attrgetter("pid"), "process ID"),
+def _exit_order(w: WorkerSample) -> tuple[bool, int, int] | None:
+    """The Exit column's sort key in a cluster: exit codes, then restarted workers (by count)."""
+    if w.exitcode is None and not w.restarts:
+        return None
+    return (w.exitcode is None, w.exitcode or 0, w.restarts)
+
+
+def _core_text(w: WorkerSample) -> str:
+    if w.pinned is not None and w.alive:
+        return f"{w.pinned}*"
+    return fmt.DASH if w.core is None else str(w.core)
+
+
+_COL_PID = Column(
+    "pid", "PID", 7, "right", operator.attrgetter("pid"), "process ID", lambda w: str(w.pid)
+)
+_COL_NAME = Column(
+    "name", "Name", 18, "left", operator.attrgetter("name"), "Process.name", lambda w: w.name
+)
+_COL_STATE = Column(
+    "state",
+    "State",
+    8,
+    "left",
+    lambda w: w.state.value,
+    "running, sleeping, stopped (SIGSTOP), zombie, exited",
+    lambda w: w.state.value,
+)
+_COL_EXIT = Column(
+    "exit",
+    "Exit",
+    12,
+    "left",
+    operator.attrgetter("exitcode"),
+    "Process.exitcode and its meaning; -N = killed by signal N",
+    _exit_text,
+)
+_COL_CPU = Column(
+    "cpu",
+    "CPU%",
+    6 + BAR_CELLS,
+    "right",
+    operator.attrgetter("cpu_percent"),
+    "CPU over the last tick, 100 = one full core, with a bar",
+    lambda w: f"{fmt.percent(w.cpu_percent):>5} {cpu_bar(w.cpu_percent)}",
+)
+_COL_CORE = Column(
+    "core",
+    "Core",
+    5,
+    "right",
+    operator.attrgetter("core"),
+    "core it last ran on; * = pinned there (affinity)",
+    _core_text,
+)
+_COL_RSS = Column(
+    "rss",
+    "RSS",
+    7,
+    "right",
+    operator.attrgetter("rss"),
+    "resident memory, bytes",
+    lambda w: fmt.size(w.rss),
+)
+_COL_IN_MSGS = Column(
+    "in_msgs",
+    "In msg/s",
+    8,
+    "right",
+    operator.attrgetter("msgs_in_per_s"),
+    "messages/s taken from channels",
+    lambda w: fmt.count(w.msgs_in_per_s),
+)
+_COL_IN_BYTES = Column(
+    "in_bytes",
+    "In B/s",
+    7,
+    "right",
+    operator.attrgetter("bytes_in_per_s"),
+    "pickled bytes/s taken",
+    lambda w: fmt.size(w.bytes_in_per_s),
+)
+_COL_OUT_MSGS = Column(
+    "out_msgs",
+    "Out msg/s",
+    9,
+    "right",
+    operator.attrgetter("msgs_out_per_s"),
+    "messages/s put into channels",
+    lambda w: fmt.count(w.msgs_out_per_s),
+)
+_COL_OUT_BYTES = Column(
+    "out_bytes",
+    "Out B/s",
+    7,
+    "right",
+    operator.attrgetter("bytes_out_per_s"),
+    "pickled bytes/s put",
+    lambda w: fmt.size(w.bytes_out_per_s),
+)
+
+# A local run's processes (spawned, a program's, an attached tree, a replay of one).
+PROCESS_COLUMNS: tuple[Column, ...] = (
+    _COL_PID,
     Column(
         "ppid",
         "PPID",
@@ -89,42 +209,23 @@ COLUMNS: tuple[Column, ...] = (
         "right",
         operator.attrgetter("ppid"),
         "parent's PID: mptop, the forkserver, or the process that started it",
+        lambda w: _whole(w.ppid),
     ),
-    Column("name", "Name", 18, "left", operator.attrgetter("name"), "Process.name"),
+    _COL_NAME,
+    _COL_STATE,
+    _COL_EXIT,
+    _COL_CPU,
+    _COL_CORE,
+    _COL_RSS,
     Column(
-        "state",
-        "State",
-        8,
+        "daemon",
+        "Daemon",
+        6,
         "left",
-        lambda w: w.state.value,
-        "running, sleeping, stopped (SIGSTOP), zombie, exited",
+        operator.attrgetter("daemon"),
+        "Process.daemon",
+        lambda w: "yes" if w.daemon else "no",
     ),
-    Column(
-        "exit",
-        "Exit",
-        12,
-        "left",
-        operator.attrgetter("exitcode"),
-        "Process.exitcode and its meaning; -N = killed by signal N",
-    ),
-    Column(
-        "cpu",
-        "CPU%",
-        6 + BAR_CELLS,
-        "right",
-        operator.attrgetter("cpu_percent"),
-        "CPU over the last tick, 100 = one full core, with a bar",
-    ),
-    Column(
-        "core",
-        "Core",
-        5,
-        "right",
-        operator.attrgetter("core"),
-        "core it last ran on; * = pinned there (affinity)",
-    ),
-    Column("rss", "RSS", 7, "right", operator.attrgetter("rss"), "resident memory, bytes"),
-    Column("daemon", "Daemon", 6, "left", operator.attrgetter("daemon"), "Process.daemon"),
     Column(
         "method",
         "Method",
@@ -132,6 +233,7 @@ COLUMNS: tuple[Column, ...] = (
         "left",
         operator.attrgetter("start_method"),
         "start method: fork, forkserver, spawn; – = not started by multiprocessing",
+        lambda w: w.start_method or fmt.DASH,
     ),
     Column(
         "tasks",
@@ -140,6 +242,7 @@ COLUMNS: tuple[Column, ...] = (
         "right",
         operator.attrgetter("tasks_done"),
         "tasks it finished (answered); – = no task loop known (Pool, executor and mptop's workers have one)",
+        lambda w: _whole(w.tasks_done),
     ),
     Column(
         "task_time",
@@ -148,60 +251,165 @@ COLUMNS: tuple[Column, ...] = (
         "right",
         operator.attrgetter("current_task_seconds"),
         "how long the task in flight has run (to within a tick; new = began since the last); – = idle",
+        lambda w: "new" if w.current_task_seconds == 0 else fmt.seconds(w.current_task_seconds),
     ),
+    _COL_IN_MSGS,
+    _COL_IN_BYTES,
+    _COL_OUT_MSGS,
+    _COL_OUT_BYTES,
+)
+
+# A Dask cluster's workers (mptop dask): where each runs, its threads, the worker's own
+# memory and task figures, and its transfers of data with the other workers.
+DASK_COLUMNS: tuple[Column, ...] = (
+    _COL_PID,
     Column(
-        "in_msgs",
-        "In msg/s",
-        8,
-        "right",
-        operator.attrgetter("msgs_in_per_s"),
-        "messages/s taken from channels",
-    ),
-    Column(
-        "in_bytes",
-        "In B/s",
+        "ppid",
+        "PPID",
         7,
         "right",
-        operator.attrgetter("bytes_in_per_s"),
-        "pickled bytes/s taken",
+        operator.attrgetter("ppid"),
+        "the nanny's PID: the process that restarts the worker",
+        lambda w: _whole(w.ppid),
     ),
+    dataclasses.replace(_COL_NAME, help="the worker's name in the cluster (a restart keeps it)"),
     Column(
-        "out_msgs",
-        "Out msg/s",
-        9,
-        "right",
-        operator.attrgetter("msgs_out_per_s"),
-        "messages/s put into channels",
+        "host",
+        "Host",
+        15,
+        "left",
+        operator.attrgetter("host"),
+        "the worker's host address, as Dask knows it",
+        lambda w: w.host or fmt.DASH,
     ),
+    _COL_STATE,
     Column(
-        "out_bytes",
-        "Out B/s",
+        "exit",
+        "Exit",
+        12,
+        "left",
+        _exit_order,
+        "↻N = its nanny restarted it N times (a new process, the same name and row); an exit"
+        " code where mptop saw one (-N = killed by signal N)",
+        _exit_text,
+    ),
+    _COL_CPU,
+    dataclasses.replace(
+        _COL_CORE, help="core it last ran on; * = pinned there (affinity); – = on another host"
+    ),
+    _COL_RSS,
+    Column(
+        "threads",
+        "Threads",
         7,
         "right",
-        operator.attrgetter("bytes_out_per_s"),
-        "pickled bytes/s put",
+        operator.attrgetter("thread_count"),
+        "OS threads of its process (the worker's task threads among them)",
+        lambda w: _whole(w.thread_count),
+    ),
+    Column(
+        "managed",
+        "Managed",
+        7,
+        "right",
+        operator.attrgetter("managed_bytes"),
+        "data the worker holds, by Dask's sizeof",
+        lambda w: fmt.size(w.managed_bytes),
+    ),
+    Column(
+        "spilled",
+        "Spilled",
+        7,
+        "right",
+        operator.attrgetter("spilled_bytes"),
+        "of the data it holds, the bytes spilled to disk",
+        lambda w: fmt.size(w.spilled_bytes),
+    ),
+    Column(
+        "executing",
+        "Exec",
+        5,
+        "right",
+        operator.attrgetter("tasks_executing"),
+        "tasks executing now",
+        lambda w: _whole(w.tasks_executing),
+    ),
+    Column(
+        "ready",
+        "Ready",
+        6,
+        "right",
+        operator.attrgetter("tasks_ready"),
+        "tasks ready to run, waiting for a thread",
+        lambda w: _whole(w.tasks_ready),
+    ),
+    Column(
+        "held",
+        "Held",
+        5,
+        "right",
+        operator.attrgetter("tasks_in_memory"),
+        "tasks whose results it holds in memory",
+        lambda w: _whole(w.tasks_in_memory),
+    ),
+    dataclasses.replace(
+        _COL_IN_MSGS,
+        help="transfers/s of data from other workers (each transfer may carry several keys)",
+    ),
+    dataclasses.replace(
+        _COL_IN_BYTES,
+        help="bytes/s of data received from other workers (Dask's nbytes of the keys, counted"
+        " by this worker)",
+    ),
+    dataclasses.replace(
+        _COL_OUT_MSGS,
+        help="transfers/s of data sent to other workers, counted by this worker (each transfer"
+        " may carry several keys)",
+    ),
+    dataclasses.replace(
+        _COL_OUT_BYTES,
+        help="bytes/s of data sent to other workers (Dask's nbytes of the keys, counted by this"
+        " worker)",
     ),
 )
-COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+
 # Columns whose first sort shows the largest values on top (htop's habit for measures).
-BIGGEST_FIRST = frozenset(
-    {"cpu", "rss", "tasks", "task_time", "in_msgs", "in_bytes", "out_msgs", "out_bytes"}
-    & set(COLUMN_KEYS)
+_MEASURES = frozenset(
+    {
+        "cpu",
+        "rss",
+        "tasks",
+        "task_time",
+        "in_msgs",
+        "in_bytes",
+        "out_msgs",
+        "out_bytes",
+        "threads",
+        "managed",
+        "spilled",
+        "executing",
+        "ready",
+        "held",
+    }
 )
 _GAP = 1
 # PID, PPID and Name stay in place when the table scrolls sideways (DataTable's fixed_columns).
 FROZEN_COLUMNS = 3
-_NAME = COLUMN_KEYS.index("name")
-# The Name column is never narrower than this (cells), and widens to the longest name shown.
-NAME_MIN = COLUMNS[_NAME].width
+# The columns a thread row fills (the others are its process's: blank on the thread's row).
+_THREAD_COLUMNS = frozenset({"pid", "ppid", "name", "state", "cpu", "core"})
+_STATE_STYLES = {
+    WorkerState.RUNNING: "running",
+    WorkerState.STOPPED: "stopped",
+    WorkerState.ZOMBIE: "zombie",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Geometry:
     """Where the columns are in a row, in cells, for one width of the Name column.
 
-    ``widths`` per column (:data:`COLUMNS` order); ``starts`` where each column
-    begins, at the gap before it; ``cells`` each column's ``[start, end)``
+    ``widths`` per column (its :class:`ColumnSet`'s order); ``starts`` where each
+    column begins, at the gap before it; ``cells`` each column's ``[start, end)``
     without the gaps; ``total`` the row's width; ``frozen`` the cells on the
     left that stay in place when the table scrolls sideways (the frozen
     columns and the gap after them).
@@ -214,88 +422,154 @@ class Geometry:
     frozen: int
 
 
-def geometry(name_width: int = NAME_MIN) -> Geometry:
-    """The :class:`Geometry` of a row whose Name column is ``name_width`` cells wide."""
-    widths = tuple(name_width if c.key == "name" else c.width for c in COLUMNS)
-    starts = tuple(sum(w + _GAP for w in widths[:i]) for i in range(len(widths)))
-    cells = tuple((s + _GAP, s + _GAP + w) for s, w in zip(starts, widths, strict=True))
-    total = sum(widths) + _GAP * (len(widths) + 1)
-    return Geometry(widths, starts, cells, total, starts[FROZEN_COLUMNS] + _GAP)
+class ColumnSet:
+    """A worker table's columns, named: ``process`` (:data:`PROCESS_COLUMNS`) or ``dask``
+    (:data:`DASK_COLUMNS`), as a source's ``SourceInfo.columns`` says.
+
+    The first :data:`FROZEN_COLUMNS` are PID, PPID and Name (they stay in place
+    when the table scrolls sideways); State, Exit and CPU% are in every set (a
+    row's colours). Knows where its columns are (:meth:`geometry`), how wide
+    Name may be (:meth:`name_width`) and a row's cells (:meth:`texts`).
+    """
+
+    __slots__ = (
+        "biggest_first",
+        "columns",
+        "cpu_at",
+        "default_geometry",
+        "exit_at",
+        "keys",
+        "name",
+        "name_at",
+        "name_min",
+        "state_at",
+    )
+
+    def __init__(self, name: str, columns: tuple[Column, ...]) -> None:
+        keys = tuple(c.key for c in columns)
+        frozen_first = keys[:FROZEN_COLUMNS] == ("pid", "ppid", "name")
+        if not frozen_first or not {"state", "exit", "cpu"} <= set(keys):
+            raise ValueError(f"column set {name!r}: PID, PPID, Name first; State, Exit, CPU% in it")
+        self.name = name
+        self.columns = columns
+        self.keys = keys
+        self.biggest_first = _MEASURES & set(keys)
+        self.name_at = keys.index("name")
+        self.state_at, self.exit_at, self.cpu_at = (keys.index(k) for k in ("state", "exit", "cpu"))
+        # The Name column is never narrower than this (cells), and widens to the longest name shown.
+        self.name_min = columns[self.name_at].width
+        self.default_geometry = self.geometry()
+
+    def __repr__(self) -> str:
+        return f"ColumnSet({self.name!r})"
+
+    def column(self, key: str) -> Column:
+        """The column ``key`` (a ``KeyError`` where the set has none)."""
+        if key not in self.keys:
+            raise KeyError(key)
+        return self.columns[self.keys.index(key)]
+
+    def geometry(self, name_width: int | None = None) -> Geometry:
+        """The :class:`Geometry` of a row whose Name column is ``name_width`` cells wide
+        (None: :attr:`name_min`)."""
+        width = self.name_min if name_width is None else name_width
+        widths = tuple(width if c.key == "name" else c.width for c in self.columns)
+        starts = tuple(sum(w + _GAP for w in widths[:i]) for i in range(len(widths)))
+        cells = tuple((s + _GAP, s + _GAP + w) for s, w in zip(starts, widths, strict=True))
+        total = sum(widths) + _GAP * (len(widths) + 1)
+        return Geometry(widths, starts, cells, total, starts[FROZEN_COLUMNS] + _GAP)
+
+    def name_width(self, longest: int, width: int) -> int:
+        """Cells for the Name column: ``longest`` (the longest name shown), at least :attr:`name_min`.
+
+        Where the whole row fits in ``width`` cells, every name shows whole.
+        Otherwise the frozen columns (PID, PPID, Name) take at most half the
+        width, so the columns that scroll keep the other half; a longer name then
+        loses its middle (``ForkServ…Worker-12``), which keeps the number that
+        tells workers apart.
+        """
+        want = max(self.name_min, longest)
+        if self.default_geometry.total - self.name_min + want <= width:
+            return want
+        others = self.default_geometry.frozen - self.name_min  # PID, PPID and the gaps
+        return min(want, max(self.name_min, width // 2 - others))
+
+    def texts(self, w: WorkerSample) -> tuple[str, ...]:
+        """The plain text of each cell of ``w``, in this set's order (what a row shows)."""
+        return tuple(c.text(w) for c in self.columns)
+
+    def row_line(self, texts: tuple[str, ...], alive: bool, geo: Geometry | None = None) -> str:
+        """A row's plain text, ``geo.total`` cells: each cell fitted to its column, gaps between.
+
+        ``texts`` as from :meth:`texts`, ``geo`` this set's (None: the default).
+        A live worker's CPU% keeps its bar whole and cuts the number if it must;
+        a name too long for its column loses its middle. Assumes one cell per
+        character.
+        """
+        geo = self.default_geometry if geo is None else geo
+        gap = " " * _GAP
+        parts = [gap]
+        for c, width, text in zip(self.columns, geo.widths, texts, strict=True):
+            if c.key == "cpu" and alive:
+                parts.append(
+                    _fit(text[:-BAR_CELLS], width - BAR_CELLS, "right") + text[-BAR_CELLS:]
+                )
+            elif c.key == "name":
+                parts.append(fit_middle(text, width))
+            else:
+                parts.append(_fit(text, width, c.justify))
+            parts.append(gap)
+        return "".join(parts)
+
+    def thread_texts(self, row: WorkerSample) -> tuple[str, ...]:
+        """The cells of a thread's row (``row`` as :func:`thread_sample` makes it): PID shows
+        ``└TID``; the columns that are its process's are blank."""
+        texts = tuple(c.text(row) if c.key in _THREAD_COLUMNS else "" for c in self.columns)
+        return (f"└{row.pid}", *texts[1:])
 
 
-DEFAULT_GEOMETRY = geometry()
+PROCESS = ColumnSet("process", PROCESS_COLUMNS)
+DASK = ColumnSet("dask", DASK_COLUMNS)
+COLUMN_SETS: dict[str, ColumnSet] = {s.name: s for s in (PROCESS, DASK)}
+
+
+def column_set(name: str) -> ColumnSet:
+    """The column set ``name`` (:data:`COLUMN_SETS`); a ``ValueError`` names the known ones."""
+    cols = COLUMN_SETS.get(name)
+    if cols is None:
+        raise ValueError(f"no column set {name!r}: {', '.join(COLUMN_SETS)}")
+    return cols
+
+
+# The process set's, under the names the rest of mptop and its tests use.
+COLUMNS = PROCESS_COLUMNS
+COLUMN_KEYS = PROCESS.keys
+BIGGEST_FIRST = PROCESS.biggest_first
+NAME_MIN = PROCESS.name_min
+DEFAULT_GEOMETRY = PROCESS.default_geometry
 TOTAL_WIDTH = DEFAULT_GEOMETRY.total
 # Where each column starts in a row (at the gap before it), in cells, with Name at NAME_MIN.
 COLUMN_STARTS: tuple[int, ...] = DEFAULT_GEOMETRY.starts
 
 
-def name_width(longest: int, width: int) -> int:
-    """Cells for the Name column: ``longest`` (the longest name shown), at least :data:`NAME_MIN`.
+def geometry(name_width: int = NAME_MIN) -> Geometry:
+    """The process set's :class:`Geometry` with Name ``name_width`` cells wide (:meth:`ColumnSet.geometry`)."""
+    return PROCESS.geometry(name_width)
 
-    Where the whole row fits in ``width`` cells, every name shows whole.
-    Otherwise the frozen columns (PID, PPID, Name) take at most half the
-    width, so the columns that scroll keep the other half; a longer name then
-    loses its middle (``ForkServ…Worker-12``), which keeps the number that
-    tells workers apart.
-    """
-    want = max(NAME_MIN, longest)
-    if DEFAULT_GEOMETRY.total - NAME_MIN + want <= width:
-        return want
-    others = DEFAULT_GEOMETRY.frozen - NAME_MIN  # PID, PPID and the gaps
-    return min(want, max(NAME_MIN, width // 2 - others))
+
+def name_width(longest: int, width: int) -> int:
+    """The process set's Name width for these names in ``width`` cells (:meth:`ColumnSet.name_width`)."""
+    return PROCESS.name_width(longest, width)
 
 
 def worker_texts(w: WorkerSample) -> tuple[str, ...]:
-    """The plain text of each cell of ``w``, in :data:`COLUMNS` order (what a row shows)."""
-    core = fmt.DASH if w.core is None else str(w.core)
-    if w.pinned is not None and w.alive:
-        core = f"{w.pinned}*"
-    return (
-        str(w.pid),
-        fmt.DASH if w.ppid is None else str(w.ppid),
-        w.name,
-        w.state.value,
-        _exit_text(w),
-        f"{fmt.percent(w.cpu_percent):>5} {cpu_bar(w.cpu_percent)}",
-        core,
-        fmt.size(w.rss),
-        "yes" if w.daemon else "no",
-        w.start_method or fmt.DASH,
-        fmt.DASH if w.tasks_done is None else str(w.tasks_done),
-        "new" if w.current_task_seconds == 0 else fmt.seconds(w.current_task_seconds),
-        fmt.count(w.msgs_in_per_s),
-        fmt.size(w.bytes_in_per_s),
-        fmt.count(w.msgs_out_per_s),
-        fmt.size(w.bytes_out_per_s),
-    )
-
-
-_STATE, _EXIT, _CPU = (COLUMN_KEYS.index(k) for k in ("state", "exit", "cpu"))
-_STATE_STYLES = {
-    WorkerState.RUNNING: "running",
-    WorkerState.STOPPED: "stopped",
-    WorkerState.ZOMBIE: "zombie",
-}
+    """The plain text of each cell of ``w``, in :data:`COLUMNS` order (:meth:`ColumnSet.texts`)."""
+    return PROCESS.texts(w)
 
 
 def row_line(texts: tuple[str, ...], alive: bool, geo: Geometry = DEFAULT_GEOMETRY) -> str:
-    """A row's plain text, ``geo.total`` cells: each cell fitted to its column, gaps between.
-
-    ``texts`` as from :func:`worker_texts`. A live worker's CPU% keeps its
-    bar whole and cuts the number if it must; a name too long for its column
-    loses its middle. Assumes one cell per character.
-    """
-    gap = " " * _GAP
-    parts = [gap]
-    for c, width, text in zip(COLUMNS, geo.widths, texts, strict=True):
-        if c.key == "cpu" and alive:
-            parts.append(_fit(text[:-BAR_CELLS], width - BAR_CELLS, "right") + text[-BAR_CELLS:])
-        elif c.key == "name":
-            parts.append(fit_middle(text, width))
-        else:
-            parts.append(_fit(text, width, c.justify))
-        parts.append(gap)
-    return "".join(parts)
+    """A process row's plain text (:meth:`ColumnSet.row_line`)."""
+    return PROCESS.row_line(texts, alive, geo)
 
 
 def fit_middle(text: str, width: int) -> str:
@@ -312,17 +586,10 @@ def fit_middle(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
-# The columns a thread row fills (the others are its process's: blank on the thread's row).
-_THREAD_COLUMNS = frozenset({"pid", "ppid", "name", "state", "cpu", "core"})
-
-
-def thread_row(t: ThreadSample, owner: WorkerSample) -> tuple[WorkerSample, tuple[str, ...]]:
-    """A thread of ``owner`` as a row: a sample (for its styles) and its cells.
-
-    PID shows ``└TID``, PPID the process's PID, Name the thread's kernel name;
-    State, CPU% and Core are the thread's own; the other cells are blank.
-    """
-    w = WorkerSample(
+def thread_sample(t: ThreadSample, owner: WorkerSample) -> WorkerSample:
+    """A thread of ``owner`` as a sample for its row: its PID the TID, its PPID the process's,
+    its name the thread's kernel name; State, CPU% and Core its own."""
+    return WorkerSample(
         pid=t.tid,
         name=t.name,
         daemon=owner.daemon,
@@ -337,11 +604,18 @@ def thread_row(t: ThreadSample, owner: WorkerSample) -> tuple[WorkerSample, tupl
         exitcode=None,
         ppid=owner.pid,
     )
-    texts = tuple(
-        text if c.key in _THREAD_COLUMNS else ""
-        for c, text in zip(COLUMNS, worker_texts(w), strict=True)
-    )
-    return w, (f"└{t.tid}", *texts[1:])
+
+
+def thread_row(
+    t: ThreadSample, owner: WorkerSample, columns: ColumnSet = PROCESS
+) -> tuple[WorkerSample, tuple[str, ...]]:
+    """A thread of ``owner`` as a row: a sample (for its styles) and its cells.
+
+    PID shows ``└TID``, PPID the process's PID, Name the thread's kernel name;
+    State, CPU% and Core are the thread's own; the other cells are blank.
+    """
+    w = thread_sample(t, owner)
+    return w, columns.thread_texts(w)
 
 
 def matches(w: WorkerSample, text: str) -> bool:
@@ -359,10 +633,12 @@ def _fit(text: str, width: int, justify: Justify) -> str:
 class WorkerTable(ScrollView, can_focus=True):
     """All workers of the run, sorted and filtered; the cursor follows a PID, not a row number.
 
-    Feed it with :meth:`update_workers` (a snapshot's workers). ``sort_key``
-    is a column key of :data:`COLUMNS`, ``sort_reverse`` inverts it, ``filter_text``
-    keeps rows whose PID, name or state contain it. Exited rows stay, dimmed,
-    until :meth:`clear_exited`.
+    Feed it with :meth:`update_workers` (a snapshot's workers). ``columns``
+    names its :class:`ColumnSet` (:data:`COLUMN_SETS`: ``process``, ``dask``;
+    :meth:`use_columns` switches). ``sort_key`` is a column key of that set,
+    ``sort_reverse`` inverts it, ``filter_text`` keeps rows whose PID, name or
+    state contain it. Exited rows stay, dimmed, until :meth:`clear_exited`; a
+    worker that ``replaces`` a row's PID (a nanny's restart) takes that row.
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -430,8 +706,9 @@ class WorkerTable(ScrollView, can_focus=True):
             super().__init__()
             self.pid = pid
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, columns: str = "process", id: str | None = None) -> None:
         super().__init__(id=id)
+        self._cols = column_set(columns)
         self._samples: dict[int, WorkerSample] = {}
         self._texts: dict[int, tuple[str, ...]] = {}
         # per row key: ((its texts, selected, the cells shown, width), its strip)
@@ -449,7 +726,8 @@ class WorkerTable(ScrollView, can_focus=True):
         self.show_threads = False
         self._thread_rows: dict[int, tuple[WorkerSample, int]] = {}
         self._threads_of: dict[int, list[int]] = {}
-        self._geo = DEFAULT_GEOMETRY  # the columns' places, with Name as wide as its names need
+        # the columns' places, with Name as wide as its names need
+        self._geo = self._cols.default_geometry
 
     # -- public state ---------------------------------------------------------
 
@@ -481,13 +759,44 @@ class WorkerTable(ScrollView, can_focus=True):
         return list(self._threads_of.get(pid, ()))
 
     @property
+    def columns(self) -> ColumnSet:
+        """The set of columns shown (``process``, ``dask``)."""
+        return self._cols
+
+    @property
     def geometry(self) -> Geometry:
         """Where the columns are now (the Name column's width follows the names shown)."""
         return self._geo
 
     def texts(self, pid: int) -> dict[str, str]:
         """The cell texts of ``pid``'s row by column key (for tests and the detail screen)."""
-        return dict(zip(COLUMN_KEYS, self._texts[pid], strict=True))
+        return dict(zip(self._cols.keys, self._texts[pid], strict=True))
+
+    def use_columns(self, name: str) -> None:
+        """Show the column set ``name`` (:data:`COLUMN_SETS`) from now on.
+
+        The geometry, the rows' texts and strips and the header are made again;
+        a sort key the set lacks gives way to PID, ascending.
+        """
+        cols = column_set(name)
+        if cols is self._cols:
+            return
+        self._cols = cols
+        self._geo = cols.default_geometry
+        self._texts = {pid: cols.texts(w) for pid, w in self._samples.items()}
+        for key, (row, _) in self._thread_rows.items():
+            self._texts[key] = cols.thread_texts(row)
+        if self._own is not None:
+            self._own_texts = cols.texts(self._own)
+        self._strips.clear()
+        self._header = None
+        if self.sort_key not in cols.keys:
+            self.set_reactive(WorkerTable.sort_key, "pid")
+            self.set_reactive(WorkerTable.sort_reverse, False)
+        if self.is_mounted:
+            self._fit_name_column()
+            self.scroll_to(x=0, animate=False, immediate=True)
+            self._reorder(force=True)
 
     # -- feeding --------------------------------------------------------------
 
@@ -498,10 +807,12 @@ class WorkerTable(ScrollView, can_focus=True):
 
         A pinned worker's core shows as ``3*``. Workers missing from ``workers``
         keep their last row. ``own`` is mptop's own process: a dimmed last row,
-        in no sort and never selected (so no key acts on it).
+        in no sort and never selected (so no key acts on it). A worker whose
+        ``replaces`` is a row's PID (its nanny restarted it) takes that row's
+        place, and the cursor if it was there (:meth:`_take_replaced`).
         """
         if own is not None or self._own is not None:
-            texts = worker_texts(own) if own is not None else None
+            texts = self._cols.texts(own) if own is not None else None
             if (own is None) != (self._own is None):
                 self._own = own
                 self._own_texts = texts
@@ -511,12 +822,14 @@ class WorkerTable(ScrollView, can_focus=True):
                 self._refresh_rows(len(self._order) + self._note_rows())
             else:
                 self._own = own
+        workers = list(workers)
+        taken = self._take_replaced(workers)
         changed: list[int] = []
-        rows_changed = False
+        rows_changed = bool(taken)
         for w in workers:
-            if w.pid in self._hidden:
+            if w.pid in self._hidden or w.pid in taken:
                 continue
-            texts = worker_texts(w)
+            texts = self._cols.texts(w)
             self._samples[w.pid] = w
             if self._texts.get(w.pid) != texts:
                 self._texts[w.pid] = texts
@@ -534,6 +847,36 @@ class WorkerTable(ScrollView, can_focus=True):
             rows = (self._index.get(pid) for pid in changed)
             self._refresh_rows(*(row for row in rows if row is not None))
 
+    def _take_replaced(self, workers: list[WorkerSample]) -> dict[int, int]:
+        """Rows the restarted workers among ``workers`` take (``replaces``: a nanny started the
+        worker again, new PID): old PID -> new PID.
+
+        The old PID's row goes (its sample, texts, strips and thread rows), and
+        the cursor, if it was on it, moves to the new PID. An old PID still in
+        ``workers`` is not shown again.
+        """
+        restarted = [w for w in workers if w.replaces is not None and w.replaces != w.pid]
+        if not restarted:
+            return {}
+        here = {w.pid for w in workers}
+        taken = {
+            w.replaces: w.pid
+            for w in restarted
+            if w.replaces is not None and (w.replaces in self._samples or w.replaces in here)
+        }
+        for old, new in taken.items():
+            cursor = self._cursor_pid
+            if cursor == old or (
+                cursor in self._thread_rows and self._thread_rows[cursor][1] == old
+            ):
+                self._cursor_pid = new
+            for key in (old, *self._threads_of.pop(old, ())):
+                self._samples.pop(key, None)
+                self._thread_rows.pop(key, None)
+                self._texts.pop(key, None)
+                self._strips.pop(key, None)
+        return taken
+
     def _update_threads(self, w: WorkerSample, changed: list[int]) -> bool:
         """Rows for ``w``'s threads (none when threads are not shown); True if the set changed."""
         threads = w.threads if self.show_threads and w.alive else ()
@@ -544,7 +887,7 @@ class WorkerTable(ScrollView, can_focus=True):
             self._texts.pop(key, None)
             self._strips.pop(key, None)
         for t, key in zip(threads, keys, strict=True):
-            row, texts = thread_row(t, w)
+            row, texts = thread_row(t, w, self._cols)
             self._thread_rows[key] = (row, w.pid)
             if self._texts.get(key) != texts:
                 self._texts[key] = texts
@@ -565,10 +908,12 @@ class WorkerTable(ScrollView, can_focus=True):
         if self._own is not None:
             names.append(self._own.name)
         longest = max(map(len, names), default=0)
-        width = name_width(longest, self.scrollable_content_region.width or TOTAL_WIDTH)
-        if width == self._geo.widths[_NAME]:
+        cols = self._cols
+        room = self.scrollable_content_region.width or cols.default_geometry.total
+        width = cols.name_width(longest, room)
+        if width == self._geo.widths[cols.name_at]:
             return False
-        self._geo = geometry(width)
+        self._geo = cols.geometry(width)
         self._strips.clear()
         self._header = None
         return True
@@ -617,15 +962,14 @@ class WorkerTable(ScrollView, can_focus=True):
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_reverse = key in BIGGEST_FIRST
+            self.sort_reverse = key in self._cols.biggest_first
             self.sort_key = key
 
     # -- ordering -------------------------------------------------------------
 
     def _reorder(self, force: bool = False) -> bool:
         """Recompute the shown order; returns True (and refreshes all) if it changed."""
-        column = COLUMNS[COLUMN_KEYS.index(self.sort_key)]
-        key = column.sort_key
+        key = self._cols.column(self.sort_key).sort_key
         text = self.filter_text
         shown = [w for w in self._samples.values() if not text or matches(w, text)]
         valued: list[tuple[Any, int]] = []
@@ -741,7 +1085,7 @@ class WorkerTable(ScrollView, can_focus=True):
         """The column key under widget column ``x`` (the frozen columns and the scroll included),
         or None on a gap."""
         pos = x if x < self._geo.frozen else x + round(self.scroll_x)
-        for c, (start, end) in zip(COLUMNS, self._geo.cells, strict=True):
+        for c, (start, end) in zip(self._cols.columns, self._geo.cells, strict=True):
             if start <= pos < end:
                 return c.key
         return None
@@ -791,7 +1135,7 @@ class WorkerTable(ScrollView, can_focus=True):
             base = self._style("header")
             sorted_style = self._style("header-sorted")
             segs = [Segment(" " * _GAP, base)]
-            for c, width in zip(COLUMNS, self._geo.widths, strict=True):
+            for c, width in zip(self._cols.columns, self._geo.widths, strict=True):
                 label = c.label
                 style = base
                 if c.key == self.sort_key:
@@ -821,7 +1165,7 @@ class WorkerTable(ScrollView, can_focus=True):
         """Row ``pid`` as shown: its cells in ``ranges`` (see :meth:`_shown_ranges`), side by
         side, padded to ``width`` past the row's end.
 
-        The row is one string (:func:`row_line`) cut at the few places its style
+        The row is one string (:meth:`ColumnSet.row_line`) cut at the few places its style
         changes, so a row is 2-8 segments and one Strip, built only when its
         text, the cursor, the scroll or the width changed.
         """
@@ -832,7 +1176,7 @@ class WorkerTable(ScrollView, can_focus=True):
             return cached[1]
         row = self._thread_rows.get(pid)
         w = self._samples[pid] if row is None else row[0]
-        geo = self._geo
+        geo, cols = self._geo, self._cols
         base = self._style("base")
         if not w.alive:
             base = base + self._style("exited")
@@ -841,13 +1185,13 @@ class WorkerTable(ScrollView, can_focus=True):
         if w.alive:
             state = _STATE_STYLES.get(w.state)
             if state:
-                styled.append((*geo.cells[_STATE], base + self._style(state)))
+                styled.append((*geo.cells[cols.state_at], base + self._style(state)))
         if w.exitcode not in (None, 0):
-            styled.append((*geo.cells[_EXIT], base + self._style("error")))
+            styled.append((*geo.cells[cols.exit_at], base + self._style("error")))
         if w.alive:
-            end = geo.cells[_CPU][1]
+            end = geo.cells[cols.cpu_at][1]
             styled.append((end - BAR_CELLS, end, base + self._style(load_level(w.cpu_percent))))
-        text = row_line(texts, w.alive, geo)
+        text = cols.row_line(texts, w.alive, geo)
         cursor = self._style("cursor") if selected else None
         segs: list[Segment] = []
         for x0, x1 in ranges:
@@ -875,7 +1219,7 @@ class WorkerTable(ScrollView, can_focus=True):
         note = self._note_rows()
         if row == len(self._order) + note and self._own is not None and self._own_texts is not None:
             base = self._style("base") + self._style("exited")
-            line = row_line(self._own_texts, False, self._geo)
+            line = self._cols.row_line(self._own_texts, False, self._geo)
             text = "".join(line[x0:x1] for x0, x1 in ranges)
             return strips.line([(text, base)], width, self._style("base"))
         if row >= len(self._order):
