@@ -28,6 +28,7 @@ from mptop.workers.commands import Add, Cap, CommandError, Restart, Retire, Sign
 from mptop.workers.dask_source import ConnectError, DaskSource
 from mptop.workers.record import read_recording
 from mptop.workers.snapshot import Snapshot, WorkerSample
+from mptop.workers.stacks import StackDump
 from tests.helpers import alive, kill_all, wait_for
 from tests.terminal import mptop_cmd
 
@@ -141,6 +142,23 @@ def test_a_graph_that_moves_data_shows_bytes_on_the_transfer_channel(cluster: Da
             )
 
         snap = until(cluster, moved)
+
+        def mptop_test_busy(seconds: float) -> None:  # a task with a Python frame of its own
+            end = time.time() + seconds
+            while time.time() < end:
+                time.sleep(0.01)
+
+        slow = client.submit(mptop_test_busy, 3, workers=[a], pure=False)
+
+        def busy_stack() -> StackDump | None:
+            d = cluster.stacks(rows["worker-0"].pid)
+            frames = [f.function for t in d.threads for f in t.frames]
+            return d if "mptop_test_busy" in frames else None
+
+        stacks = wait_for(busy_stack, timeout=10, interval=0.2)
+        assert stacks is not None
+        assert len(stacks.threads) >= 2 and any(t.current for t in stacks.threads)
+        slow.cancel()
         bad = client.submit(lambda: 1 / 0)
         with contextlib.suppress(ZeroDivisionError):
             bad.result(timeout=20)

@@ -23,7 +23,8 @@ snapshot's ``hosts`` (grouped: mptop cannot read that host's cores).
 Commands: ``Add`` (a local cluster scales up by one), ``Retire`` (the
 scheduler moves the worker's data to the others, then closes it),
 ``Restart`` (through its nanny), ``Signal``/``ToggleSuspend``/``Pin`` (a
-worker on this host), ``SetInterval``, ``ShowThreads``.
+worker on this host), ``SetInterval``, ``ShowThreads``; :meth:`DaskSource.stacks`
+asks a worker, anywhere, for each thread's Python stack.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ from mptop.workers.signals import pin_tree_process, send_signal
 from mptop.workers.snapshot import HostSample, Snapshot, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.spec import MAX_INTERVAL, MIN_INTERVAL
-from mptop.workers.stacks import StackDump
+from mptop.workers.stacks import StackDump, parse
 
 T = TypeVar("T")
 
@@ -86,7 +87,8 @@ COMMAND_TIMEOUT = 30.0
 # Seconds the local cluster gets to close after its stdin closes, then after SIGTERM.
 CLOSE_GRACE = 8.0
 TERM_GRACE = 3.0
-NO_STACKS = "mptop dask cannot read a worker's stacks (Dask's client.call_stack shows its tasks')"
+# Seconds a worker gets to send its stacks.
+STACKS_TIMEOUT = 2.0
 NOT_HERE = "runs on another host: mptop can signal only a worker on this host"
 SCHEDULER_ROW = "the scheduler: mptop's commands act on workers"
 
@@ -146,6 +148,7 @@ class DaskSource:
                 Cap.THREADS,
                 Cap.RETIRE,
                 Cap.RESTART,
+                Cap.STACKS,
             }
             | ({Cap.ADD, Cap.OUTPUT} if self.local else set())
         )
@@ -210,7 +213,7 @@ class DaskSource:
             unavailable=(
                 "mptop did not start this cluster: it cannot add a worker nor read its log"
                 if not self.local
-                else "a Dask worker's stacks and the daemon flag are not mptop's to show"
+                else "a Dask cluster has no daemon flag nor channels to rebuild: its scheduler owns them"
             ),
             record={
                 "name": "dask",
@@ -360,8 +363,24 @@ class DaskSource:
         return (output_tail("the local cluster's log", self.log_path),)
 
     def stacks(self, pid: int) -> StackDump:
-        """Always raises :class:`CommandError`: mptop does not read a Dask worker's stacks."""
-        raise CommandError(pid, NO_STACKS)
+        """Each thread's Python stack in worker ``pid`` now, asked through the cluster
+        (``client.run`` of :func:`~mptop.workers.dask_tally.worker_stacks`: the worker's event
+        loop reads ``sys._current_frames()``). Blocks up to :data:`STACKS_TIMEOUT` seconds.
+        Raises CommandError for a PID that is no worker, or one that does not answer (suspended,
+        its event loop blocked)."""
+        m = self._member(pid)
+
+        async def ask() -> str:
+            got = await self._client.run(dask_tally.worker_stacks, workers=[m.address])
+            return str(got[m.address])
+
+        try:
+            text = self._call(ask(), STACKS_TIMEOUT)
+        except Exception as err:
+            raise CommandError(pid, f"stacks: {type(err).__name__}: {err}".rstrip(": ")) from None
+        return StackDump(
+            pid, time.time(), parse(text), how="Dask's client.run: sys._current_frames()"
+        )
 
     def close(self) -> Closed:
         """Stop sampling and the client; a local cluster is closed too (bounded: about

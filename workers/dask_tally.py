@@ -165,6 +165,26 @@ def scheduler_tally(dask_scheduler: Any, since: float = 0.0) -> dict[str, Any]:
     }
 
 
+def worker_stacks(dask_worker: Any = None) -> str:
+    """Every thread's Python stack in this process now, in faulthandler's text format (most
+    recent call first; :func:`mptop.workers.stacks.parse` reads it), from
+    ``sys._current_frames()``. The thread that runs this (the worker's event loop) is the
+    ``Current thread``; a task's thread shows the task's code."""
+    import sys
+    import threading
+    import traceback
+
+    me = threading.get_ident()
+    out = []
+    for ident, frame in sys._current_frames().items():
+        head = "Current thread" if ident == me else "Thread"
+        out.append(f"{head} 0x{ident:016x} (most recent call first):")
+        for f in reversed(traceback.extract_stack(frame)):
+            out.append(f'  File "{f.filename}", line {f.lineno} in {f.name}')
+        out.append("")
+    return "\n".join(out)
+
+
 def process_id() -> dict[str, Any]:
     """This process's ``pid`` and start time ``created`` (run in each nanny: ``client.run(..., nanny=True)``)."""
     import os
