@@ -52,7 +52,7 @@ from mptop.tui.widgets.channels_table import ChannelTable
 from mptop.tui.widgets.cores import CoresPanel
 from mptop.tui.widgets.lesson import LessonPanel
 from mptop.tui.widgets.summary import Summary, process_counts
-from mptop.tui.widgets.workers_table import COLUMN_KEYS, COLUMNS, WorkerTable
+from mptop.tui.widgets.workers_table import COLUMN_SETS, WorkerTable
 from mptop.workers import __version__
 from mptop.workers.commands import (
     SPEEDS,
@@ -63,6 +63,8 @@ from mptop.workers.commands import (
     Leave,
     Pin,
     Rebuild,
+    Restart,
+    Retire,
     Seek,
     SetInterval,
     SetSpeed,
@@ -107,10 +109,15 @@ ACTION_CAPS: dict[str, Cap] = {
     "replay_faster": Cap.SPEED,
     "output": Cap.OUTPUT,
     "threads": Cap.THREADS,
+    "retire": Cap.RETIRE,
+    "restart": Cap.RESTART,
 }
-# The playback keys are not shown at all where there is nothing to play back.
+# Not shown at all without their capability: the playback keys where there is nothing to play
+# back, a cluster's retire and restart elsewhere.
 HIDDEN_WITHOUT = frozenset(
     {
+        "retire",
+        "restart",
         "pause",
         "step",
         "step_back",
@@ -121,6 +128,14 @@ HIDDEN_WITHOUT = frozenset(
         "replay_faster",
     }
 )
+# These give their key (or their place) away where the source has this capability: a cluster's
+# workers are retired (t), not terminated, one by one or all (T), and restarted (r) through
+# their nanny, not rebuilt.
+GIVE_WAY: dict[str, Cap] = {
+    "terminate": Cap.RETIRE,
+    "terminate_all": Cap.RETIRE,
+    "rebuild": Cap.RESTART,
+}
 # In a playback, these take the keys the worker table has too (← → Home End), so they are
 # priority bindings; shift+← → then scroll the table sideways.
 SEEK_KEYS = frozenset({"step", "step_back", "seek_first", "seek_last"})
@@ -175,6 +190,9 @@ class MptopApp(App[int]):
         Binding("right_square_bracket", "jump(10)", "10 on", key_display="]", show=False),
         Binding("a,plus", "add", "Add", key_display="a"),
         Binding("t", "terminate", "Term"),
+        Binding("t", "retire", "Retire"),
+        # not in the footer, as rebuild's r is not (q Quit would be pushed off at 80 columns)
+        Binding("r", "restart", "Restart", show=False),
         Binding("k", "kill", "Kill"),
         Binding("s", "suspend", "Suspend"),
         Binding("p", "pin", "Pin"),
@@ -216,6 +234,8 @@ class MptopApp(App[int]):
         self.caps = source.caps
         info = source.info()
         self.info: SourceInfo = info
+        # the worker table's set of columns (SourceInfo.columns; one mptop does not know: process)
+        self.columns = info.columns if info.columns in COLUMN_SETS else "process"
         self.interval = info.interval
         self.speed = 1.0  # a playback's pace, a factor of the recorded one (Cap.SPEED)
         self.snapshot: Snapshot | None = None
@@ -257,7 +277,7 @@ class MptopApp(App[int]):
         yield CoresPanel(id="cores")
         # the panels in between get the rows they need, the event log the rest (body.py)
         with Body(id="body"):
-            yield WorkerTable(id="workers")
+            yield WorkerTable(columns=self.columns, id="workers")
             if self.lesson:
                 yield LessonPanel(
                     self.lesson,
@@ -278,6 +298,10 @@ class MptopApp(App[int]):
         self.query_one("#channels").border_title = "IPC channels"
         self.query_one("#log").border_title = "Events"
         self.query_one(WorkerTable).focus()
+        if self.columns != self.info.columns:
+            self.log_line(
+                f"the source's columns {self.info.columns!r} are unknown: showing process"
+            )
         self._update_summary()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -406,7 +430,7 @@ class MptopApp(App[int]):
             ]
             if snap.load_avg is not None:
                 parts.append("load " + " ".join(f"{x:.2f}" for x in snap.load_avg))
-        label = COLUMNS[COLUMN_KEYS.index(table.sort_key)].label
+        label = table.columns.column(table.sort_key).label
         parts.append(f"sort {label}{'▼' if table.sort_reverse else '▲'}")
         recorded = "recorded " if Cap.SPEED in self.caps else ""
         parts.append(f"{recorded}every {self.interval:g} s")
@@ -432,16 +456,27 @@ class MptopApp(App[int]):
         cap = ACTION_CAPS.get(action)
         return cap is None or cap in self.caps
 
+    def gives_way(self, action: str) -> bool:
+        """Whether ``action`` gives its key to another here (:data:`GIVE_WAY`: a cluster's ``t``
+        retires, its ``r`` restarts): then it is hidden, in the footer, the palette and the help."""
+        cap = GIVE_WAY.get(action)
+        return cap is not None and cap in self.caps
+
     def _disabled_keys(self) -> frozenset[str]:
-        """The keys whose action the source cannot do (``k`` in a replay): the lesson leaves out
-        their hints."""
-        keys: set[str] = set()
+        """The keys no action of which the source can do (``k`` in a replay): the lesson leaves
+        out their hints. A key another action takes here (``t`` retires a cluster's worker,
+        ``-`` paces a replay) is not disabled."""
+        off: set[str] = set()
+        on: set[str] = set()
         for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and not self.has(binding.action.partition("(")[0]):
-                keys.update(k for k in binding.key.split(",") if k)
-                if binding.key_display:
-                    keys.add(binding.key_display)
-        return frozenset(keys)
+            if not isinstance(binding, Binding):
+                continue
+            keys = {k for k in binding.key.split(",") if k}
+            if binding.key_display:
+                keys.add(binding.key_display)
+            action = binding.action.partition("(")[0]
+            (on if self.has(action) and not self.gives_way(action) else off).update(keys)
+        return frozenset(off - on)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which keys act and show: those whose capability the source has.
@@ -452,11 +487,15 @@ class MptopApp(App[int]):
         ``space`` freezes the display where it does not pause a playback.
         The seek keys (← → Home End) are the worker table's where there is
         nothing to play back, and the text cursor's while the filter line has
-        the focus. While a dialog (detail, help, confirm, pin) is up, only its
-        own keys act and the footer shows only them; Ctrl+C still quits from
-        anywhere.
+        the focus. An action that gives its key away here (:meth:`gives_way`: a
+        cluster's ``t`` retires, ``r`` restarts) is hidden; the cluster's own
+        keys are hidden elsewhere (:data:`HIDDEN_WITHOUT`). While a dialog
+        (detail, help, confirm, pin) is up, only its own keys act and the
+        footer shows only them; Ctrl+C still quits from anywhere.
         """
         if isinstance(self.screen, ModalScreen) and action not in ("quit_now", "command_palette"):
+            return False
+        if self.gives_way(action):
             return False
         playback = Cap.PAUSE in self.caps
         if action == "freeze":
@@ -482,7 +521,8 @@ class MptopApp(App[int]):
         the ones it cannot (:class:`Greyed`, dimmed, their help saying why, e.g.
         "disabled: a replay starts no process"); keys hidden here (the playback
         keys without a playback, freeze in a replay, the lesson without one) are
-        left out. Textual's "Quit" is replaced by mptop's, which it called anyway.
+        left out, and so are those that give their key away here (:meth:`gives_way`: a cluster's
+        terminate and rebuild). Textual's "Quit" is replaced by mptop's, which it called anyway.
         """
         keys: dict[str, list[str]] = {}
         for binding in self.BINDINGS:
@@ -496,7 +536,7 @@ class MptopApp(App[int]):
                 continue  # quit_now (Ctrl+C), close_filter (Esc): no command of their own
             if action == "lesson" and not self.lesson:
                 continue
-            if name in HIDDEN_WITHOUT and not self.has(name):
+            if (name in HIDDEN_WITHOUT and not self.has(name)) or self.gives_way(name):
                 continue
             if (name == "freeze" and Cap.PAUSE in self.caps) or (
                 name in ("slower", "faster") and Cap.SPEED in self.caps
@@ -620,6 +660,20 @@ class MptopApp(App[int]):
         """SIGTERM the selected worker."""
         if (w := self._selected()) is not None:
             self._send_to(w, "Terminate (SIGTERM)", Signal(w.pid, signal.SIGTERM, EXIT_WAIT))
+
+    def action_retire(self) -> None:
+        """Retire the selected cluster worker: its data moves to the others first, then it closes
+        (``t`` where the source has Cap.RETIRE)."""
+        if (w := self._selected()) is not None:
+            self.notify(f"retiring {w.name}: its data moves to the other workers first", timeout=3)
+            self._send_to(w, "Retire", Retire(w.pid))
+
+    def action_restart(self) -> None:
+        """Restart the selected cluster worker through its nanny: a new process, the same name
+        and row (``r`` where the source has Cap.RESTART)."""
+        if (w := self._selected()) is not None:
+            self.notify(f"restarting {w.name} through its nanny", timeout=3)
+            self._send_to(w, "Restart", Restart(w.pid))
 
     def action_kill(self) -> None:
         """SIGKILL the selected worker."""
@@ -838,9 +892,17 @@ class MptopApp(App[int]):
                 for b in bindings
                 if not self.has(action := b.action.partition("(")[0])
                 and action not in HIDDEN_WITHOUT
+                and not self.gives_way(action)
                 and not set(b.key.split(",")) <= acting
             )
-            self.push_screen(HelpScreen(disabled, self.info.unavailable))
+            # the rows of keys this run does not show at all (a cluster's retire and restart
+            # elsewhere; terminate and rebuild where t and r retire and restart)
+            names = {b.action.partition("(")[0] for b in bindings}
+            hidden = frozenset(
+                a for a in names if (a in HIDDEN_WITHOUT and not self.has(a)) or self.gives_way(a)
+            )
+            columns = self.query_one(WorkerTable).columns.columns
+            self.push_screen(HelpScreen(disabled, self.info.unavailable, columns, hidden))
 
     def _set_interval(self, seconds: float) -> None:
         seconds = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
@@ -876,8 +938,9 @@ class MptopApp(App[int]):
     def action_sort_step(self, step: int) -> None:
         """Sort by the column left (-1) or right (+1) of the current one."""
         table = self.query_one(WorkerTable)
-        i = COLUMN_KEYS.index(table.sort_key)
-        table.sort_by(COLUMN_KEYS[(i + step) % len(COLUMN_KEYS)])  # CPU%, RSS, rates: biggest first
+        keys = table.columns.keys
+        i = keys.index(table.sort_key)
+        table.sort_by(keys[(i + step) % len(keys)])  # CPU%, RSS, rates: biggest first
         self._update_summary()
 
     def on_click(self) -> None:

@@ -34,6 +34,14 @@ ENTRIES: dict[str, tuple[str, str]] = {
         "Terminate the selected worker (SIGTERM)",
         "what Process.terminate() sends; the process may catch it",
     ),
+    "retire": (
+        "Retire the selected worker",
+        "a cluster's: the data it holds moves to the other workers, then it closes; not started again",
+    ),
+    "restart": (
+        "Restart the selected worker",
+        "a cluster's, through its nanny: a new process, the same name and row; its data is lost",
+    ),
     "kill": (
         "Kill the selected worker (SIGKILL)",
         "what Process.kill() sends; it cannot be caught: exit code -9",

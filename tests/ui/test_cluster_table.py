@@ -9,18 +9,26 @@ staying out of sight where it has not).
 from __future__ import annotations
 
 import dataclasses
+import signal
 import time
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.widgets import Log, Static
+from textual.widgets._footer import FooterKey
 
 from mptop.tui import format as fmt
+from mptop.tui.app import EXIT_WAIT, MptopApp
+from mptop.tui.screens.help import HelpScreen, help_text
 from mptop.tui.widgets.workers_table import DASK, PROCESS, WorkerTable
-from mptop.workers.commands import Cap, Command, CommandError
+from mptop.workers.commands import Cap, Command, CommandError, Restart, Retire, Signal
 from mptop.workers.detail import OutputTail, WorkerDetail, recorded_detail
 from mptop.workers.snapshot import CoreSample, Snapshot, ThreadSample, WorkerSample, WorkerState
 from mptop.workers.source import Closed, Deliver, Failed, SourceInfo
 from mptop.workers.stacks import StackDump
+from tests.helpers import until
+from tests.ui import samples
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -105,6 +113,10 @@ class TableApp(App[None]):
 
 def header(table: WorkerTable) -> str:
     return "".join(seg.text for seg in table.render_line(0))
+
+
+def log_text(app: MptopApp) -> str:
+    return "\n".join(str(line) for line in app.query_one(Log).lines)
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -218,3 +230,116 @@ async def test_use_columns_switches_the_set_and_drops_a_sort_key_it_lacks() -> N
         assert table.texts(10)["host"] == "127.0.0.1"
         with pytest.raises(ValueError, match="no column set"):
             table.use_columns("gpu")
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+
+async def test_t_retires_r_restarts_and_k_still_kills_in_a_cluster() -> None:
+    source = ClusterSource()
+    app = MptopApp(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(WorkerTable)
+        await until(pilot, lambda: table.order == [101, 201])
+        assert table.columns is DASK  # SourceInfo.columns
+        assert "Host" in header(table) and "Managed" in header(table)
+        await pilot.press("down", "t")
+        await until(pilot, lambda: source.sent == [Retire(201)])
+        await pilot.press("up", "r")
+        await until(pilot, lambda: source.sent[-1:] == [Restart(101)])
+        await pilot.press("k")
+        await until(pilot, lambda: source.sent[-1:] == [Signal(101, signal.SIGKILL, EXIT_WAIT)])
+        assert source.sent == [Retire(201), Restart(101), Signal(101, signal.SIGKILL, EXIT_WAIT)]
+        # a failure is shown and logged; the app goes on
+        source.fail = "the scheduler does not answer"
+        await pilot.press("t")
+        await until(pilot, lambda: "101: the scheduler does not answer" in log_text(app))
+        assert app.is_running
+        # t and r act here; terminate, terminate-all and rebuild are out of sight
+        assert app.check_action("retire", ()) is True
+        assert app.check_action("restart", ()) is True
+        for action in ("terminate", "terminate_all", "rebuild"):
+            assert app.check_action(action, ()) is False, action
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Retire the selected worker", "Restart the selected worker"} <= titles
+        assert "Terminate the selected worker (SIGTERM)" not in titles
+        assert "Rebuild the channels" not in titles
+        assert "Kill the selected worker (SIGKILL)" in titles
+
+
+async def test_a_clusters_sort_keys_and_help_follow_its_columns() -> None:
+    app = MptopApp(ClusterSource())
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(WorkerTable)
+        await until(pilot, lambda: table.order == [101, 201])
+        await pilot.press("greater_than_sign", "greater_than_sign", "greater_than_sign")
+        assert table.sort_key == "host" and "sort Host▲" in app.summary()
+        await pilot.press("less_than_sign", "less_than_sign", "less_than_sign", "less_than_sign")
+        assert table.sort_key == "out_bytes"  # round to the last column of the dask set
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = help_text(
+            app.screen.disabled_keys, app.screen.why, app.screen.columns, app.screen.hidden
+        )
+        assert "- **Host**: the worker's host address" in text
+        assert "- **Managed**: data the worker holds, by Dask's sizeof." in text
+        assert "- **Daemon**" not in text
+        assert "| `t` | retire the selected worker" in text
+        assert "| `r` | restart the selected worker" in text
+        assert "terminate the selected worker" not in text and "rebuild the channels" not in text
+        assert "| `T` |" not in text and "| `k` | kill the selected worker" in text
+        assert app.screen.query_one("#help", Static)
+
+
+async def test_the_clusters_footer_fits_80_columns() -> None:
+    app = MptopApp(ClusterSource())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.query_one(WorkerTable).order == [101, 201])
+
+        def footer() -> dict[str, Region]:
+            return {k.description: k.region for k in app.screen.query(FooterKey)}
+
+        await until(pilot, lambda: "Quit" in footer())
+        keys = footer()
+        assert "Retire" in keys and "Term" not in keys
+        assert "Restart" not in keys  # r is in the help and the palette, as rebuild's r is
+        assert keys["Quit"].right <= 80
+
+
+async def test_without_a_cluster_retire_and_restart_are_out_of_sight() -> None:
+    app = samples.view_only_app()  # neither RETIRE nor RESTART: footer, palette, help as ever
+    async with app.run_test(size=(120, 40)) as pilot:
+        samples.feed(app)
+        await pilot.pause()
+        assert app.query_one(WorkerTable).columns is PROCESS
+        assert app.check_action("retire", ()) is False
+        assert app.check_action("restart", ()) is False
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert "Retire the selected worker" not in titles
+        assert "Restart the selected worker" not in titles
+        assert "Terminate the selected worker (SIGTERM)" in titles  # greyed, as before
+        assert "t" in app._disabled_keys() and "r" in app._disabled_keys()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert app.screen.hidden >= {"retire", "restart"}
+        assert app.screen.columns == PROCESS.columns
+
+
+async def test_a_spawned_runs_t_and_r_are_not_disabled_by_the_cluster_keys() -> None:
+    # the lesson's hints for t and r stay where terminate and rebuild act
+    class Local(ClusterSource):
+        def __init__(self) -> None:
+            super().__init__()
+            self.caps = frozenset({Cap.SIGNAL, Cap.REBUILD, Cap.ADD})
+
+        def info(self) -> SourceInfo:
+            return SourceInfo(kind="fake", title="fake", interval=1.0)
+
+    app = MptopApp(Local())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.query_one(WorkerTable).columns is PROCESS
+        disabled = app._disabled_keys()
+        assert "t" not in disabled and "r" not in disabled and "T" not in disabled
+        assert app.check_action("terminate", ()) is True
+        assert app.check_action("retire", ()) is False

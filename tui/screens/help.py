@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from rich.markdown import Markdown
@@ -11,7 +12,66 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from mptop.tui.widgets.workers_table import COLUMNS
+from mptop.tui.widgets.workers_table import COLUMNS, Column
+
+# The rows of the workers' keys: (action, key, what it does). The app leaves out the rows of the
+# actions it does not show at all (a cluster's retire and restart elsewhere; terminate and rebuild
+# where t and r retire and restart).
+WORKER_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("add", "`a` / `+`", "add a worker (daemon flag as shown in the header)"),
+    (
+        "terminate",
+        "`t`",
+        "terminate the selected worker: SIGTERM, what `Process.terminate()` sends",
+    ),
+    (
+        "retire",
+        "`t`",
+        "retire the selected worker (a Dask cluster's): the scheduler moves the data it holds to the other workers, then closes it and its nanny; no one starts it again",
+    ),
+    (
+        "kill",
+        "`k`",
+        "kill the selected worker: SIGKILL, what `Process.kill()` sends; cannot be caught",
+    ),
+    ("suspend", "`s`", "suspend (SIGSTOP) or resume (SIGCONT) the selected worker"),
+    (
+        "pin",
+        "`p`",
+        "choose the cores the selected worker may run on (CPU affinity, as htop's `a`): a dialog with every core, its affinity now checked and the core it runs on marked; `space` toggles, `a` all, `n` none, `c` its core only, `Enter` applies (every core checked = unpinned), `Esc` cancels",
+    ),
+    ("toggle_daemon", "`d`", "toggle the daemon flag for the next workers added"),
+    ("terminate_all", "`T`", "terminate every live worker (asks first)"),
+    ("kill_all", "`K`", "kill every live worker (asks first)"),
+    ("clear_exited", "`c`", "clear the rows of exited workers"),
+    (
+        "rebuild",
+        "`r`",
+        "rebuild the channels: new Queues/Pipes, and every live worker replaced by a fresh one on them (the cure for a STALLED channel)",
+    ),
+    (
+        "restart",
+        "`r`",
+        "restart the selected worker through its nanny: a new process under the same name, in the same row (Exit shows `↻N`); the data it held is lost and recomputed where needed",
+    ),
+    (
+        "detail",
+        "`Enter` / double click",
+        "detail of the selected worker: command line, affinity, output, traceback",
+    ),
+    (
+        "output",
+        "`o`",
+        "its stdout and stderr, followed live (`mptop run`: the program's one output file)",
+    ),
+    (
+        "threads",
+        "`H`",
+        "show each process's threads as rows under it (TID, kernel name, state, CPU%, core), as htop's `H`",
+    ),
+)
+# Without a cluster: no retire, no restart.
+NO_CLUSTER = frozenset({"retire", "restart"})
 
 HELP = """\
 # mptop help
@@ -23,19 +83,7 @@ worker holds the GIL, so it fills at most one core. Rates (msg/s, B/s) are over 
 
 | key | does |
 | --- | --- |
-| `a` / `+` | add a worker (daemon flag as shown in the header) |
-| `t` | terminate the selected worker: SIGTERM, what `Process.terminate()` sends |
-| `k` | kill the selected worker: SIGKILL, what `Process.kill()` sends; cannot be caught |
-| `s` | suspend (SIGSTOP) or resume (SIGCONT) the selected worker |
-| `p` | choose the cores the selected worker may run on (CPU affinity, as htop's `a`): a dialog with every core, its affinity now checked and the core it runs on marked; `space` toggles, `a` all, `n` none, `c` its core only, `Enter` applies (every core checked = unpinned), `Esc` cancels |
-| `d` | toggle the daemon flag for the next workers added |
-| `T` | terminate every live worker (asks first) |
-| `K` | kill every live worker (asks first) |
-| `c` | clear the rows of exited workers |
-| `r` | rebuild the channels: new Queues/Pipes, and every live worker replaced by a fresh one on them (the cure for a STALLED channel) |
-| `Enter` / double click | detail of the selected worker: command line, affinity, output, traceback |
-| `o` | its stdout and stderr, followed live (`mptop run`: the program's one output file) |
-| `H` | show each process's threads as rows under it (TID, kernel name, state, CPU%, core), as htop's `H` |
+{worker_keys}
 
 ## Keys: view
 
@@ -109,22 +157,35 @@ the Pool pattern), the pipeline's stages (`--ipc pipeline`), or one duplex Pipe 
 """
 
 
-def help_text(disabled: tuple[str, ...] = (), why: str = "") -> str:
+def help_text(
+    disabled: tuple[str, ...] = (),
+    why: str = "",
+    columns: Sequence[Column] = COLUMNS,
+    hidden: Collection[str] = NO_CLUSTER,
+) -> str:
     """The help page as Markdown, with one line per worker column.
 
     ``disabled`` lists the keys the run does not take (shown at the top with
-    ``why``, e.g. "a replay starts no process").
+    ``why``, e.g. "a replay starts no process"); ``columns`` are the worker
+    table's (a cluster's have Host, Managed, ...); the rows of the actions in
+    ``hidden`` are left out of the keys (by default a cluster's retire and
+    restart).
     """
-    columns = "\n".join(f"- **{c.label}**: {c.help}." for c in COLUMNS)
+    lines = "\n".join(f"- **{c.label}**: {c.help}." for c in columns)
+    keys = "\n".join(
+        f"| {key} | {does} |" for action, key, does in WORKER_KEYS if action not in hidden
+    )
     note = ""
     if disabled:
-        keys = " ".join(f"`{k}`" for k in disabled)
-        note = f"\n**Disabled here** ({why or 'not in this kind of run'}): {keys}\n"
-    return HELP.format(columns=columns, disabled=note)
+        keys_off = " ".join(f"`{k}`" for k in disabled)
+        note = f"\n**Disabled here** ({why or 'not in this kind of run'}): {keys_off}\n"
+    return HELP.format(columns=lines, disabled=note, worker_keys=keys)
 
 
 class HelpScreen(ModalScreen[None]):
-    """Modal help; Escape, `q`, `?` or F1 closes it. ``disabled``: keys the run does not take, and ``why``."""
+    """Modal help; Escape, `q`, `?` or F1 closes it. ``disabled``: keys the run does not take, and
+    ``why``; ``columns`` the worker table's, ``hidden`` the actions whose keys the run does not
+    show (see :func:`help_text`)."""
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -144,16 +205,27 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark,f1", "dismiss", "Close"),
     ]
 
-    def __init__(self, disabled: tuple[str, ...] = (), why: str = "") -> None:
+    def __init__(
+        self,
+        disabled: tuple[str, ...] = (),
+        why: str = "",
+        columns: Sequence[Column] = COLUMNS,
+        hidden: Collection[str] = NO_CLUSTER,
+    ) -> None:
         super().__init__()
         self.disabled_keys = disabled
         self.why = why
+        self.columns = tuple(columns)
+        self.hidden = frozenset(hidden)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_subtitle = "Esc close"
             # Rich's Markdown in a Static: drawn at once (Textual's Markdown widget takes ~1 s here).
-            yield Static(Markdown(help_text(self.disabled_keys, self.why)), id="help")
+            yield Static(
+                Markdown(help_text(self.disabled_keys, self.why, self.columns, self.hidden)),
+                id="help",
+            )
         yield Footer()  # this dialog's own keys (the main footer is greyed meanwhile)
 
     async def action_dismiss(self, result: None = None) -> None:
