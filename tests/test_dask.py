@@ -331,3 +331,54 @@ def test_without_distributed_one_line_says_how_to_install_it() -> None:
     assert proc.stderr.strip() == (
         "mptop dask: error: mptop dask needs Dask's distributed: pip install 'mptop[dask]'"
     )
+
+
+async def test_the_keys_on_a_real_cluster_a_t_k_and_the_restart_shows_in_its_row() -> None:
+    from textual.widgets import Log
+
+    from mptop.tui.app import MptopApp
+    from mptop.tui.widgets.workers_table import WorkerTable
+    from tests.helpers import until as app_until
+
+    source = DaskSource(workers=2, threads=1, interval=0.3)
+    assert source._proc is not None
+    seen = session_pids(source._proc.pid)
+    app = MptopApp(source)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            table = app.query_one(WorkerTable)
+
+            def rows() -> dict[str, int]:
+                out = {}
+                for pid in table.order:
+                    w = table.sample(pid)
+                    if w is not None and w.name.startswith("worker-") and w.alive:
+                        out[w.name] = pid
+                return out
+
+            await app_until(pilot, lambda: len(rows()) == 2, timeout=20)
+            assert "Host" in table.render_line(0).text and "Managed" in table.render_line(0).text
+            await pilot.press("a")
+            await app_until(pilot, lambda: len(rows()) == 3, timeout=20)
+
+            table.select_pid(rows()["worker-1"])
+            await pilot.press("t")
+            await app_until(pilot, lambda: "worker-1" not in rows(), timeout=20)
+
+            old = rows()["worker-0"]
+            table.select_pid(old)
+            await pilot.press("k")
+            await app_until(pilot, lambda: rows().get("worker-0", old) != old, timeout=20)
+            new = rows()["worker-0"]
+            assert old not in table.order  # the restart took the old row
+            assert table.selected_pid == new  # and the cursor with it
+            assert table.texts(new)["exit"].startswith("↻1")
+            log = "\n".join(str(line) for line in app.query_one(Log).lines)
+            assert f"restarted by its nanny: PID {old} → {new}" in log
+            assert "retired" in log
+            seen |= set(source._anchors)
+            await pilot.press("q")
+            await app_until(pilot, lambda: not app.is_running, timeout=15)
+    finally:
+        source.close()
+    wait_for(lambda: not alive(seen) or None, timeout=10)

@@ -359,9 +359,11 @@ class MptopApp(App[int]):
         self._totals.append(snap.total_percent)
         with self.batch_update():
             self._update_summary()
-            self.query_one(CoresPanel).update_cores(snap.cores)
+            self.query_one(CoresPanel).update_cores(snap.cores, snap.hosts)
             self.query_one(WorkerTable).update_workers(snap.workers, snap.mptop)
-            self.query_one(ChannelTable).update_channels(snap.channels, self.info.no_channels)
+            self.query_one(ChannelTable).update_channels(
+                snap.channels, self.info.no_channels, self.info.channels_note
+            )
             if self.lesson:
                 self.query_one(LessonPanel).update_figures(self._shown_workers(snap), snap)
                 if self.info.lesson_output and snap.workers:

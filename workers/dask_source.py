@@ -229,6 +229,11 @@ class DaskSource:
                 " scheduler's streams (counted by the sender) show here"
             ),
             columns="dask",
+            channels_note=(
+                "transfers between workers, counted by the receiver (bytes: Dask's nbytes;"
+                " backlog: in flight); the scheduler's streams, by the sender (backlog: not yet"
+                " written)"
+            ),
         )
 
     def start(self, deliver: Deliver, failed: Failed) -> None:

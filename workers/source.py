@@ -63,6 +63,8 @@ class SourceInfo:
     ``columns`` names the worker table's set of columns: ``process`` (every
     local run) or ``dask`` (a cluster's workers: host, threads, the worker's
     own memory and task figures, and its transfers with other workers).
+    ``channels_note``: how the source's channels are counted, said over them
+    (a cluster's: by the process that moved the bytes); "": the panel's own words.
     """
 
     kind: str
@@ -79,6 +81,7 @@ class SourceInfo:
     confirm_signals: bool = False
     lesson_output: int = 0
     columns: str = "process"
+    channels_note: str = ""
 
 
 # Characters of a fate's error line shown (a long exception message is cut there).

@@ -44,3 +44,11 @@ def test_a_counted_channels_first_tick_is_the_topology_not_the_proc_fd_words() -
     )
     assert channel_state(found) == "open"
     assert flow_line((found,)).startswith("1 pipe(s) and socket(s) the processes share")
+
+
+def test_a_source_that_says_how_it_counts_gets_its_words_over_the_channels() -> None:
+    chans = (sample("transfers", "transfer", "worker-0", "worker-1"),)
+    assert flow_line(chans, note="counted by the receiver") == (
+        "1 channel(s): counted by the receiver"
+    )
+    assert flow_line((), "none yet", "counted by the receiver") == "none yet"

@@ -73,10 +73,15 @@ def channel_state(c: ChannelSample) -> str:
     return "idle"
 
 
-def flow_line(channels: tuple[ChannelSample, ...], none: str = "no channels") -> str:
-    """The topology as the path a message takes, from the channels' ends; ``none`` if there are none."""
+def flow_line(
+    channels: tuple[ChannelSample, ...], none: str = "no channels", note: str = ""
+) -> str:
+    """The topology as the path a message takes, from the channels' ends; ``none`` if there are
+    none; ``note`` (the source's word on how its channels are counted) before their count."""
     if not channels:
         return none
+    if note:
+        return f"{len(channels)} channel(s): {note}"
     if all(uncounted(c) for c in channels):
         return (
             f"{len(channels)} pipe(s) and socket(s) the processes share (from /proc/PID/fd):"
@@ -164,11 +169,12 @@ class ChannelTable(Widget):
         return self._rows
 
     def update_channels(
-        self, channels: tuple[ChannelSample, ...], none: str = "no channels"
+        self, channels: tuple[ChannelSample, ...], none: str = "no channels", note: str = ""
     ) -> None:
-        """Show ``channels`` (``none``: what to say while there are none); a no-op when nothing changed."""
+        """Show ``channels`` (``none``: what to say while there are none; ``note``: how the source
+        counts them, see :func:`flow_line`); a no-op when nothing changed."""
         rows = tuple(channel_texts(c) for c in channels)
-        flow = flow_line(channels, none)
+        flow = flow_line(channels, none, note)
         if rows != self._rows or flow != self._flow:
             relayout = len(rows) != len(self._rows)
             self._rows = rows

@@ -23,8 +23,9 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from mptop.tui import format as fmt
 from mptop.tui.widgets import strips
-from mptop.workers.snapshot import CoreSample
+from mptop.workers.snapshot import CoreSample, HostSample
 
 Mode = Literal["wide", "medium", "compact", "micro"]
 # Minimum cell width per mode, in columns (the digits of the core number come on top).
@@ -135,6 +136,7 @@ class CoresPanel(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._cores: tuple[CoreSample, ...] = ()
+        self._hosts: tuple[HostSample, ...] = ()
         self._history: list[deque[float]] = []
         self._styles: dict[str, Style] = {}
         # (content width, the panel's lines), built on the first render_line after a change
@@ -148,21 +150,25 @@ class CoresPanel(Widget):
     def _max_rows(self) -> int:
         return max_rows_for(self.app.size.height) if self.is_attached else 8
 
-    def update_cores(self, cores: tuple[CoreSample, ...]) -> None:
-        """Show ``cores`` and append their load to the history."""
+    def update_cores(
+        self, cores: tuple[CoreSample, ...], hosts: tuple[HostSample, ...] = ()
+    ) -> None:
+        """Show ``cores`` and append their load to the history; ``hosts``: a cluster's other
+        hosts, one line under the cores (their cores are not this machine's)."""
         if len(cores) != len(self._history):
             self._history = [deque(maxlen=HISTORY) for _ in cores]
         for h, c in zip(self._history, cores, strict=True):
             h.append(c.percent)
-        relayout = len(cores) != len(self._cores)
+        relayout = len(cores) != len(self._cores) or bool(hosts) != bool(self._hosts)
         self._cores = cores
+        self._hosts = hosts
         self._lines = None
         self.refresh(layout=relayout)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if not self._cores:
             return 1
-        return plan(len(self._cores), width, max_rows_for(viewport.height)).rows
+        return plan(len(self._cores), width, max_rows_for(viewport.height)).rows + bool(self._hosts)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -276,6 +282,8 @@ class CoresPanel(Widget):
                 if i < len(self._cores):
                     pieces.extend(self._cell(i, p, digits))
             lines.append(strips.line(pieces, width, base))
+        if self._hosts:
+            lines.append(strips.line([(hosts_line(self._hosts), base + _DIM)], width, base))
         return lines
 
     def render_line(self, y: int) -> Strip:
@@ -284,6 +292,17 @@ class CoresPanel(Widget):
             self._lines = (width, self._build(width))
         lines = self._lines[1]
         return lines[y] if y < len(lines) else Strip.blank(width, self._style("base"))
+
+
+def hosts_line(hosts: tuple[HostSample, ...]) -> str:
+    """One line for a cluster's other hosts: ``other hosts: 10.0.0.7 3 workers CPU 140% RSS
+    1.2G │ ...`` (CPU% 100 = one core, from the workers' own monitors)."""
+    parts = [
+        f"{h.host} {h.workers} worker{'s' if h.workers != 1 else ''}"
+        f" CPU {fmt.percent(h.cpu_percent)}% RSS {fmt.size(h.rss)}"
+        for h in hosts
+    ]
+    return " other hosts: " + " │ ".join(parts)
 
 
 def _width(pieces: Pieces) -> int:
