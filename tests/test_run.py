@@ -346,7 +346,7 @@ def test_a_pool_worker_killed_in_a_task_is_told_plainly(
 ) -> None:
     out = tmp_path / "run.jsonl"
     cmd = mptop_cmd(
-        "run", "--interval", "0.3", "--headless", "-o", str(out), "--duration", "8", "--",
+        "run", "--interval", "0.3", "--headless", "-o", str(out), "--duration", "5", "--",
         sys.executable, str(EXAMPLES / example), "--items", "40", "--slow", "0.5",
     )  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
