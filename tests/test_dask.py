@@ -382,3 +382,24 @@ async def test_the_keys_on_a_real_cluster_a_t_k_and_the_restart_shows_in_its_row
     finally:
         source.close()
     wait_for(lambda: not alive(seen) or None, timeout=10)
+
+
+def test_a_local_cluster_that_dies_ends_the_run_and_nothing_reaches_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    source = DaskSource(workers=1, threads=1, interval=0.3)
+    assert source._proc is not None
+    leader = source._proc.pid
+    try:
+        until(source, lambda s: len(workers(s)) == 1)
+        seen = session_pids(leader)
+        os.killpg(leader, signal.SIGKILL)
+        snap = until(source, lambda s: source.info().ended)
+        assert not any(w.alive for w in snap.workers)
+        assert "the local cluster exited with -9" in source.info().lead[0]
+    finally:
+        closed = source.close()
+    assert any("exited with -9" in n and "before mptop quit" in n for n in closed.notes)
+    wait_for(lambda: not alive(seen) or None, timeout=10)
+    # distributed's client logs its reconnect attempts: into mptop's events, not the terminal
+    assert "Traceback" not in capfd.readouterr().err

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -93,6 +94,52 @@ NOT_HERE = "runs on another host: mptop can signal only a worker on this host"
 SCHEDULER_ROW = "the scheduler: mptop's commands act on workers"
 
 
+class _ToEvents(logging.Handler):
+    """distributed's and asyncio's log records in mptop's own process, as events: on the screen
+    their stderr lines would land on the terminal Textual draws on."""
+
+    def __init__(self, events: EventLog) -> None:
+        super().__init__(logging.WARNING)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            text = record.getMessage().splitlines()[0] if record.getMessage() else ""
+            if record.exc_info and record.exc_info[1] is not None:
+                err = record.exc_info[1]
+                text = f"{text}: {type(err).__name__}: {err}".strip(": ")
+            level = "error" if record.levelno >= logging.ERROR else "warning"
+            self.events.add(f"{record.name}: {text}", level=level)
+
+
+def _route_logs(events: EventLog) -> list[tuple[logging.Logger, list[logging.Handler], bool]]:
+    """Send the ``distributed`` and ``asyncio`` loggers of this process to ``events``; returns
+    what to put back (:func:`_restore_logs`). Imports distributed first: its import sets up
+    its own handler on stderr, which this replaces."""
+    import distributed  # noqa: F401
+
+    saved = []
+    names = {"distributed", "asyncio", "tornado"} | {
+        name  # distributed gives some of its loggers a handler of their own (distributed.client)
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+        and logger.handlers
+        and name.split(".")[0] in ("distributed", "tornado", "bokeh")
+    }
+    for name in sorted(names):
+        logger = logging.getLogger(name)
+        saved.append((logger, list(logger.handlers), logger.propagate))
+        logger.handlers = [_ToEvents(events)]
+        logger.propagate = False
+    return saved
+
+
+def _restore_logs(saved: list[tuple[logging.Logger, list[logging.Handler], bool]]) -> None:
+    for logger, handlers, propagate in saved:
+        logger.handlers = handlers
+        logger.propagate = propagate
+
+
 class ConnectError(RuntimeError):
     """The scheduler at the address given cannot be reached (bad input: the address)."""
 
@@ -153,6 +200,7 @@ class DaskSource:
             | ({Cap.ADD, Cap.OUTPUT} if self.local else set())
         )
         self.events = EventLog()
+        self._logs = _route_logs(self.events)
         self.model = ClusterModel(self.events)
         self.probe = ProcessProbe()
         self.threads_on = False
@@ -405,16 +453,16 @@ class DaskSource:
             self._last = None
             last = self._snapshot(time.monotonic(), final=True)
             restarted = sum(m.restarts for m in members)
-            notes.append(
-                f"mptop: closed the local cluster at {self.address}: its scheduler, nannies and"
-                f" {sum(not m.retired for m in members)} worker(s)"
-                + (f" ({restarted} restart(s) by their nannies)" if restarted else "")
-                + (
-                    f"; {sum(m.retired for m in members)} retired before"
-                    if any(m.retired for m in members)
-                    else ""
+            retired = sum(m.retired for m in members)
+            if self._lost:
+                notes.append(f"mptop: {self._lost} ({self.address}) before mptop quit")
+            else:
+                notes.append(
+                    f"mptop: closed the local cluster at {self.address}: its scheduler, nannies"
+                    f" and {len(members) - retired} worker(s)"
+                    + (f" ({restarted} restart(s) by their nannies)" if restarted else "")
+                    + (f"; {retired} retired before" if retired else "")
                 )
-            )
             if self.log_path is not None:
                 notes.append(f"mptop: the local cluster's log: {self.log_path}")
         else:
@@ -509,6 +557,8 @@ class DaskSource:
 
     def _sample(self) -> Snapshot:
         now = time.monotonic()
+        if self._lost:  # nothing left to ask
+            return self._snapshot(now, final=True)
         try:
             sched, answers = self._call(
                 self._gather(self.sampling.interval), max(3.0, self.sampling.interval * 3)
@@ -771,6 +821,8 @@ class DaskSource:
                     break
 
     def _cluster_gone(self, why: str) -> None:
+        if self._lost:
+            return
         self._lost = why
         self.events.add(why, level="error")
         for m in self.model.members.values():
@@ -783,7 +835,7 @@ class DaskSource:
         if client is not None:
 
             async def close_client() -> None:
-                await client.close(timeout=2)
+                await client.close(timeout=0.5 if self._lost else 2)
 
             with contextlib.suppress(Exception):
                 self._call(close_client(), 3.0)
@@ -805,8 +857,20 @@ class DaskSource:
             for ps in self._anchors.values():  # a worker that left the process group
                 with contextlib.suppress(psutil.Error):
                     ps.kill()
+
+        async def cancel_the_rest() -> None:  # the client's reconnect attempts, tallies in flight
+            me = asyncio.current_task()
+            rest = [t for t in asyncio.all_tasks() if t is not me]
+            for t in rest:
+                t.cancel()
+            await asyncio.wait(rest, timeout=1.0) if rest else None
+
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._call(cancel_the_rest(), 2.0)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2.0)
+        _restore_logs(self._logs)
 
 
 __all__ = ["INSTALL", "ConnectError", "DaskSource", "check_address", "distributed_missing"]
