@@ -7,6 +7,7 @@ none of its processes outlive it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -376,6 +377,18 @@ async def test_the_keys_on_a_real_cluster_a_t_k_and_the_restart_shows_in_its_row
             log = "\n".join(str(line) for line in app.query_one(Log).lines)
             assert f"restarted by its nanny: PID {old} → {new}" in log
             assert "retired" in log
+
+            # a detail screen open on a worker follows it through its nanny's restart
+            from mptop.tui.screens.detail import DetailScreen
+
+            await pilot.press("enter")
+            await app_until(pilot, lambda: isinstance(app.screen, DetailScreen))
+            await asyncio.to_thread(source.send, Restart(new))
+            screen = app.screen
+            assert isinstance(screen, DetailScreen)
+            await app_until(pilot, lambda: screen.pid not in (new, old), timeout=20)
+            assert screen.sample.restarts == 2 and screen.sample.name == "worker-0"
+            await pilot.press("escape")
             seen |= set(source._anchors)
             await pilot.press("q")
             await app_until(pilot, lambda: not app.is_running, timeout=15)

@@ -374,6 +374,8 @@ class MptopApp(App[int]):
                 )
         if isinstance(self.screen, DetailScreen):
             sample = self.query_one(WorkerTable).sample(self.screen.pid)
+            if sample is None:  # restarted (a cluster's worker): its successor took the row
+                sample = next((w for w in snap.workers if w.replaces == self.screen.pid), None)
             if sample is not None:
                 self.screen.reload(sample, snap.time)
         elif isinstance(self.screen, OutputScreen):

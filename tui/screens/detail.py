@@ -4,6 +4,7 @@ traceback, and last its command line (a forkserver child's holds the whole ``sys
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -16,6 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
@@ -308,7 +310,16 @@ class DetailScreen(ModalScreen[None]):
         self.query_one("#stacks", Static).update(render_stacks(got))
 
     def reload(self, sample: WorkerSample, now: float) -> None:
-        """Read the detail again (on a thread) for a newer ``sample`` taken at ``now``."""
+        """Read the detail again (on a thread) for a newer ``sample`` taken at ``now``; a sample
+        of the process that took this one's place (a nanny's restart: ``replaces``) moves the
+        screen to it."""
+        if sample.pid != self.pid:
+            self.pid = sample.pid
+            self.stack_dump = None
+            with contextlib.suppress(NoMatches):
+                box = self.query_one(VerticalScroll)
+                box.border_title = f"{sample.name} (PID {self.pid}, restarted)"
+                self.query_one("#stacks", Static).update(fmt.DASH)
         self.sample = sample
         self._now = now
         self._read(sample.pid)
