@@ -647,17 +647,26 @@ def parse_run(argv: Sequence[str]) -> Invocation:
                 f"{command[0]}: not executable (run it as: mptop run -- python {command[0]})"
             )
         parser.error(f"{command[0]}: no such command")
+    interval, duration = checked_headless(parser, args)
+    mode = "run-headless" if args.headless else "run"
+    output = Path(args.output) if args.output is not None else None
+    return Invocation(
+        mode, output=output, duration=duration, command=tuple(command), interval=interval
+    )
+
+
+def checked_headless(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[float, float | None]:
+    """``--interval`` and ``--headless --duration --output`` of a subcommand, checked (one line
+    and exit status 2 otherwise): the interval and the duration in seconds (None: no end)."""
     _check_conflicts_headless(parser, args)
     try:
         interval = check_interval(args.interval)
         duration = None if args.duration is None else check_duration(args.duration)
     except ConfigError as err:
         parser.error(str(err))
-    mode = "run-headless" if args.headless else "run"
-    output = Path(args.output) if args.output is not None else None
-    return Invocation(
-        mode, output=output, duration=duration, command=tuple(command), interval=interval
-    )
+    return interval, duration
 
 
 def _check_conflicts_headless(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -704,12 +713,7 @@ def parse_attach(argv: Sequence[str]) -> Invocation:
 
     parser = build_attach_parser()
     args = parser.parse_args(argv)
-    _check_conflicts_headless(parser, args)
-    try:
-        interval = check_interval(args.interval)
-        duration = None if args.duration is None else check_duration(args.duration)
-    except ConfigError as err:
-        parser.error(str(err))
+    interval, duration = checked_headless(parser, args)
     if why := check_pid(args.pid):
         parser.error(why)
     mode = "attach-headless" if args.headless else "attach"

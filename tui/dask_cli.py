@@ -88,18 +88,12 @@ def build_dask_parser() -> argparse.ArgumentParser:
 
 def parse_dask(argv: Sequence[str]) -> object:
     """``mptop dask`` arguments -> an Invocation; exits with status 2 and one line on bad input."""
-    from mptop.tui.cli import Invocation, _check_conflicts_headless, usable_cores
+    from mptop.tui.cli import Invocation, checked_headless, usable_cores
     from mptop.workers.dask_source import check_address, distributed_missing
-    from mptop.workers.spec import ConfigError, check_duration, check_interval
 
     parser = build_dask_parser()
     args = parser.parse_args(argv)
-    _check_conflicts_headless(parser, args)
-    try:
-        interval = check_interval(args.interval)
-        duration = None if args.duration is None else check_duration(args.duration)
-    except ConfigError as err:
-        parser.error(str(err))
+    interval, duration = checked_headless(parser, args)
     if args.address is not None:
         if why := check_address(args.address):
             parser.error(f"ADDRESS: {why}")
