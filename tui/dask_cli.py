@@ -86,6 +86,18 @@ def build_dask_parser() -> argparse.ArgumentParser:
     return p
 
 
+def port_taken(port: int) -> str:
+    """Why the local cluster's scheduler cannot listen on 127.0.0.1:``port`` ("" if it can)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as err:
+            return f"127.0.0.1:{port} is in use ({err.strerror or err})"
+    return ""
+
+
 def parse_dask(argv: Sequence[str]) -> object:
     """``mptop dask`` arguments -> an Invocation; exits with status 2 and one line on bad input."""
     from mptop.tui.cli import Invocation, checked_headless, usable_cores
@@ -107,11 +119,14 @@ def parse_dask(argv: Sequence[str]) -> object:
     workers = usable_cores() if args.workers is None else args.workers
     if not 1 <= workers <= MAX_WORKERS:
         parser.error(f"argument -n/--workers: must be 1 to {MAX_WORKERS}, got {workers}")
-    threads = args.threads or max(1, usable_cores() // workers)
+    threads = args.threads if args.threads is not None else max(1, usable_cores() // workers)
     if not 1 <= threads <= MAX_THREADS:
         parser.error(f"argument --threads: must be 1 to {MAX_THREADS}, got {threads}")
-    if args.port is not None and not 1 <= args.port <= 65535:
-        parser.error(f"argument --port: must be 1 to 65535, got {args.port}")
+    if args.port is not None:
+        if not 1 <= args.port <= 65535:
+            parser.error(f"argument --port: must be 1 to 65535, got {args.port}")
+        if why := port_taken(args.port):
+            parser.error(f"argument --port: {why}")
     if missing := distributed_missing():
         parser.exit(2, f"mptop dask: error: {missing}\n")
     mode = "dask-headless" if args.headless else "dask"
@@ -137,7 +152,8 @@ def run_dask(inv: object) -> int:
     if inv.address is None:
         with contextlib.suppress(OSError):
             print(
-                f"mptop: starting a local Dask cluster of {inv.workers} workers"
+                f"mptop: starting a local Dask cluster of {inv.workers}"
+                f" worker{'s' if inv.workers != 1 else ''}"
                 f" ({inv.threads} thread{'s' if inv.threads > 1 else ''} each)...",
                 file=sys.stderr,
             )

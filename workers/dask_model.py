@@ -24,6 +24,7 @@ keeps what must outlive one process:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,11 +190,21 @@ class ClusterModel:
                 return m
         return None
 
-    def erred(self, tasks: list[list[Any]]) -> None:
-        """Tasks that erred since the last tick: ``[time, key, workers, exception text]`` each."""
-        for _, key, where, text in tasks:
+    def erred(self, tasks: list[list[Any]], before: float | None = None) -> None:
+        """Tasks that erred since the last tick: ``[time, key, workers, exception text]`` each.
+
+        Level ``warning``: the program's error, not mptop's (``error`` is for what mptop could
+        not do, and makes a headless run exit 1). Those that erred before ``before`` (the
+        scheduler's time mptop connected) say when.
+        """
+        for at, key, where, text in tasks:
             names = ", ".join(self._by_address.get(a, a) for a in where) or "?"
-            self.events.add(f"task {key} erred on {names}: {text}", level="error")
+            when = ""
+            if before is not None and at < before:
+                when = (
+                    f" at {time.strftime('%H:%M:%S', time.localtime(at))}, before mptop connected"
+                )
+            self.events.add(f"task {key} erred on {names}{when}: {text}", level="warning")
 
     # -- rows ---------------------------------------------------------------------------
 
@@ -222,7 +233,7 @@ class ClusterModel:
     @staticmethod
     def dask_figures(m: Member) -> dict[str, Any]:
         """The WorkerSample fields that come from the worker's own tally."""
-        t = m.tally
+        t = {} if m.gone else m.tally  # a retired or removed worker holds nothing now
         counts = t.get("counts", {})
         return {
             "host": m.host,

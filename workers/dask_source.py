@@ -95,8 +95,8 @@ SCHEDULER_ROW = "the scheduler: mptop's commands act on workers"
 
 
 class _ToEvents(logging.Handler):
-    """distributed's and asyncio's log records in mptop's own process, as events: on the screen
-    their stderr lines would land on the terminal Textual draws on."""
+    """distributed's and asyncio's log records in mptop's own process, as warning events: on
+    the screen their stderr lines would land on the terminal Textual draws on."""
 
     def __init__(self, events: EventLog) -> None:
         super().__init__(logging.WARNING)
@@ -108,8 +108,7 @@ class _ToEvents(logging.Handler):
             if record.exc_info and record.exc_info[1] is not None:
                 err = record.exc_info[1]
                 text = f"{text}: {type(err).__name__}: {err}".strip(": ")
-            level = "error" if record.levelno >= logging.ERROR else "warning"
-            self.events.add(f"{record.name}: {text}", level=level)
+            self.events.add(f"{record.name}: {text}", level="warning")
 
 
 def _route_logs(events: EventLog) -> list[tuple[logging.Logger, list[logging.Handler], bool]]:
@@ -210,6 +209,7 @@ class DaskSource:
         self._pinned: dict[int, int] = {}
         self._asks: dict[str, asyncio.Task[Any]] = {}  # address -> its tally in flight
         self._since = 0.0
+        self._connected_at: float | None = None  # the scheduler's clock at the first tally
         self._scheduler: dict[str, Any] = {}
         self._streams: dict[str, list[int]] = {}
         self._last: float | None = None
@@ -251,13 +251,16 @@ class DaskSource:
             int(w.get("nthreads", 0)) for w in self._scheduler.get("workers", {}).values()
         )
         where = "local cluster" if self.local else "cluster"
-        lead = self._lost or f"{where} {self.address} · {len(alive)} workers · {threads} threads"
+        lead = self._lost or (
+            f"{where} {self.address} · {len(alive)} worker{'s' if len(alive) != 1 else ''}"
+            f" · {threads} thread{'s' if threads != 1 else ''}"
+        )
         return SourceInfo(
             kind="dask",
             title=f"mptop dask {'' if self.local else self.address}".strip(),
             interval=self.sampling.interval,
             lead=(lead,),
-            facts=("In/Out = transfers between workers", "mptop dask"),
+            facts=("mptop dask",),
             unavailable=(
                 "mptop did not start this cluster: it cannot add a worker nor read its log"
                 if not self.local
@@ -305,7 +308,6 @@ class DaskSource:
         a signal to a worker on another host or to the scheduler, a command the
         cluster refused or that timed out (:data:`COMMAND_TIMEOUT` seconds).
         """
-        line: str | None = None
         match command:
             case SetInterval(seconds=seconds):
                 self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
@@ -313,8 +315,7 @@ class DaskSource:
                 self.threads_on = on
             case Add() if self.local:
                 n = self._command(lambda c: c.scheduler.mptop_add(), None)
-                line = f"asked the local cluster for one more worker ({n} in all)"
-                self.events.add(line)
+                self.events.add(f"asked the local cluster for one more worker ({n} in all)")
             case Retire(pid=pid):
                 m = self._member(pid)
                 if self.local:
@@ -325,13 +326,13 @@ class DaskSource:
                     self._command(
                         lambda c: c.retire_workers(workers=[m.address], close_workers=True), pid
                     )
-                self.events.add(f"retired {m.name} (PID {pid})", pid)
+                self.events.add(f"asked the scheduler to retire {m.name} (PID {pid})", pid)
             case Restart(pid=pid):
                 m = self._member(pid)
                 result = self._command(lambda c: c.restart_workers([m.address]), pid)
                 if result.get(m.address, "OK") != "OK":
                     raise CommandError(pid, f"restart: {result[m.address]}")
-                self.events.add(f"restarted {m.name} through its nanny (was PID {pid})", pid)
+                self.events.add(f"asked {m.name}'s nanny to restart it (PID {pid})", pid)
             case Signal(pid=pid, sig=sig, wait=wait):
                 ps = self._here(pid)
                 if sig in (signal.SIGTERM, signal.SIGKILL):
@@ -375,7 +376,7 @@ class DaskSource:
                     + ("" if self.local else " mptop did not start"),
                 )
         self.poke()
-        return line
+        return None  # the events say what was done
 
     def detail(self, pid: int) -> WorkerDetail:
         """psutil's facts of a worker on this host (PPID, threads, affinity, nice, command line);
@@ -585,7 +586,9 @@ class DaskSource:
             m = self.model.members.get(self.model._by_address.get(address, ""))
             if m is not None and "nanny_pid" in answer:
                 m.nanny_pid = answer["nanny_pid"]
-        self.model.erred(sched.get("erred", []))
+        if self._connected_at is None:
+            self._connected_at = self._since
+        self.model.erred(sched.get("erred", []), before=self._connected_at)
         self._read_log()
         return self._snapshot(now)
 
@@ -814,10 +817,8 @@ class DaskSource:
                 if f" - {level} - " in raw:
                     where, _, text = raw.partition(f" - {level} - ")
                     logger = where.rpartition(" - ")[2].strip()  # after the time stamp
-                    self.events.add(
-                        f"{logger}: {text.strip()}",
-                        level="error" if level != "WARNING" else "warning",
-                    )
+                    # the cluster's, not mptop's: a warning (error events are what mptop could not do)
+                    self.events.add(f"{logger}: {text.strip()}", level="warning")
                     break
 
     def _cluster_gone(self, why: str) -> None:
@@ -870,6 +871,8 @@ class DaskSource:
                 self._call(cancel_the_rest(), 2.0)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2.0)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
         _restore_logs(self._logs)
 
 
