@@ -204,7 +204,7 @@ def test_add_retire_and_a_killed_worker_restarted_under_its_name(cluster: DaskSo
 
     before = back.pid
     cluster.send(Restart(before))
-    snap = until(cluster, lambda s: workers(s)["worker-0"].pid != before)
+    snap = until(cluster, lambda s: workers(s).get("worker-0", back).pid != before)
     assert workers(snap)["worker-0"].restarts == 2
 
 
@@ -238,6 +238,7 @@ def scheduler(tmp_path: Path) -> Iterator[str]:
     """A scheduler and one worker started apart from mptop (dask's own command line)."""
     file = tmp_path / "scheduler.json"
     bin_dir = Path(sys.executable).parent
+    log = (tmp_path / "scheduler.log").open("w")
     procs = [
         subprocess.Popen(
             [
@@ -251,8 +252,8 @@ def scheduler(tmp_path: Path) -> Iterator[str]:
                 "--scheduler-file",
                 str(file),
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
     ]
     try:
@@ -287,16 +288,19 @@ def scheduler(tmp_path: Path) -> Iterator[str]:
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(10)
+        log.close()
 
 
-def test_a_cluster_started_apart_stays_running_after_quit(scheduler: str) -> None:
+def test_a_cluster_started_apart_stays_running_after_quit(scheduler: str, tmp_path: Path) -> None:
     from distributed import Client as make_client
 
     client_of: Any = make_client  # distributed is untyped
 
-    source = DaskSource(scheduler, interval=0.5)
+    source = DaskSource(scheduler, interval=0.2)
     try:
         snap = until(source, lambda s: any(w.name == "apart-1" and w.rss for w in s.workers))
+        for _ in range(10):  # ticks ask with one RPC, which the scheduler does not log
+            sample(source)
         row = next(w for w in snap.workers if w.name == "apart-1")
         assert psutil.Process(row.pid).is_running() and row.ppid is not None
         assert Cap.ADD not in source.caps and Cap.OUTPUT not in source.caps
@@ -307,6 +311,13 @@ def test_a_cluster_started_apart_stays_running_after_quit(scheduler: str) -> Non
     with client_of(scheduler, timeout=10) as client:  # still there, with its worker
         assert client.submit(sum, [1, 2]).result(timeout=20) == 3
         assert len(client.scheduler_info()["workers"]) == 1
+        # as it was: mptop's handler and heartbeat metric are gone
+        assert not client.run_on_scheduler(
+            lambda dask_scheduler: "mptop_tally" in dask_scheduler.handlers
+        )
+        assert not any(client.run(lambda dask_worker: "mptop" in dask_worker.metrics).values())
+    runs = (tmp_path / "scheduler.log").read_text().count("Run out-of-band function")
+    assert runs <= 3, runs  # install, uninstall (and this test's own): not one per tick
 
 
 def test_an_address_that_does_not_answer_is_one_line_and_exit_2() -> None:

@@ -14,7 +14,8 @@ keeps what must outlive one process:
   ``A → B`` (kind ``transfer``): data worker B fetched from worker A,
   counted by B (transfers, and bytes as Dask's ``nbytes`` of the keys);
   sent = received + what is in flight from A now, so sent = delivered +
-  backlog holds. ``scheduler → A`` and ``A → scheduler`` (kind ``stream``):
+  backlog holds. ``A → clients``: the results clients fetched from A,
+  counted by A. ``scheduler → A`` and ``A → scheduler`` (kind ``stream``):
   the batched stream each way, counted by its sender: messages queued
   (sent), written to the socket (received), bytes written; backlog is what
   waits to be written.
@@ -33,6 +34,7 @@ from mptop.workers.snapshot import ChannelSample, WorkerState
 from mptop.workers.traffic import Flow
 
 SCHEDULER = "scheduler"
+CLIENTS = "clients"  # the end of a worker's transfers to clients (results they fetched)
 # Dask's worker status -> the State column, for a worker whose process mptop cannot read.
 _STATES = {
     "init": WorkerState.STARTING,
@@ -59,8 +61,8 @@ class Member:
     name: str
     address: str = ""
     host: str = ""
+    nanny: str | None = None  # the nanny's address (None: a worker started without one)
     pid: int | None = None
-    nanny_pid: int | None = None
     status: str = ""
     restarts: int = 0
     replaces: int | None = None
@@ -69,6 +71,9 @@ class Member:
     tally: dict[str, Any] = field(default_factory=dict)
     # the last tally's rates' baseline: (received transfers, bytes, sent transfers, bytes)
     counts_at: tuple[int, int, int, int] | None = None
+    # seconds between the worker's last two tallies (its heartbeats); None: no new one this tick
+    fresh: float | None = None
+    rates_at: tuple[float | None, ...] = (None, None, None, None)
 
 
 @dataclass(eq=False)
@@ -81,6 +86,7 @@ class _Line:
     base: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # sent, bytes, received, bytes
     live: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     flow: Flow = field(default_factory=Flow)
+    rates: tuple[float | None, float | None] = (None, None)
 
     def fold(self) -> None:
         """The live process ended: its totals join the base (in flight counts as never sent)."""
@@ -142,6 +148,7 @@ class ClusterModel:
                 self.events.add(f"{name} is {status} (Dask's worker status)", m.pid)
             m.status = status
             m.host = str(ws.get("host", ""))
+            m.nanny = ws.get("nanny")
         for name, m in self.members.items():
             if name not in seen and not m.gone:
                 m.gone = True
@@ -158,12 +165,19 @@ class ClusterModel:
             return
         m = self.members[name]
         pid = int(tally["pid"])
+        before = m.tally.get("time")
         if m.pid is not None and pid != m.pid:
             m.restarts += 1
             m.replaces = m.pid
             m.counts_at = None
+            before = None
             self.events.add(f"{name} restarted by its nanny: PID {m.pid} → {pid}", pid)
         m.pid = pid
+        at = tally.get("time")
+        if before is not None and at is not None and at <= before:
+            m.fresh = None  # the same heartbeat as last tick: nothing new to count
+            return
+        m.fresh = at - before if before is not None and at is not None else 0.0
         m.tally = tally
         self._silent.discard(name)
         if tally.get("missed"):
@@ -182,6 +196,13 @@ class ClusterModel:
         self._silent.add(name)
         m = self.members[name]
         self.events.add(f"{name} does not answer mptop's tally: {why}", m.pid, level="warning")
+
+    def heard(self, address: str) -> None:
+        """A worker's heartbeat came in time again: its next silence is said again."""
+        name = self._by_address.get(address)
+        if name is not None and name in self._silent:
+            self._silent.discard(name)
+            self.events.add(f"{name} answers again", self.members[name].pid)
 
     def address_of(self, pid: int) -> Member | None:
         """The live member whose process is ``pid``, or None."""
@@ -208,22 +229,27 @@ class ClusterModel:
 
     # -- rows ---------------------------------------------------------------------------
 
-    def rates(self, m: Member, dt: float | None) -> tuple[float | None, ...]:
-        """``(msgs_in, bytes_in, msgs_out, bytes_out)`` per second: transfers with other workers."""
+    def rates(self, m: Member) -> tuple[float | None, ...]:
+        """``(msgs_in, bytes_in, msgs_out, bytes_out)`` per second: transfers with the other
+        workers (not the clients'), over the time between the worker's last two tallies."""
         t = m.tally
         if not t:
             return (None, None, None, None)
-        incoming = t.get("incoming", {})
-        now = (
-            sum(c[0] for c in incoming.values()),
-            sum(c[1] for c in incoming.values()),
-            int(t.get("out_count", 0)),
-            int(t.get("out_bytes", 0)),
-        )
+        if m.fresh is None:
+            return m.rates_at  # no new heartbeat this tick: the last rates stand
+        workers = set(self._by_address)
+
+        def summed(peers: dict[str, list[int]]) -> tuple[int, int]:
+            own = [c for peer, c in peers.items() if peer in workers]
+            return sum(c[0] for c in own), sum(c[1] for c in own)
+
+        now = (*summed(t.get("incoming", {})), *summed(t.get("outgoing", {})))
         before, m.counts_at = m.counts_at, now
-        if before is None or not dt:
-            return (None, None, None, None)
-        return tuple((a - b) / dt for a, b in zip(now, before, strict=True))
+        if before is None or not m.fresh:
+            m.rates_at = (None, None, None, None)
+        else:
+            m.rates_at = tuple((a - b) / m.fresh for a, b in zip(now, before, strict=True))
+        return m.rates_at
 
     @staticmethod
     def remote_state(m: Member) -> WorkerState:
@@ -272,39 +298,45 @@ class ClusterModel:
         ``streams``: the scheduler's side (worker address -> [queued, bytes
         written, waiting]).
         """
+        counted_by: dict[tuple[str, str, str], float | None] = {}  # line -> its counter's dt
+        workers = set(self._by_address)
         for m in self.members.values():
             if m.gone or not m.tally:
                 continue
             t = m.tally
             flight = t.get("in_flight", {})
-            for peer, (count, size) in t.get("incoming", {}).items():
-                line = self._line("transfer", self._by_address.get(peer, peer), m.name)
+            incoming = t.get("incoming", {})
+            for peer in set(incoming) | set(flight):
+                if peer not in workers:
+                    continue  # a client's data sent to a worker (scatter): not a transfer
+                key = ("transfer", self._by_address[peer], m.name)
+                count, size = incoming.get(peer, [0, 0])
                 waiting = flight.get(peer, [0, 0])
-                line.live = [count + waiting[0], size + waiting[1], count, size]
-            for peer, waiting in flight.items():
-                if peer not in t.get("incoming", {}):
-                    line = self._line("transfer", self._by_address.get(peer, peer), m.name)
-                    line.live = [waiting[0], waiting[1], 0, 0]
+                self._line(*key).live = [count + waiting[0], size + waiting[1], count, size]
+                counted_by[key] = m.fresh
+            to_clients = [c for peer, c in t.get("outgoing", {}).items() if peer not in workers]
+            if to_clients:  # results a client fetched from the worker, counted by the worker
+                key = ("transfer", m.name, CLIENTS)
+                count, size = sum(c[0] for c in to_clients), sum(c[1] for c in to_clients)
+                self._line(*key).live = [count, size, count, size]
+                counted_by[key] = m.fresh
             queued, written, backlog = t.get("stream", [0, 0, 0])
-            self._line("stream", m.name, SCHEDULER).live = [
-                queued,
-                written,
-                queued - backlog,
-                written,
-            ]
+            key = ("stream", m.name, SCHEDULER)
+            self._line(*key).live = [queued, written, queued - backlog, written]
+            counted_by[key] = m.fresh
             s = streams.get(m.address)
             if s is not None:
                 queued, written, backlog = s
-                self._line("stream", SCHEDULER, m.name).live = [
-                    queued,
-                    written,
-                    queued - backlog,
-                    written,
-                ]
+                key = ("stream", SCHEDULER, m.name)
+                self._line(*key).live = [queued, written, queued - backlog, written]
+                counted_by[key] = dt  # the scheduler answers fresh each tick
         out = []
         for (kind, producer, consumer), line in sorted(self._lines.items(), key=_order):
             sent, sent_bytes, received, received_bytes = line.totals()
-            mps, bps = line.flow.update(received, received_bytes, dt)
+            step = counted_by.get((kind, producer, consumer))
+            if step is not None:  # a new reading from its counter (a heartbeat, or this tick)
+                line.rates = line.flow.update(received, received_bytes, step or None)
+            mps, bps = line.rates
             out.append(
                 ChannelSample(
                     name="transfers" if kind == "transfer" else "stream",
@@ -329,4 +361,4 @@ def _order(item: tuple[tuple[str, str, str], _Line]) -> tuple[int, str, str]:
     return (0 if kind == "transfer" else 1, producer, consumer)
 
 
-__all__ = ["SCHEDULER", "ClusterModel", "Member", "worker_label"]
+__all__ = ["CLIENTS", "SCHEDULER", "ClusterModel", "Member", "worker_label"]

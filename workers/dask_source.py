@@ -49,7 +49,6 @@ from typing import Any, TypeVar
 
 import psutil
 
-from mptop.workers import dask_tally
 from mptop.workers.commands import (
     Add,
     Cap,
@@ -85,6 +84,9 @@ ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
 START_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 30.0
+# Seconds without a heartbeat after which a worker is said not to answer (a worker sends one
+# every 0.5 s below 10 workers; SIGSTOPped, or its event loop blocked, it sends none).
+SILENT_AFTER = 3.0
 # Seconds the local cluster gets to close after its stdin closes, then after SIGTERM.
 CLOSE_GRACE = 8.0
 TERM_GRACE = 3.0
@@ -92,6 +94,14 @@ TERM_GRACE = 3.0
 STACKS_TIMEOUT = 2.0
 NOT_HERE = "runs on another host: mptop can signal only a worker on this host"
 SCHEDULER_ROW = "the scheduler: mptop's commands act on workers"
+
+
+def _tally() -> Any:
+    """:mod:`mptop.workers.dask_tally`, imported when a cluster is there (it needs distributed,
+    which this module must not need to say that it is missing)."""
+    from mptop.workers import dask_tally
+
+    return dask_tally
 
 
 class _ToEvents(logging.Handler):
@@ -207,7 +217,6 @@ class DaskSource:
         self._hostname = socket.gethostname()
         self._anchors: dict[int, psutil.Process] = {}  # PID -> identity anchor (this host)
         self._pinned: dict[int, int] = {}
-        self._asks: dict[str, asyncio.Task[Any]] = {}  # address -> its tally in flight
         self._since = 0.0
         self._connected_at: float | None = None  # the scheduler's clock at the first tally
         self._scheduler: dict[str, Any] = {}
@@ -396,7 +405,7 @@ class DaskSource:
             pid=pid,
             ppid=look.ppid,
             cmdline=cmdline,
-            start_method="spawn (Dask nanny)" if m is not None and m.nanny_pid else "",
+            start_method="spawn (Dask nanny)" if m is not None and m.nanny else "",
             create_time=look.create_time,
             affinity=look.affinity,
             threads=look.threads,
@@ -425,7 +434,7 @@ class DaskSource:
         m = self._member(pid)
 
         async def ask() -> str:
-            got = await self._client.run(dask_tally.worker_stacks, workers=[m.address])
+            got = await self._client.run(_tally().worker_stacks, workers=[m.address])
             return str(got[m.address])
 
         try:
@@ -511,48 +520,35 @@ class DaskSource:
             self._client = await client(address, asynchronous=True, name="mptop", timeout=timeout)
         except OSError as err:
             raise ConnectError(f"cannot connect to the scheduler at {address}: {err}") from None
+        await self._install()
 
     def _by_value(self) -> None:
         """The tally functions travel by value: a remote cluster need not have mptop installed."""
         import cloudpickle  # type: ignore[import-untyped]
 
-        cloudpickle.register_pickle_by_value(dask_tally)
+        cloudpickle.register_pickle_by_value(_tally())
 
-    async def _gather(self, interval: float) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The scheduler's tally, and each worker's that answered within the tick."""
+    async def _install(self) -> None:
+        """Put mptop's tallies into the cluster, once: the worker plugin (its figures ride on each
+        heartbeat) and the scheduler's ``mptop_tally`` handler (:mod:`~mptop.workers.dask_tally`)."""
         client = self._client
-        sched = await asyncio.wait_for(
-            client.run_on_scheduler(dask_tally.scheduler_tally, since=self._since),
-            max(2.0, interval * 2),
-        )
-        for address in sched["workers"]:
-            ask = self._asks.get(address)
-            if ask is None or ask.done():
-                self._asks[address] = asyncio.ensure_future(self._ask(address))
-        for address in set(self._asks) - set(sched["workers"]):
-            self._asks.pop(address).cancel()
-        pending = [a for a in self._asks.values() if not a.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=max(0.3, interval * 0.6))
-        answers: dict[str, Any] = {}
-        for address, ask in self._asks.items():
-            if ask.done() and not ask.cancelled():
-                answers[address] = ask.exception() or ask.result()
-            elif not ask.done():
-                answers[address] = TimeoutError("no answer within the tick")
-        return sched, answers
+        tally = _tally()
+        await client.register_plugin(tally.TallyPlugin())
+        await client.run_on_scheduler(tally.install)
 
-    async def _ask(self, address: str) -> dict[str, Any]:
-        """One worker's tally (and, the first time, its nanny's PID)."""
+    async def _uninstall(self) -> None:
+        """Take them out again (a cluster mptop leaves running is left as it was)."""
         client = self._client
-        got = await client.run(dask_tally.worker_tally, workers=[address], on_error="raise")
-        tally = dict(got[address])
-        m = self.model.members.get(self.model._by_address.get(address, ""))
-        if m is not None and m.nanny_pid is None:
-            with contextlib.suppress(Exception):
-                nanny = await client.run(dask_tally.process_id, workers=[address], nanny=True)
-                tally["nanny_pid"] = int(nanny[address]["pid"])
-        return tally
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.unregister_worker_plugin(_tally().TallyPlugin.name), 3)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.run_on_scheduler(_tally().uninstall), 3)
+
+    async def _gather(self, interval: float) -> dict[str, Any]:
+        """The scheduler's tally, with each worker's as of its last heartbeat: one RPC."""
+        ask = self._client.scheduler.mptop_tally(since=self._since)
+        result: dict[str, Any] = await asyncio.wait_for(ask, max(2.0, interval * 2))
+        return result
 
     # -- sampling -----------------------------------------------------------------------
 
@@ -561,7 +557,7 @@ class DaskSource:
         if self._lost:  # nothing left to ask
             return self._snapshot(now, final=True)
         try:
-            sched, answers = self._call(
+            sched = self._call(
                 self._gather(self.sampling.interval), max(3.0, self.sampling.interval * 3)
             )
         except Exception as err:
@@ -578,14 +574,15 @@ class DaskSource:
         self._scheduler = sched
         self._streams = sched.get("streams", {})
         self.model.update_members(sched["workers"])
-        for address, answer in answers.items():
-            if isinstance(answer, BaseException):
-                self.model.silent(address, f"{type(answer).__name__}: {answer}".rstrip(": "))
-                continue
-            self.model.take_tally(address, answer)
-            m = self.model.members.get(self.model._by_address.get(address, ""))
-            if m is not None and "nanny_pid" in answer:
-                m.nanny_pid = answer["nanny_pid"]
+        clock = float(sched.get("now", time.time()))
+        for address, ws in sched["workers"].items():
+            if ws.get("tally"):
+                self.model.take_tally(address, ws["tally"])
+            quiet = clock - float(ws.get("last_seen") or clock)
+            if quiet > SILENT_AFTER:
+                self.model.silent(address, f"no heartbeat for {quiet:.0f} s")
+            else:
+                self.model.heard(address)
         if self._connected_at is None:
             self._connected_at = self._since
         self.model.erred(sched.get("erred", []), before=self._connected_at)
@@ -658,7 +655,7 @@ class DaskSource:
         if m.pid is None:
             return None
         ps = None if m.gone or final else self._anchor(m.pid, t.get("created"), t.get("hostname"))
-        rates = self.model.rates(m, dt) if not m.gone else (None, None, None, None)
+        rates = self.model.rates(m) if not m.gone else (None, None, None, None)
         sample = self._process_row(m.pid, m.name, ps, now, final or m.gone, host=m.host)
         if ps is None and not (final or m.gone):  # elsewhere: the worker's own monitor
             sample = replace(
@@ -670,7 +667,7 @@ class DaskSource:
             )
         return replace(
             sample,
-            ppid=m.nanny_pid if m.nanny_pid is not None else sample.ppid,
+            ppid=t.get("ppid", sample.ppid),
             msgs_in_per_s=rates[0],
             bytes_in_per_s=rates[1],
             msgs_out_per_s=rates[2],
@@ -836,10 +833,12 @@ class DaskSource:
         if client is not None:
 
             async def close_client() -> None:
+                if not self.local and not self._lost:
+                    await self._uninstall()  # a cluster left running is left as it was
                 await client.close(timeout=0.5 if self._lost else 2)
 
             with contextlib.suppress(Exception):
-                self._call(close_client(), 3.0)
+                self._call(close_client(), 9.0)
         proc = self._proc
         if proc is not None:
             with contextlib.suppress(OSError):
