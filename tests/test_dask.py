@@ -25,7 +25,7 @@ import pytest
 
 pytest.importorskip("distributed", reason="mptop dask needs distributed: pip install 'mptop[dask]'")
 
-from mptop.workers.commands import Add, Cap, CommandError, Restart, Retire, Signal
+from mptop.workers.commands import Add, Cap, CommandError, Leave, Restart, Retire, Signal
 from mptop.workers.dask_source import ConnectError, DaskSource
 from mptop.workers.record import read_recording
 from mptop.workers.snapshot import Snapshot, WorkerSample
@@ -444,3 +444,35 @@ def test_a_local_cluster_that_dies_ends_the_run_and_nothing_reaches_stderr(
     wait_for(lambda: not alive(seen) or None, timeout=10)
     # distributed's client logs its reconnect attempts: into mptop's events, not the terminal
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_q_asks_while_other_clients_use_the_local_cluster_and_leave_keeps_it() -> None:
+    from distributed import Client as make_client
+
+    client_of: Any = make_client  # distributed is untyped
+    source = DaskSource(workers=1, threads=1, interval=0.3)
+    assert source._proc is not None
+    leader = source._proc.pid
+    seen: set[int] = set()
+    try:
+        until(source, lambda s: len(workers(s)) == 1)
+        assert source.info().quiet_quit  # nobody else uses it: q quits at once
+        with client_of(source.address, timeout=10) as client:
+            until(source, lambda s: not source.info().quiet_quit)
+            info = source.info()
+            assert "1 other client(s)" in info.leave_question and Cap.LEAVE in source.caps
+            source.send(Leave())
+            seen = session_pids(leader)
+            closed = source.close()
+            assert any(
+                f"left the local cluster running at {source.address}" in n for n in closed.notes
+            )
+            # mptop is gone from it; the cluster computes on for the client that uses it
+            assert client.submit(sum, [1, 2]).result(timeout=20) == 3
+            assert psutil.Process(leader).is_running()
+    finally:
+        source.close()
+        seen |= session_pids(leader)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(leader, signal.SIGTERM)  # as the note says: kill PID closes it
+        wait_for(lambda: not alive(seen) or None, timeout=15)

@@ -1003,10 +1003,12 @@ class MptopApp(App[int]):
         """
         if self._quitting:
             return
-        if ask and Cap.LEAVE in self.caps and not self.source.info().ended:
+        info = self.source.info()
+        if ask and Cap.LEAVE in self.caps and not info.ended and not info.quiet_quit:
             if not isinstance(self.screen, QuitScreen):
-                title = self.info.lead[0].split(" running")[0] if self.info.lead else "the program"
-                self.push_screen(QuitScreen(title), self._quit_answered)
+                title = info.lead[0].split(" running")[0] if info.lead else "the program"
+                dialog = QuitScreen(title, info.leave_question, info.leave_hints)
+                self.push_screen(dialog, self._quit_answered)
             return
         self._quitting = True
         if Cap.ADD in self.caps or Cap.SIGNAL in self.caps:

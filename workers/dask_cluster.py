@@ -23,7 +23,9 @@ The process:
 - writes the scheduler's address to the file given, then waits;
 - closes the cluster (workers, nannies, scheduler) when its stdin reaches
   end of file (mptop closes it at quit, and the kernel does when mptop dies),
-  or on SIGTERM or SIGINT, and exits.
+  or on SIGTERM or SIGINT, and exits; after mptop wrote ``leave`` on its
+  stdin (the user chose to leave the cluster running), only SIGTERM or
+  SIGINT close it.
 
 Exit status: 0 after a clean close, 1 if the cluster could not start (the
 reason is the last line of the log).
@@ -99,15 +101,22 @@ async def _serve(workers: int, threads: int, port: int, address_file: Path) -> i
     return 0
 
 
+_LEAVE = {"asked": False}
+
+
 def _on_stdin(stop: asyncio.Event) -> None:
-    """mptop writes nothing: readable means end of file (mptop closed it, or died)."""
+    """End of file (mptop closed it, or died): close the cluster, unless mptop wrote ``leave``
+    first (the user chose to leave it running: then it runs until SIGTERM or SIGINT)."""
     try:
         data = os.read(sys.stdin.fileno(), 4096)
     except OSError:
         data = b""
+    if b"leave" in data:
+        _LEAVE["asked"] = True
     if not data:
         asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
-        stop.set()
+        if not _LEAVE["asked"]:
+            stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

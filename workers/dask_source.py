@@ -54,6 +54,7 @@ from mptop.workers.commands import (
     Cap,
     Command,
     CommandError,
+    Leave,
     Pin,
     Restart,
     Retire,
@@ -206,7 +207,7 @@ class DaskSource:
                 Cap.RESTART,
                 Cap.STACKS,
             }
-            | ({Cap.ADD, Cap.OUTPUT} if self.local else set())
+            | ({Cap.ADD, Cap.OUTPUT, Cap.LEAVE} if self.local else set())
         )
         self.events = EventLog()
         self._logs = _route_logs(self.events)
@@ -225,6 +226,7 @@ class DaskSource:
         self._last_snap: Snapshot | None = None
         self._lost = ""  # why the cluster is gone (it ended by itself)
         self._closed: Closed | None = None
+        self._leave = False  # Leave: the local cluster runs on after mptop
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
@@ -289,6 +291,15 @@ class DaskSource:
                 " scheduler's streams (counted by the sender) show here"
             ),
             columns="dask",
+            quiet_quit=not self._others(),
+            leave_question=(
+                f"The local cluster at {self.address} has {self._others()} other client(s)"
+                " connected. What should happen to it?"
+            ),
+            leave_hints=(
+                "t: close it (its workers, nannies and scheduler: the clients lose it)",
+                "l: leave it running (mptop prints its address and PID, to stop it later)",
+            ),
             channels_note=(
                 "transfers between workers, counted by the receiver (bytes: Dask's nbytes;"
                 " backlog: in flight); the scheduler's streams, by the sender (backlog: not yet"
@@ -322,6 +333,12 @@ class DaskSource:
                 self.sampling.interval = max(MIN_INTERVAL, min(MAX_INTERVAL, seconds))
             case ShowThreads(on=on):
                 self.threads_on = on
+            case Leave() if self.local:
+                self._leave = True
+                with contextlib.suppress(OSError, AttributeError):
+                    assert self._proc is not None and self._proc.stdin is not None
+                    self._proc.stdin.write(b"leave\n")
+                    self._proc.stdin.flush()
             case Add() if self.local:
                 n = self._command(lambda c: c.scheduler.mptop_add(), None)
                 self.events.add(f"asked the local cluster for one more worker ({n} in all)")
@@ -386,6 +403,11 @@ class DaskSource:
                 )
         self.poke()
         return None  # the events say what was done
+
+    def _others(self) -> int:
+        """Clients of the cluster other than mptop's own (a user's program)."""
+        mine = getattr(self._client, "id", None)
+        return sum(1 for c in self._scheduler.get("clients", ()) if c != mine)
 
     def detail(self, pid: int) -> WorkerDetail:
         """psutil's facts of a worker on this host (PPID, threads, affinity, nice, command line);
@@ -456,7 +478,16 @@ class DaskSource:
         members = list(self.model.members.values())
         notes: list[str] = []
         last: Snapshot | None
-        if self.local:
+        if self.local and self._leave and not self._lost:
+            last = self._sample_or_last()
+            self._shutdown()  # the client only: the cluster process runs on
+            assert self._proc is not None
+            notes.append(
+                f"mptop: left the local cluster running at {self.address}: PID"
+                f" {self._proc.pid} (its scheduler and nannies; stop it with kill"
+                f" {self._proc.pid}), its log: {self.log_path}"
+            )
+        elif self.local:
             self._shutdown()
             for m in members:
                 m.gone = True
@@ -833,13 +864,18 @@ class DaskSource:
         if client is not None:
 
             async def close_client() -> None:
-                if not self.local and not self._lost:
+                if (not self.local or self._leave) and not self._lost:
                     await self._uninstall()  # a cluster left running is left as it was
                 await client.close(timeout=0.5 if self._lost else 2)
 
             with contextlib.suppress(Exception):
                 self._call(close_client(), 9.0)
         proc = self._proc
+        if proc is not None and self._leave and not self._lost:
+            with contextlib.suppress(OSError):
+                assert proc.stdin is not None
+                proc.stdin.close()  # after "leave": the cluster runs on
+            proc = None
         if proc is not None:
             with contextlib.suppress(OSError):
                 assert proc.stdin is not None

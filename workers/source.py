@@ -65,6 +65,11 @@ class SourceInfo:
     own memory and task figures, and its transfers with other workers).
     ``channels_note``: how the source's channels are counted, said over them
     (a cluster's: by the process that moved the bytes); "": the panel's own words.
+    With ``Cap.LEAVE``, ``q`` asks whether to stop the processes or leave them
+    running, unless ``quiet_quit`` (nothing is lost by stopping now: a local
+    cluster no other client uses); ``leave_question`` and ``leave_hints`` (the
+    ``t`` and ``l`` lines) word that dialog where the program's default words
+    do not fit ("" and (): the defaults).
     """
 
     kind: str
@@ -82,6 +87,9 @@ class SourceInfo:
     lesson_output: int = 0
     columns: str = "process"
     channels_note: str = ""
+    quiet_quit: bool = False
+    leave_question: str = ""
+    leave_hints: tuple[str, ...] = ()
 
 
 # Characters of a fate's error line shown (a long exception message is cut there).

@@ -12,7 +12,8 @@ from textual.widgets import Footer, Static
 
 
 class QuitScreen(ModalScreen[str]):
-    """Asks about ``program``: ``t`` terminate it, ``l`` leave it running, ``Esc``/``n`` stay.
+    """Asks about ``program``: ``t`` terminate it, ``l`` leave it running, ``Esc``/``n`` stay
+    (``question`` and ``hints``, the ``t`` and ``l`` lines: other words for another kind of run).
 
     Dismissed with ``"terminate"``, ``"leave"`` or ``"stay"``.
     """
@@ -41,21 +42,19 @@ class QuitScreen(ModalScreen[str]):
         Binding("escape,n,q", "answer('stay')", "Stay"),
     ]
 
-    def __init__(self, program: str) -> None:
+    def __init__(self, program: str, question: str = "", hints: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.program = program
+        self.question = question or f"{program} is still running. What should happen to it?"
+        self.hints = hints or (
+            "t: terminate it (SIGTERM to its processes, SIGKILL after 1 s)",
+            "l: leave it running (mptop prints its PID and where its output goes)",
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(
-                f"{self.program} is still running. What should happen to it?", id="question"
-            )
-            yield Static(
-                "t: terminate it (SIGTERM to its processes, SIGKILL after 1 s)\n"
-                "l: leave it running (mptop prints its PID and where its output goes)\n"
-                "Esc: stay",
-                id="hint",
-            )
+            yield Static(self.question, id="question")
+            yield Static("\n".join((*self.hints, "Esc: stay")), id="hint")
         yield Footer()
 
     def action_answer(self, choice: str) -> None:
