@@ -58,6 +58,9 @@ class ReplaySource:
         self.recording = recording
         self.snapshots = recording.snapshots
         self.position = -1  # index of the snapshot last delivered
+        # the last snapshot whose events were delivered: each event is delivered once, however
+        # the playback moves (a step over snapshots brings theirs; a step back repeats none)
+        self._logged = -1
         self.paused = not autoplay
         self.speed = 1.0
         self._cut_said = recording.cut_off is None  # the event log says it once, at the start
@@ -219,6 +222,13 @@ class ReplaySource:
                 self._armed = False
                 self._shown_at = time.monotonic()
                 snap = self.snapshots[self.position]
+                events: tuple[Event, ...] = ()
+                if self.position > self._logged:
+                    passed = self.snapshots[self._logged + 1 : self.position + 1]
+                    events = tuple(e for s in passed for e in s.events)
+                    self._logged = self.position
+                if events != snap.events:
+                    snap = dataclasses.replace(snap, events=events)
                 if not self._cut_said:
                     self._cut_said = True
                     snap = dataclasses.replace(snap, events=(self._cut_event(snap), *snap.events))
