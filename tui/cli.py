@@ -300,6 +300,7 @@ class Invocation:
     workers: int = 0  # mptop dask: the local cluster's workers
     threads: int = 1  # mptop dask: threads per worker
     port: int = 0  # mptop dask: the local cluster's scheduler port (0: any free one)
+    metrics: tuple[str, int] | None = None  # --metrics: where to serve /metrics
 
 
 def _given(args: argparse.Namespace, options: Sequence[tuple[str, str]]) -> list[str]:
@@ -399,8 +400,10 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
         parser.error(str(err))
     loaded = dataclasses.replace(loaded, scenario=scenario)
     if args.headless:
-        return Invocation("headless", loaded, output=Path(args.output), duration=duration)
-    return Invocation("tui", loaded)
+        return Invocation(
+            "headless", loaded, output=Path(args.output), duration=duration, metrics=args.metrics
+        )
+    return Invocation("tui", loaded, metrics=args.metrics)
 
 
 def _program_run(
@@ -426,6 +429,7 @@ def _program_run(
         duration=duration,
         command=loaded.command(sys.executable),
         interval=interval,
+        metrics=args.metrics,
     )
 
 
@@ -482,7 +486,7 @@ def run_headless_cli(
         where = err.filename if isinstance(err, OSError) and err.filename else inv.output
         return _usage_error(f"--output: cannot create {where}: {reason}")
     try:
-        source = make_source()
+        source = metered(make_source(), inv.metrics)
     except (OSError, RuntimeError) as err:
         writer.close()
         return _cannot_start(err)
@@ -514,13 +518,30 @@ def exit_status(status: int | None) -> int:
     return 0 if status is None else program_status(status)
 
 
-def run_tui(make_source: Callable[[], Source]) -> int:
-    """The live TUI on a new source; prints how each process ended; returns the exit status:
-    a program's own where the source ran one (128 + N if it died of signal N), else 0."""
+def metered(source: Source, metrics: tuple[str, int] | None) -> Source:
+    """``source``, its snapshots also served at ``http://HOST:PORT/metrics`` where ``metrics``
+    gives the address (:mod:`mptop.workers.metrics`). Raises ``OSError`` if it cannot be bound
+    (the source is closed first)."""
+    if metrics is None:
+        return source
+    from mptop.workers.metrics import Metered, MetricsExporter
+
+    try:
+        exporter = MetricsExporter(*metrics, kind=source.info().kind)
+    except OSError:
+        source.close()
+        raise
+    return Metered(source, exporter)
+
+
+def run_tui(make_source: Callable[[], Source], metrics: tuple[str, int] | None = None) -> int:
+    """The live TUI on a new source (its figures also at ``metrics``' /metrics); prints how each
+    process ended; returns the exit status: a program's own where the source ran one (128 + N
+    if it died of signal N), else 0."""
     from mptop.tui.app import MptopApp
 
     try:
-        source = make_source()
+        source = metered(make_source(), metrics)
     except (OSError, RuntimeError) as err:
         return _cannot_start(err)
     app: MptopApp | None = None
@@ -573,10 +594,29 @@ def _add_interval_option(p: argparse.ArgumentParser, default: float | None) -> N
     )
 
 
+def _metrics_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` for --metrics: a whole port 1-65535 that is free on HOST."""
+    import socket
+
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1 to 65535, got {port}")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host.strip("[]"), port))
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot serve on {text}: {err.strerror or err}") from None
+    return host.strip("[]"), port
+
+
 def _add_headless_options(
     p: argparse.ArgumentParser | argparse._ArgumentGroup, until: str, by_default: str
 ) -> None:
-    """``--headless``, ``--duration`` and ``--output``, the same for every kind of run."""
+    """``--headless``, ``--duration``, ``--output`` and ``--metrics``, the same for every kind of
+    run."""
     p.add_argument(
         "--headless",
         action="store_true",
@@ -588,6 +628,16 @@ def _add_headless_options(
         default=None,
         metavar="SECONDS",
         help=f"with --headless: stop after this many seconds (default: {by_default})",
+    )
+    p.add_argument(
+        "--metrics",
+        type=_metrics_address,
+        default=None,
+        metavar="HOST:PORT",
+        help=(
+            "serve this run's figures for Prometheus at http://HOST:PORT/metrics, in the TUI "
+            "or headless (e.g. 127.0.0.1:9464)"
+        ),
     )
     p.add_argument(
         "--output",
@@ -651,7 +701,12 @@ def parse_run(argv: Sequence[str]) -> Invocation:
     mode = "run-headless" if args.headless else "run"
     output = Path(args.output) if args.output is not None else None
     return Invocation(
-        mode, output=output, duration=duration, command=tuple(command), interval=interval
+        mode,
+        output=output,
+        duration=duration,
+        command=tuple(command),
+        interval=interval,
+        metrics=args.metrics,
     )
 
 
@@ -718,7 +773,14 @@ def parse_attach(argv: Sequence[str]) -> Invocation:
         parser.error(why)
     mode = "attach-headless" if args.headless else "attach"
     output = Path(args.output) if args.output is not None else None
-    return Invocation(mode, output=output, duration=duration, interval=interval, pid=args.pid)
+    return Invocation(
+        mode,
+        output=output,
+        duration=duration,
+        interval=interval,
+        pid=args.pid,
+        metrics=args.metrics,
+    )
 
 
 def build_replay_parser() -> argparse.ArgumentParser:
@@ -789,7 +851,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "interval": inv.interval,
             }
             return run_headless_cli(inv, lambda: program_source(inv), record)
-        return run_tui(lambda: program_source(inv))
+        return run_tui(lambda: program_source(inv), inv.metrics)
     if inv.mode in ("dask", "dask-headless"):
         from mptop.tui.dask_cli import run_dask
 
@@ -806,7 +868,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if inv.mode == "attach-headless":
             header = {"name": f"PID {inv.pid}", "attached": inv.pid, "interval": inv.interval}
             return run_headless_cli(inv, attached, header)
-        return run_tui(attached)
+        return run_tui(attached, inv.metrics)
     from mptop.workers.record import scenario_record
     from mptop.workers.spawn_source import SpawnSource
 
@@ -824,7 +886,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if inv.mode == "headless":
         record = scenario_record(loaded.scenario, loaded.description, loaded.lesson)
         return run_headless_cli(inv, lambda: spawned(start_first=True), record)
-    return run_tui(spawned)
+    return run_tui(spawned, inv.metrics)
 
 
 if __name__ == "__main__":

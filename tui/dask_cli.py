@@ -140,6 +140,7 @@ def parse_dask(argv: Sequence[str]) -> object:
         workers=workers,
         threads=threads,
         port=args.port or 0,
+        metrics=args.metrics,
     )
 
 
@@ -188,4 +189,4 @@ def run_dask(inv: object) -> int:
     except (OSError, RuntimeError) as err:
         print(f"mptop: cannot start the run: {err}", file=sys.stderr)
         return 1
-    return run_tui(lambda: source)
+    return run_tui(lambda: source, inv.metrics)
