@@ -594,22 +594,31 @@ def _add_interval_option(p: argparse.ArgumentParser, default: float | None) -> N
     )
 
 
-def _metrics_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` for --metrics: a whole port 1-65535 that is free on HOST."""
+def bind_error(host: str, port: int) -> str:
+    """Why nothing can listen on ``host``:``port`` now ("" if it can): a port in use, an address
+    this machine does not have."""
     import socket
 
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            return str(err.strerror or err)
+    return ""
+
+
+def _metrics_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` for --metrics: a whole port 1-65535 that is free on HOST."""
     host, sep, port_text = text.rpartition(":")
     if not sep or not host or not port_text.isdigit():
         raise argparse.ArgumentTypeError(f"must be HOST:PORT (e.g. 127.0.0.1:9464), got {text!r}")
     port = int(port_text)
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 1 to 65535, got {port}")
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.bind((host.strip("[]"), port))
-    except OSError as err:
-        raise argparse.ArgumentTypeError(f"cannot serve on {text}: {err.strerror or err}") from None
-    return host.strip("[]"), port
+    host = host.strip("[]")
+    if why := bind_error(host, port):
+        raise argparse.ArgumentTypeError(f"cannot serve on {text}: {why}")
+    return host, port
 
 
 def _add_headless_options(

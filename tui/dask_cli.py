@@ -86,21 +86,9 @@ def build_dask_parser() -> argparse.ArgumentParser:
     return p
 
 
-def port_taken(port: int) -> str:
-    """Why the local cluster's scheduler cannot listen on 127.0.0.1:``port`` ("" if it can)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError as err:
-            return f"127.0.0.1:{port} is in use ({err.strerror or err})"
-    return ""
-
-
 def parse_dask(argv: Sequence[str]) -> object:
     """``mptop dask`` arguments -> an Invocation; exits with status 2 and one line on bad input."""
-    from mptop.tui.cli import Invocation, checked_headless, usable_cores
+    from mptop.tui.cli import Invocation, bind_error, checked_headless, usable_cores
     from mptop.workers.dask_source import check_address, distributed_missing
 
     parser = build_dask_parser()
@@ -125,8 +113,8 @@ def parse_dask(argv: Sequence[str]) -> object:
     if args.port is not None:
         if not 1 <= args.port <= 65535:
             parser.error(f"argument --port: must be 1 to 65535, got {args.port}")
-        if why := port_taken(args.port):
-            parser.error(f"argument --port: {why}")
+        if why := bind_error("127.0.0.1", args.port):
+            parser.error(f"argument --port: 127.0.0.1:{args.port} is in use ({why})")
     if missing := distributed_missing():
         parser.exit(2, f"mptop dask: error: {missing}\n")
     mode = "dask-headless" if args.headless else "dask"
