@@ -592,6 +592,9 @@ class DaskSource:
                 self._gather(self.sampling.interval), max(3.0, self.sampling.interval * 3)
             )
         except Exception as err:
+            if self.local and self._proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(1.0)  # killed: the lost connection may come before its exit
             if self.local and self._proc is not None and self._proc.poll() is not None:
                 self._cluster_gone(f"the local cluster exited with {self._proc.returncode}")
             elif not self._lost and self._client is not None and self._client.status != "running":
