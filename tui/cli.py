@@ -707,15 +707,21 @@ def parse_run(argv: Sequence[str]) -> Invocation:
             )
         parser.error(f"{command[0]}: no such command")
     interval, duration = checked_headless(parser, args)
-    mode = "run-headless" if args.headless else "run"
-    output = Path(args.output) if args.output is not None else None
+    return subcommand_invocation("run", args, interval, duration, command=tuple(command))
+
+
+def subcommand_invocation(
+    kind: str, args: argparse.Namespace, interval: float, duration: float | None, **fields: Any
+) -> Invocation:
+    """The Invocation of subcommand ``kind`` (``run``, ``attach``, ``dask``) from its checked
+    options: mode ``KIND`` or ``KIND-headless``, the output path, --metrics, and ``fields``."""
     return Invocation(
-        mode,
-        output=output,
+        f"{kind}-headless" if args.headless else kind,
+        output=Path(args.output) if args.output is not None else None,
         duration=duration,
-        command=tuple(command),
         interval=interval,
         metrics=args.metrics,
+        **fields,
     )
 
 
@@ -780,16 +786,7 @@ def parse_attach(argv: Sequence[str]) -> Invocation:
     interval, duration = checked_headless(parser, args)
     if why := check_pid(args.pid):
         parser.error(why)
-    mode = "attach-headless" if args.headless else "attach"
-    output = Path(args.output) if args.output is not None else None
-    return Invocation(
-        mode,
-        output=output,
-        duration=duration,
-        interval=interval,
-        pid=args.pid,
-        metrics=args.metrics,
-    )
+    return subcommand_invocation("attach", args, interval, duration, pid=args.pid)
 
 
 def build_replay_parser() -> argparse.ArgumentParser:

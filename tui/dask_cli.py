@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 # Bounds of -n and --threads (a laptop's cluster, not a data centre's: mptop dask ADDRESS
 # watches any size).
@@ -88,7 +87,7 @@ def build_dask_parser() -> argparse.ArgumentParser:
 
 def parse_dask(argv: Sequence[str]) -> object:
     """``mptop dask`` arguments -> an Invocation; exits with status 2 and one line on bad input."""
-    from mptop.tui.cli import Invocation, bind_error, checked_headless, usable_cores
+    from mptop.tui.cli import bind_error, checked_headless, subcommand_invocation, usable_cores
     from mptop.workers.dask_source import check_address, distributed_missing
 
     parser = build_dask_parser()
@@ -117,18 +116,15 @@ def parse_dask(argv: Sequence[str]) -> object:
             parser.error(f"argument --port: 127.0.0.1:{args.port} is in use ({why})")
     if missing := distributed_missing():
         parser.exit(2, f"mptop dask: error: {missing}\n")
-    mode = "dask-headless" if args.headless else "dask"
-    output = Path(args.output) if args.output is not None else None
-    return Invocation(
-        mode,
-        output=output,
-        duration=duration,
-        interval=interval,
+    return subcommand_invocation(
+        "dask",
+        args,
+        interval,
+        duration,
         address=args.address,
         workers=workers,
         threads=threads,
         port=args.port or 0,
-        metrics=args.metrics,
     )
 
 
