@@ -60,6 +60,7 @@ SUBCOMMANDS = {
     "replay": "play a recording back in the TUI at its real pace",
     "attach": "watch a running process and its children, of any program, without stopping it",
     "dask": "watch a Dask cluster: a local one mptop starts, or the scheduler at an address",
+    "serve": "serve mptop in a browser (textual-serve): every tab its own run, behind a token",
 }
 
 EXIT_USAGE = 2
@@ -834,6 +835,11 @@ def program_source(inv: Invocation) -> RunSource:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run mptop; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        from mptop.tui.serve_cli import serve_main
+
+        return serve_main(argv[1:])
     inv = parse_invocation(argv)
     if inv.mode == "list":
         print(list_scenarios())
