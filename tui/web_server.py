@@ -315,8 +315,7 @@ class MptopServer(Server):
     # -- life -----------------------------------------------------------------------------
 
     async def on_startup(self, app: web.Application) -> None:
-        """Say where to open it (the hook prints, nothing else does)."""
-        self.on_ready()
+        """Nothing: textual-serve prints its logo here, before the socket listens."""
 
     async def on_shutdown(self, app: web.Application) -> None:
         """Stop every session at once (each bounded), then close their websockets."""
@@ -352,7 +351,8 @@ class MptopServer(Server):
             port=self.port,
             handle_signals=False,
             loop=loop,
-            print=None,
+            # run_app calls print once, after every site listens: the moment to say where
+            print=lambda *_: self.on_ready(),
             access_log=None,
             shutdown_timeout=QUIT_SECONDS + TERM_SECONDS + 2,
         )
