@@ -194,6 +194,7 @@ class MptopServer(Server):
         self.loopback = loopback
         self.on_ready = on_ready
         self.sessions: dict[Session, web.WebSocketResponse] = {}
+        self._starting = 0  # websockets past the checks, not yet sessions
         self._allowed_hosts = LOOPBACK_NAMES | {host.strip("[]").lower()}
 
     # -- checks -------------------------------------------------------------------------
@@ -220,9 +221,9 @@ class MptopServer(Server):
         return web.Response(status=status, text=f"mptop serve: refused: {why}{hint}\n")
 
     def _full(self) -> str:
-        if len(self.sessions) >= self.max_sessions:
+        if len(self.sessions) + self._starting >= self.max_sessions:
             return (
-                f"{len(self.sessions)} sessions are open, the most --sessions allows; "
+                f"{self.max_sessions} sessions are open, the most --sessions allows; "
                 "close a tab and reload"
             )
         return ""
@@ -281,7 +282,11 @@ class MptopServer(Server):
         if why := self._full():
             raise self._refusal_error(request, 503, why)
         websocket = web.WebSocketResponse(heartbeat=15)
-        await websocket.prepare(request)
+        self._starting += 1  # the slot is taken before the first await: no two take the last
+        try:
+            await websocket.prepare(request)
+        finally:
+            self._starting -= 1
         session = Session(
             self.argv,
             write_bytes=websocket.send_bytes,
