@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -226,3 +227,38 @@ async def test_a_server_killed_with_sigkill_leaves_no_session_behind(served: Mak
         s.proc.wait(10)
         await asyncio.wait_for(tab.closed.wait(), 10)
     wait_for(lambda: not s.leftovers(), timeout=15, interval=0.1)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--port", "0"], "--port: must be 1 to 65535"),
+        (["--sessions", "0"], "--sessions: must be 1 to 64"),
+        (["--token", "short"], "--token: must be 8 or more"),
+        (["--token", "abcdefgh", "--no-token"], "conflicts with --no-token"),
+        (["--", "--headless", "--output", "x.jsonl"], "--headless"),
+        (["--", "--metrics", "127.0.0.1:1"], "--metrics"),
+        (["--", "serve"], "cannot serve itself"),
+        (["--", "--list-scenarios"], "--list-scenarios"),
+        (["--", "-n", "0"], "-n/--workers"),
+        (["--", "run", "--", "no-such-command-here"], "no such command"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_with_nothing_started(args: list[str], says: str) -> None:
+    done = subprocess.run(mptop_cmd("serve", *args), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_a_port_in_use_is_one_line_and_exit_2() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            mptop_cmd("serve", "--port", str(port)), capture_output=True, text=True, timeout=30
+        )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1:" in done.stderr

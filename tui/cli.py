@@ -60,7 +60,7 @@ SUBCOMMANDS = {
     "replay": "play a recording back in the TUI at its real pace",
     "attach": "watch a running process and its children, of any program, without stopping it",
     "dask": "watch a Dask cluster: a local one mptop starts, or the scheduler at an address",
-    "serve": "serve mptop in a browser (textual-serve): every tab its own run, behind a token",
+    "serve": "serve mptop in a browser through textual-serve, every tab its own run, behind a token",
 }
 
 EXIT_USAGE = 2

@@ -79,7 +79,12 @@ def build_serve_parser() -> argparse.ArgumentParser:
         default=DEFAULT_HOST,
         help=f"the address to listen on (default: {DEFAULT_HOST}, this machine only)",
     )
-    p.add_argument("--port", type=_whole, default=DEFAULT_PORT, help=f"default: {DEFAULT_PORT}")
+    p.add_argument(
+        "--port",
+        type=_whole,
+        default=DEFAULT_PORT,
+        help=f"the port to listen on (default: {DEFAULT_PORT})",
+    )
     p.add_argument(
         "--sessions",
         type=_whole,
