@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import psutil
@@ -62,3 +63,12 @@ def reap_recorded(snapshots: Iterable[Any]) -> None:
         wait_for(lambda: not alive(pids), timeout=5)
     finally:
         kill_all(pids)
+
+
+@contextlib.contextmanager
+def busy_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that something listens on while the ``with`` block runs."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield int(held.getsockname()[1])

@@ -30,7 +30,7 @@ from mptop.workers.dask_source import ConnectError, DaskSource
 from mptop.workers.record import read_recording
 from mptop.workers.snapshot import Snapshot, WorkerSample
 from mptop.workers.stacks import StackDump
-from tests.helpers import alive, kill_all, wait_for
+from tests.helpers import alive, busy_port, kill_all, wait_for
 from tests.terminal import mptop_cmd
 
 pytestmark = pytest.mark.timeout(90)
@@ -336,12 +336,7 @@ def test_an_address_that_does_not_answer_is_one_line_and_exit_2() -> None:
 
 
 def test_a_port_in_use_is_one_line_and_exit_2() -> None:
-    import socket
-
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
+    with busy_port() as port:
         proc = subprocess.run(
             mptop_cmd("dask", "--port", str(port)), capture_output=True, text=True, timeout=30
         )

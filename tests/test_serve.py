@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -21,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import alive, wait_for
+from tests.helpers import alive, busy_port, wait_for
 from tests.served import Served, connect, free_port, session_pids
 from tests.terminal import mptop_cmd
 
@@ -253,10 +252,7 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_started(args: list[str], 
 
 
 def test_a_port_in_use_is_one_line_and_exit_2() -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with busy_port() as port:
         done = subprocess.run(
             mptop_cmd("serve", "--port", str(port)), capture_output=True, text=True, timeout=30
         )
