@@ -10,7 +10,6 @@ process, 100 = one full core.
 from __future__ import annotations
 
 import dataclasses
-import os
 import queue
 import signal
 import statistics
@@ -445,30 +444,50 @@ def first_lines(rec: Recording) -> dict[str, float]:
     return {m: statistics.median(v) for m, v in by.items()}
 
 
+def record_apart(tmp_path: Path, command: list[str], name: str) -> tuple[Recording, int]:
+    """Record start-methods for 1.5 s in a fresh mptop process run by ``command`` (its argv up to
+    mptop's own arguments); return the recording and that process's PID."""
+    path = tmp_path / f"{name}.jsonl"
+    args = ["--scenario", "start-methods", "--headless", "--duration", "1.5", "--output", str(path)]
+    proc = subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        kill_all([proc.pid])
+    assert proc.returncode == 0, err.decode()
+    rec = read_recording(path)
+    reap_recorded(rec.snapshots)
+    return rec, proc.pid
+
+
 def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     # fork copies the parent: a few ms. forkserver asks its server to fork; the server ran
     # the parent's main script once (mptop preloads it), so a child imports nothing more:
     # a few ms more than fork, with a small main module or with mptop's. spawn boots a fresh
     # interpreter, which runs that script and imports the worker's modules in every child:
     # the slowest.
-    import types
-
+    #
+    # Each run is a fresh mptop process, as the lesson's is: a fork child's start grows with its
+    # parent's heap (its page tables are copied, and its first writes copy pages), and this
+    # test process, hundreds of tests into the suite, is no mptop: a parent holding 3 million
+    # small dicts took fork to 40-51 ms here, past forkserver's 16-32 ms (mptop: 4-7 ms).
     script = Path(sys.executable).with_name("mptop")  # the `mptop` command (a console script)
     if not script.exists():
         pytest.skip(f"no mptop command next to {sys.executable}")
-    # as under the `mptop` command: each spawn child runs that script again (under
-    # `python -m mptop.tui` it would not: multiprocessing skips a package's __main__)
-    main = types.ModuleType("__main__")
-    main.__file__ = str(script)
+    # the `mptop` command: each spawn child runs that script again. A small main: under `-c`,
+    # a spawn child has no main script to run.
+    small_main = [
+        sys.executable,
+        "-c",
+        "import sys; from mptop.tui.cli import main; sys.exit(main(sys.argv[1:]))",
+    ]
 
-    def measure() -> tuple[dict[str, float], dict[str, float], Recording]:
-        monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
-        small = first_lines(record("start-methods", 1.5, tmp_path))
-        monkeypatch.setitem(sys.modules, "__main__", main)
-        rec = record("start-methods", 1.5, tmp_path)
-        return small, first_lines(rec), rec
+    def measure() -> tuple[dict[str, float], dict[str, float], Recording, int]:
+        small, _ = record_apart(tmp_path, small_main, "small")
+        rec, pid = record_apart(tmp_path, [str(script)], "mptop")
+        return first_lines(small), first_lines(rec), rec, pid
 
     def holds(small: dict[str, float], mptop: dict[str, float]) -> bool:
         return (
@@ -481,7 +500,7 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
     # two more looks before it fails. (What mptop's main script adds to a spawn child, its
     # command-line module, is 20-45 ms here: within that noise, so no test claims it.)
     for _ in range(3):
-        small, mptop, rec = measure()
+        small, mptop, rec, pid = measure()
         if holds(small, mptop):
             break
     print(
@@ -496,7 +515,7 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
     assert small["spawn"] > 15  # a fresh interpreter: tens of ms, on any machine
     line, sizes = lesson_figures("start-methods", rec.snapshots[-2])[:2]
     assert line.startswith("start to first line: fork ") and "ms (" in line
-    # RSS: a fork child maps all of its parent (this test process, over 50 MiB); a forkserver
+    # RSS: a fork child maps all of its parent (mptop, over 50 MiB); a forkserver
     # child the small server's memory
     rss: dict[str, list[int]] = {}
     for w in rec.snapshots[-2].workers:
@@ -507,8 +526,8 @@ def test_start_methods_fork_then_forkserver_then_spawn_and_the_main_module(
     ppids: dict[str, set[int | None]] = {}
     for w in rec.snapshots[-1].workers:
         ppids.setdefault(w.start_method, set()).add(w.ppid)
-    assert ppids["fork"] == ppids["spawn"] == {os.getpid()}
-    assert ppids["forkserver"] != {os.getpid()} and len(ppids["forkserver"]) == 1
+    assert ppids["fork"] == ppids["spawn"] == {pid}
+    assert ppids["forkserver"] != {pid} and len(ppids["forkserver"]) == 1
 
 
 def test_no_worker_outlives_a_headless_run(tmp_path: Path) -> None:
