@@ -19,7 +19,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -171,6 +171,15 @@ class Client:
 
     async def press(self, keys: str) -> None:
         await self.ws.send_str(json.dumps(["stdin", keys]))
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        """Poll ``condition`` while the frames keep coming in (a blocking wait would stop them);
+        AssertionError (with the screen) if it does not hold within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {timeout} s:\n{self.screen.text()}")
+            await asyncio.sleep(0.05)
 
     async def wait_text(self, needle: str, timeout: float = 20) -> str:
         """The screen's text once it contains ``needle``; AssertionError (with the screen) if not."""

@@ -138,8 +138,7 @@ async def test_sessions_past_the_cap_are_refused(served: MakeServed) -> None:
         status, body = get(f"http://127.0.0.1:{s.port}/?token={s.token}")
         assert status == 503 and "--sessions" in body
         assert len(session_pids(s)) == 1
-    # the tab closed: there is room again
-    wait_for(lambda: session_pids(s) == [], timeout=15, interval=0.1)
+    # the tab closed (as on a reload): the next one waits while the old session ends, not 503
     async with connect(s) as tab:
         await tab.wait_text("worker-1")
 
@@ -162,7 +161,7 @@ async def test_what_workers_and_the_app_write_to_fd_1_never_reaches_the_session(
         await tab.press("a")
         text = await tab.wait_text("worker-3")
         # tasks keep running (each one shouts three times); the session keeps drawing
-        wait_for(lambda: tab.screen.received > before + 20_000, timeout=20, interval=0.1)
+        await tab.wait_until(lambda: tab.screen.received > before + 20_000, timeout=20)
         await asyncio.sleep(0)
         assert "SHOUT" not in tab.screen.text()
         assert "SHOUT" not in text
@@ -195,6 +194,37 @@ async def test_a_program_under_run_that_prints_does_not_break_its_session(
         text = await tab.wait_text("Pool result queue")
         s.note_descendants()
         assert "SHOUT" not in tab.screen.text() and "SHOUT" not in text
+    wait_for(lambda: not s.leftovers(), timeout=15, interval=0.1)
+
+
+async def test_quit_in_a_served_run_does_not_offer_to_leave_the_program_running(
+    served: MakeServed, tmp_path: Path
+) -> None:
+    """In a terminal, q on a running program asks: terminate, leave running, stay. A served
+    tab must leave nothing behind when it ends, so there is no leave: l does nothing, t ends
+    the program and the session."""
+    prog = tmp_path / "sleepy.py"
+    prog.write_text(
+        "import multiprocessing as mp, time\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.Process(target=time.sleep, args=(600,)); p.start(); p.join()\n"
+    )
+    s = served("run", "--", sys.executable, str(prog))
+    async with connect(s) as tab:
+        await tab.wait_text("Process-1")
+        descendants = s.note_descendants()
+        await tab.press("q")
+        text = await tab.wait_text("What should happen")
+        assert "leaves nothing running" in text and "l: leave" not in text
+        await tab.press("l")
+        await tab.press("n")  # stay: the dialog goes, the program still runs
+        await tab.wait_text("Process-1")
+        await tab.wait_until(lambda: "What should happen" not in tab.screen.text(), timeout=10)
+        assert not tab.closed.is_set() and set(alive(descendants)) == descendants
+        await tab.press("q")
+        await tab.wait_text("What should happen")
+        await tab.press("t")
+        await asyncio.wait_for(tab.closed.wait(), 15)
     wait_for(lambda: not s.leftovers(), timeout=15, interval=0.1)
 
 

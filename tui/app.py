@@ -175,6 +175,9 @@ class MptopApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-tight"), (100, "-narrow"), (WIDE_FROM, "-wide")]  # noqa: RUF012 (typed by App)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     TITLE = "mptop"
+    may_leave: ClassVar[bool] = True
+    """Whether the quit dialog offers to leave a program (or cluster) running. ``mptop serve``'s
+    app sets it False (:mod:`mptop.tui.served`): a tab ends with nothing left behind."""
     # mptop's commands first in the palette, in the order get_system_commands yields them
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {MptopCommands}
 
@@ -1007,7 +1010,9 @@ class MptopApp(App[int]):
         if ask and Cap.LEAVE in self.caps and not info.ended and not info.quiet_quit:
             if not isinstance(self.screen, QuitScreen):
                 title = info.lead[0].split(" running")[0] if info.lead else "the program"
-                dialog = QuitScreen(title, info.leave_question, info.leave_hints)
+                dialog = QuitScreen(
+                    title, info.leave_question, info.leave_hints, may_leave=self.may_leave
+                )
                 self.push_screen(dialog, self._quit_answered)
             return
         self._quitting = True
@@ -1018,7 +1023,7 @@ class MptopApp(App[int]):
     def _quit_answered(self, choice: str | None) -> None:
         if choice == "stay" or choice is None:
             return
-        self._leave_on_quit = choice == "leave"
+        self._leave_on_quit = choice == "leave" and self.may_leave
         self.run_worker(self.action_quit(ask=False), group="quit")
 
     @work(thread=True, group="quit")

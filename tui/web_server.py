@@ -14,7 +14,9 @@ loads a font from fonts.googleapis.com. Here:
   browser always sends one; a client that sends none still needs the token);
 - on a loopback bind, a request whose ``Host`` is not a loopback name is
   refused, so a DNS-rebinding page cannot reach it even before the token;
-- at most ``max_sessions`` apps run at once; one more gets 503;
+- at most ``max_sessions`` apps run at once; one more waits for room while a session
+  ends (a reloaded tab's old one is still stopping when its page asks for the new one),
+  up to :data:`ROOM_SECONDS`, and gets 503 if none comes;
 - each app runs in a session of its own (``start_new_session``); closing its
   tab or stopping the server asks it to quit (its bounded quit stops its
   workers), then SIGTERM after :data:`QUIT_SECONDS`, SIGKILL to its process
@@ -57,6 +59,14 @@ QUIT_SECONDS = 8.0
 
 TERM_SECONDS = 2.0
 """Seconds after SIGTERM before SIGKILL goes to the app's whole process group."""
+
+ROOM_SECONDS = QUIT_SECONDS + TERM_SECONDS + 1.0
+"""Seconds a request past the cap waits for room while some session is ending (its stop is
+bounded by QUIT_SECONDS + TERM_SECONDS); with none ending it waits :data:`CLOSE_SECONDS`."""
+
+CLOSE_SECONDS = 1.0
+"""Seconds a request past the cap waits with no session ending: a reloaded tab's new page can
+arrive before its old websocket's close does."""
 
 DRIVER = "mptop.tui.served_driver:ServedDriver"
 """``TEXTUAL_DRIVER`` of a served app (:mod:`mptop.tui.served_driver`)."""
@@ -195,6 +205,7 @@ class MptopServer(Server):
         self.on_ready = on_ready
         self.sessions: dict[Session, web.WebSocketResponse] = {}
         self._starting = 0  # websockets past the checks, not yet sessions
+        self._ending = 0  # sessions whose tab has gone, still stopping
         self._allowed_hosts = LOOPBACK_NAMES | {host.strip("[]").lower()}
 
     # -- checks -------------------------------------------------------------------------
@@ -228,6 +239,18 @@ class MptopServer(Server):
             )
         return ""
 
+    async def _room(self) -> str:
+        """ "" once one more session fits, else why not: waits while sessions are ending (up to
+        ROOM_SECONDS), or CLOSE_SECONDS when none is."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while why := self._full():
+            wait = ROOM_SECONDS if self._ending else CLOSE_SECONDS
+            if loop.time() - start >= wait:
+                return why
+            await asyncio.sleep(0.05)
+        return ""
+
     # -- routes -------------------------------------------------------------------------
 
     async def _make_app(self) -> web.Application:
@@ -249,7 +272,7 @@ class MptopServer(Server):
         token = request.query.get("token")
         if why := self._refusal(request, token):
             return self._refuse(request, 403, why)
-        if why := self._full():
+        if why := await self._room():
             return self._refuse(request, 503, why)
         scheme = "wss" if request.secure else "ws"
         base = f"{request.scheme}://{request.host}"
@@ -279,10 +302,10 @@ class MptopServer(Server):
                 why = f"Origin {origin!r} is not this server's"
         if why:
             raise self._refusal_error(request, 403, why)
-        if why := self._full():
+        if why := await self._room():
             raise self._refusal_error(request, 503, why)
         websocket = web.WebSocketResponse(heartbeat=15)
-        self._starting += 1  # the slot is taken before the first await: no two take the last
+        self._starting += 1  # the slot is taken before the next await: no two take the last
         try:
             await websocket.prepare(request)
         finally:
@@ -305,8 +328,12 @@ class MptopServer(Server):
         except (asyncio.CancelledError, ConnectionError):
             pass
         finally:
-            await session.stop()
-            self.sessions.pop(session, None)
+            self._ending += 1
+            try:
+                await session.stop()
+            finally:
+                self._ending -= 1
+                self.sessions.pop(session, None)
             log.info("session %s ended (%d open)", session.pid, len(self.sessions))
             with contextlib.suppress(Exception):
                 await websocket.close()

@@ -15,7 +15,8 @@ class QuitScreen(ModalScreen[str]):
     """Asks about ``program``: ``t`` terminate it, ``l`` leave it running, ``Esc``/``n`` stay
     (``question`` and ``hints``, the ``t`` and ``l`` lines: other words for another kind of run).
 
-    Dismissed with ``"terminate"``, ``"leave"`` or ``"stay"``.
+    Dismissed with ``"terminate"``, ``"leave"`` or ``"stay"``. With ``may_leave`` False
+    (``mptop serve``: a tab leaves nothing behind) there is no ``l``.
     """
 
     DEFAULT_CSS = """
@@ -42,14 +43,32 @@ class QuitScreen(ModalScreen[str]):
         Binding("escape,n,q", "answer('stay')", "Stay"),
     ]
 
-    def __init__(self, program: str, question: str = "", hints: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        program: str,
+        question: str = "",
+        hints: tuple[str, ...] = (),
+        *,
+        may_leave: bool = True,
+    ) -> None:
         super().__init__()
         self.program = program
+        self.may_leave = may_leave
         self.question = question or f"{program} is still running. What should happen to it?"
-        self.hints = hints or (
+        hints = hints or (
             "t: terminate it (SIGTERM to its processes, SIGKILL after 1 s)",
             "l: leave it running (mptop prints its PID and where its output goes)",
         )
+        if not may_leave:
+            hints = (
+                *(h for h in hints if not h.startswith("l:")),
+                "(served in a browser: a tab leaves nothing running when it ends)",
+            )
+        self.hints = hints
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """No ``l`` where leaving is not offered."""
+        return self.may_leave or not (action == "answer" and parameters == ("leave",))
 
     def compose(self) -> ComposeResult:
         with Vertical():
