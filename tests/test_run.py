@@ -432,3 +432,37 @@ def test_the_program_is_named_by_its_script_or_module() -> None:
     assert program_name(["python3.9", "-u", "-m", "compileall", "-j", "2"]) == "compileall"
     assert program_name(["/venv/bin/python", "-c", "print(1)"]) == "python -c"
     assert program_name(["./tool", "--flag"]) == "tool"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("prints", [False, True])
+def test_the_output_file_is_kept_and_named_only_if_the_program_wrote_to_it(
+    tmp_path: Path, prints: bool
+) -> None:
+    from mptop.workers.run_source import RunSource
+
+    say = "print('said', flush=True)" if prints else "pass"
+    prog = tmp_path / "quiet.py"
+    prog.write_text(
+        "import multiprocessing as mp\n"
+        "if __name__ == '__main__':\n"
+        f"    {say}\n"
+        "    p = mp.Process(target=int); p.start(); p.join()\n"
+    )
+    source = RunSource([sys.executable, str(prog)], interval=0.2)
+    try:
+        source.start(lambda snap: source.arm(), print)
+        assert source._popen is not None
+        wait_for(lambda: source._popen is not None and source._popen.poll() is not None)
+    finally:
+        closed = source.close()
+    assert closed.status == 0
+    named = [n for n in closed.notes if "output is in" in n]
+    if prints:
+        assert named == [f"mptop: the program's output is in {source.log_path}; its last lines:"]
+        assert "  said" in closed.notes
+        assert source.log_path.read_text() == "said\n"
+        source.log_path.unlink()
+        source.log_path.parent.rmdir()
+    else:  # nothing to read: no file to name, none left in /tmp
+        assert named == [] and not source.log_path.parent.exists()

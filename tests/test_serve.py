@@ -266,7 +266,9 @@ async def test_a_server_killed_with_sigkill_leaves_no_session_behind(served: Mak
         (["--token", "short"], "--token: must be 8 or more"),
         (["--token", "abcdefgh", "--no-token"], "conflicts with --no-token"),
         (["--", "--headless", "--output", "x.jsonl"], "--headless"),
+        (["--", "--headless"], "browser as its screen"),  # not "needs --output"
         (["--", "--metrics", "127.0.0.1:1"], "--metrics"),
+        (["--", "replay", "/nonexistent/run.jsonl"], "/nonexistent/run.jsonl: no such file"),
         (["--", "serve"], "cannot serve itself"),
         (["--", "--list-scenarios"], "--list-scenarios"),
         (["--", "-n", "0"], "-n/--workers"),

@@ -554,7 +554,7 @@ def run_tui(make_source: Callable[[], Source], metrics: tuple[str, int] | None =
         if app is not None:
             app.cancel_watchdog()
         closed = source.close()
-        print_fates(closed.fates)
+        print_fates(closed.fates, "process(es)" if closed.status is not None else "worker(s)")
         with contextlib.suppress(OSError):
             for line in closed.notes:
                 print(line, file=sys.stderr)
@@ -565,16 +565,22 @@ def run_tui(make_source: Callable[[], Source], metrics: tuple[str, int] | None =
 
 # Processes listed by name in the summary printed after quit; the rest are counted.
 FATES_SHOWN = 12
+FATE_NAME_WIDTH = 28  # characters of a name in that summary; a longer one is cut with "…"
 
 
-def print_fates(fates: Sequence[Fate]) -> None:
-    """After the screen is gone, say how each worker ended (the daemons lesson needs it)."""
+def print_fates(fates: Sequence[Fate], word: str = "worker(s)") -> None:
+    """After the screen is gone, say how each process of the run ended (the daemons lesson needs
+    it), one line each, names in one column; ``word`` names them ("process(es)" for a program's,
+    which are not all workers)."""
     if not fates:
         return
-    lines = [f"mptop: {len(fates)} worker(s) this run; how each ended:"]
-    for f in fates[:FATES_SHOWN]:
+    lines = [f"mptop: {len(fates)} {word} this run; how each ended:"]
+    shown = fates[:FATES_SHOWN]
+    width = min(max(12, *(len(f.name) for f in shown)), FATE_NAME_WIDTH)
+    for f in shown:
         kind = "daemon" if f.daemon else "non-daemon"
-        lines.append(f"  {f.name:<12} {f.pid:>7}  {kind:<10}  {f.describe()}")
+        name = f.name if len(f.name) <= width else f.name[: width - 1] + "…"
+        lines.append(f"  {name:<{width}} {f.pid:>7}  {kind:<10}  {f.describe()}")
     rest = fates[FATES_SHOWN:]
     if rest:
         tally = Counter(("daemon" if f.daemon else "non-daemon", f.describe()) for f in rest)

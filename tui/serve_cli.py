@@ -71,7 +71,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
             "Examples: mptop serve; mptop serve -- --scenario daemons; mptop serve -- run -- "
             "python prog.py; mptop serve --host 0.0.0.0 -- attach 4242 (every tab watches the "
             "same tree). Stop it with Ctrl+C: every session quits and leaves no process. "
-            "Exit status: 0 stopped; 1 could not listen; 2 bad input, nothing started."
+            "Exit status: 0 stopped; 1 the address, free when checked, could not be taken; "
+            "2 bad input (a port in use too), nothing started."
         ),
     )
     p.add_argument(
@@ -156,6 +157,9 @@ def _check_served(argv: list[str]) -> None:
 
     if argv[:1] == ["serve"]:
         _error("serve: mptop serve cannot serve itself")
+    own = argv[: argv.index("--")] if "--" in argv else argv  # not a run's program's own
+    if "--headless" in own:  # before the parse, which would ask for --output first
+        _error("--headless: a served mptop has the browser as its screen; drop --headless")
     inv = parse_invocation(argv)
     if inv.mode == "list":
         _error("--list-scenarios: prints a list; there is nothing to serve")
@@ -166,6 +170,14 @@ def _check_served(argv: list[str]) -> None:
             "--metrics: every tab is a run of its own and would bind the same address; "
             "run mptop --metrics in a terminal instead"
         )
+    if inv.mode == "replay":  # each tab reads it; a bad one would leave the tab on its splash
+        from mptop.workers.record import RecordingError, read_recording
+
+        assert inv.replay is not None
+        try:
+            read_recording(inv.replay, partial=True)
+        except RecordingError as err:
+            _error(f"{inv.named}: {err}")
 
 
 def parse_serve(argv: Sequence[str]) -> ServeOptions:
@@ -221,8 +233,13 @@ def serve_main(argv: Sequence[str]) -> int:
         lines = [
             f"mptop serve: serving {what}: every tab its own run, at most {options.sessions} at once",
             *(f"    {url}" for url in urls(options)),
-            "Ctrl+C stops the server and every session.",
         ]
+        if not options.loopback:
+            lines.append(
+                f"{options.host} is reachable from the network: anyone with the URL (its "
+                "token) can press kill keys here."
+            )
+        lines.append("Ctrl+C stops the server and every session.")
         print("\n".join(lines), flush=True)
 
     server = MptopServer(
@@ -239,4 +256,5 @@ def serve_main(argv: Sequence[str]) -> int:
     except OSError as err:
         print(f"mptop serve: cannot listen: {err.strerror or err}", file=sys.stderr)
         return 1
+    print("mptop serve: stopped; every session has ended", file=sys.stderr, flush=True)
     return 0

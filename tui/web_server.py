@@ -25,13 +25,15 @@ loads a font from fonts.googleapis.com. Here:
   font (``tui/templates/serve_index.html``); no download route.
 
 Written against textual-serve 1.1.x (it overrides ``Server._make_app``,
-``handle_index``, ``handle_websocket`` and ``AppService._open_app_process``);
+``handle_index``, ``handle_websocket``, ``AppService._open_app_process`` and
+``AppService.run``, whose relay of the app's stderr keeps all of it in memory);
 pyproject pins ``textual-serve<2``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
 import logging
@@ -70,6 +72,10 @@ arrive before its old websocket's close does."""
 
 DRIVER = "mptop.tui.served_driver:ServedDriver"
 """``TEXTUAL_DRIVER`` of a served app (:mod:`mptop.tui.served_driver`)."""
+
+STDERR_LINES = 200
+"""Lines of an app's stderr (and of its fd 1, a copy of it) kept for the console when its
+session ends: the last ones (textual-serve keeps all of it, in memory, for the session's life)."""
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 """``Host`` names a loopback bind answers (plus the --host given)."""
@@ -137,6 +143,45 @@ class Session(AppService):
         assert process.stdin is not None
         self._stdin = process.stdin
         return process
+
+    async def run(self) -> None:
+        """Relay the app's frames to its tab until the app's stdout ends, as textual-serve's
+        ``AppService.run`` does; its stderr, bounded (the last :data:`STDERR_LINES` lines), goes
+        to the server's stderr when it ends, each line prefixed ``session PID|``."""
+        process = self._process
+        assert process is not None and process.stdout is not None and process.stderr is not None
+        stdout, stderr = process.stdout, process.stderr
+        said: collections.deque[bytes] = collections.deque(maxlen=STDERR_LINES)
+
+        async def read_stderr() -> None:
+            with contextlib.suppress(ValueError):  # a line longer than the stream's limit
+                async for line in stderr:
+                    said.append(line)
+
+        reader = asyncio.create_task(read_stderr())
+        try:
+            for _ in range(10):  # textual-serve's check that it is a Textual app
+                line = await stdout.readline()
+                if not line or line == b"__GANGLION__\n":
+                    break
+            handlers = {b"D": self.on_data, b"M": self.on_meta, b"P": self.on_packed}
+            while True:
+                kind = await stdout.readexactly(1)
+                size = int.from_bytes(await stdout.readexactly(4), "big")
+                payload = await stdout.readexactly(size)
+                if (handler := handlers.get(kind)) is not None:
+                    await handler(payload)
+        except (asyncio.IncompleteReadError, ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), 1.0)  # the rest, at its EOF
+            reader.cancel()
+            text = b"".join(said).decode("utf-8", "replace").rstrip("\n")
+            if text:
+                lines = [f"session {process.pid}| {line}" for line in text.split("\n")]
+                with contextlib.suppress(OSError):
+                    print("\n".join(lines), file=sys.stderr, flush=True)
 
     async def stop(self) -> None:
         """End the app within QUIT_SECONDS + TERM_SECONDS (+ a second for SIGKILL); idempotent."""
@@ -223,7 +268,8 @@ class MptopServer(Server):
 
     def _refuse(self, request: web.Request, status: int, why: str) -> web.Response:
         peer = request.remote or "?"
-        log.warning("refused %s %s from %s: %s", request.method, request.path, peer, why)
+        path = "/ws/…" if request.path.startswith("/ws/") else request.path  # not the token
+        log.warning("refused %s %s from %s: %s", request.method, path, peer, why)
         hint = (
             " (open the URL mptop serve printed, with its ?token=)"
             if why in ("no token", "a wrong token")

@@ -470,7 +470,8 @@ class RunSource:
         """End the program's tree (SIGTERM, SIGKILL after :data:`TERM_GRACE`) and say how each ended.
 
         Bounded: about 1.7 s at most. Idempotent. The program's output file is
-        kept; :attr:`Closed.notes` name it and show its last lines.
+        kept, unless it is empty (and the program was not left running);
+        :attr:`Closed.notes` name it and show its last lines.
         """
         with self._lock:
             if self._closed is not None:
@@ -524,8 +525,13 @@ class RunSource:
                 f"mptop: {self.program} runs on: PID {self._popen.pid} (process group {self._popen.pid})"
             )
         if self.capture and self.log_path.exists():
-            notes.append(f"mptop: the program's output is in {self.log_path}; its last lines:")
-            notes += [f"  {line}" for line in tail_lines(self.log_path, NOTE_LINES)]
+            said = tail_lines(self.log_path, NOTE_LINES)
+            if said or self._leave:  # a program left running may write to it yet
+                where = f"mptop: the program's output is in {self.log_path}"
+                notes.append(f"{where}; its last lines:" if said else where)
+                notes += [f"  {line}" for line in said]
+            else:  # it wrote nothing: no empty file left behind
+                shutil.rmtree(self.log_path.parent, ignore_errors=True)
         with self._files_lock:
             self.files.close()
         shutil.rmtree(self.folder, ignore_errors=True)
