@@ -19,6 +19,7 @@ two people who watch one program run it once, and serve ``attach PID`` or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import re
 import secrets
@@ -256,5 +257,6 @@ def serve_main(argv: Sequence[str]) -> int:
     except OSError as err:
         print(f"mptop serve: cannot listen: {err.strerror or err}", file=sys.stderr)
         return 1
-    print("mptop serve: stopped; every session has ended", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # a terminal that hung up (SIGHUP) takes no more lines
+        print("mptop serve: stopped; every session has ended", file=sys.stderr, flush=True)
     return 0
