@@ -1023,7 +1023,7 @@ class MptopApp(App[int]):
     def _quit_answered(self, choice: str | None) -> None:
         if choice == "stay" or choice is None:
             return
-        self._leave_on_quit = choice == "leave" and self.may_leave
+        self._leave_on_quit = choice == "leave"
         self.run_worker(self.action_quit(ask=False), group="quit")
 
     @work(thread=True, group="quit")

@@ -183,6 +183,11 @@ class Session(AppService):
                 with contextlib.suppress(OSError):
                     print("\n".join(lines), file=sys.stderr, flush=True)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` has been called (the app may still be ending)."""
+        return self._stopping is not None
+
     async def stop(self) -> None:
         """End the app within QUIT_SECONDS + TERM_SECONDS (+ a second for SIGKILL); idempotent."""
         if self._stopping is None:
@@ -250,7 +255,6 @@ class MptopServer(Server):
         self.on_ready = on_ready
         self.sessions: dict[Session, web.WebSocketResponse] = {}
         self._starting = 0  # websockets past the checks, not yet sessions
-        self._ending = 0  # sessions whose tab has gone, still stopping
         self._allowed_hosts = LOOPBACK_NAMES | {host.strip("[]").lower()}
 
     # -- checks -------------------------------------------------------------------------
@@ -286,12 +290,13 @@ class MptopServer(Server):
         return ""
 
     async def _room(self) -> str:
-        """ "" once one more session fits, else why not: waits while sessions are ending (up to
-        ROOM_SECONDS), or CLOSE_SECONDS when none is."""
+        """Why one more session does not fit, or an empty string once it does: waits while
+        sessions are ending (up to ROOM_SECONDS), or CLOSE_SECONDS when none is."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         while why := self._full():
-            wait = ROOM_SECONDS if self._ending else CLOSE_SECONDS
+            ending = any(session.stopping for session in self.sessions)
+            wait = ROOM_SECONDS if ending else CLOSE_SECONDS
             if loop.time() - start >= wait:
                 return why
             await asyncio.sleep(0.05)
@@ -374,12 +379,8 @@ class MptopServer(Server):
         except (asyncio.CancelledError, ConnectionError):
             pass
         finally:
-            self._ending += 1
-            try:
-                await session.stop()
-            finally:
-                self._ending -= 1
-                self.sessions.pop(session, None)
+            await session.stop()
+            self.sessions.pop(session, None)
             log.info("session %s ended (%d open)", session.pid, len(self.sessions))
             with contextlib.suppress(Exception):
                 await websocket.close()
