@@ -466,3 +466,38 @@ def test_the_output_file_is_kept_and_named_only_if_the_program_wrote_to_it(
         source.log_path.parent.rmdir()
     else:  # nothing to read: no file to name, none left in /tmp
         assert named == [] and not source.log_path.parent.exists()
+
+
+@pytest.mark.timeout(60)
+def test_escape_codes_a_program_prints_never_reach_the_screen(tmp_path: Path) -> None:
+    """A child that clears the screen, recolours it, sets the window title and rings the bell:
+    its output tail (o, Enter) and the lines printed after quit keep only the text."""
+    from mptop.workers.output import printable
+    from mptop.workers.run_source import RunSource
+
+    prog = tmp_path / "esc.py"
+    prog.write_text(
+        "import multiprocessing as mp, sys\n"
+        "def shout():\n"
+        "    sys.stdout.write('\\x1b[2J\\x1b[H\\x1b[41mESCAPED\\x1b[0m\\x07\\n')\n"
+        "    sys.stdout.write('\\x1b]0;a title\\x0710%\\r50%\\r100%\\n')\n"
+        "    sys.stdout.flush()\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.Process(target=shout); p.start(); p.join()\n"
+    )
+    source = RunSource([sys.executable, str(prog)], interval=0.2)
+    try:
+        source.start(lambda snap: source.arm(), print)
+        assert source._popen is not None
+        wait_for(lambda: source._popen is not None and source._popen.poll() is not None)
+        (tail,) = source.output(source._popen.pid)
+    finally:
+        closed = source.close()
+    assert tail.lines == ("ESCAPED", "100%")
+    assert "  ESCAPED" in closed.notes and "  100%" in closed.notes
+    assert not any("\x1b" in n or "\x07" in n or "\r" in n for n in closed.notes)
+    source.log_path.unlink()
+    source.log_path.parent.rmdir()
+    # what is kept: text, tabs, non-ASCII; what goes: every other control character
+    assert printable("a\tb é ✓") == "a\tb é ✓"
+    assert printable("\x1bPq#0;2;0;0;0\x1b\\x\x00y\x7fz") == "xyz"  # a DCS string (sixel), NUL, DEL

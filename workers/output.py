@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from mptop.workers.detail import OutputTail
@@ -26,10 +27,32 @@ def output_tail(what: str, path: Path, lines: int = OUTPUT_LINES) -> OutputTail:
     return OutputTail(what, str(path), tail_lines(path, lines), size)
 
 
+# A terminal's escape sequences (ECMA-48): CSI (ESC [ ... final byte: colours, cursor moves,
+# clear screen), OSC (ESC ] ... BEL or ESC \: window titles, hyperlinks), DCS/SOS/PM/APC strings
+# (ESC P/X/^/_ ... ESC \), and the two-byte ESC sequences; then the C0 and C1 controls left.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(line: str) -> str:
+    """``line`` of a program's output as inert text: what a terminal would leave of it after a
+    carriage return (the part after the last ``\\r``: a progress bar's last state), without
+    escape sequences or control characters (tabs kept), so that showing it cannot clear or
+    recolour mptop's screen, or a browser session's, or ring its bell."""
+    if "\r" in line:
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    return _ESCAPES.sub("", line)
+
+
 def tail_lines(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> tuple[str, ...]:
     """The last ``lines`` lines of the text file ``path`` (reads at most ``max_bytes``); () if unreadable.
 
-    Bytes that are not UTF-8 are replaced (U+FFFD).
+    Bytes that are not UTF-8 are replaced (U+FFFD); each line is :func:`printable`.
     """
     if not path.name:
         return ()
@@ -42,7 +65,8 @@ def tail_lines(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> tuple[str
     except OSError:
         return ()
     text = data.decode("utf-8", errors="replace")
-    return tuple(text.splitlines()[-lines:])
+    split = text.removesuffix("\n").split("\n") if text else []  # not splitlines: "\r" is no end
+    return tuple(printable(line) for line in split[-lines:])
 
 
 def tail_text(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> str:
