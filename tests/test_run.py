@@ -472,7 +472,7 @@ def test_the_output_file_is_kept_and_named_only_if_the_program_wrote_to_it(
 def test_escape_codes_a_program_prints_never_reach_the_screen(tmp_path: Path) -> None:
     """A child that clears the screen, recolours it, sets the window title and rings the bell:
     its output tail (o, Enter) and the lines printed after quit keep only the text."""
-    from mptop.workers.output import printable
+    from mptop.workers.printable import printable
     from mptop.workers.run_source import RunSource
 
     prog = tmp_path / "esc.py"

@@ -53,6 +53,8 @@ from aiohttp.web_runner import GracefulExit
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
+from mptop.workers.printable import printable
+
 log = logging.getLogger("mptop.serve")
 
 QUIT_SECONDS = 8.0
@@ -179,7 +181,7 @@ class Session(AppService):
             reader.cancel()
             text = b"".join(said).decode("utf-8", "replace").rstrip("\n")
             if text:
-                lines = [f"session {process.pid}| {line}" for line in text.split("\n")]
+                lines = [f"session {process.pid}| {printable(line)}" for line in text.split("\n")]
                 with contextlib.suppress(OSError):
                     print("\n".join(lines), file=sys.stderr, flush=True)
 
