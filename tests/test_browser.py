@@ -272,3 +272,33 @@ def test_a_tab_adds_and_kills_workers_and_leaves_no_process(
         )
     finally:
         served.close()
+
+
+def test_a_reload_at_the_session_cap_gets_a_new_session(browser: Browser) -> None:
+    """``--sessions 1``, one tab, F5: the browser asks for the new page while the old one (and
+    its session) still runs, so that request finds the server full. It gets a page that tries
+    again, and once the old session has ended, a new session of its own: a new app, new
+    workers, the old ones gone."""
+    served = Served("-n", "1", "--workload", "sleep", serve_args=("--sessions", "1"))
+    try:
+        pages = browser.context.pages
+        page = pages[0] if pages else browser.context.new_page()
+        tab = Tab(page)
+        page.goto(served.url)
+        tab.wait_text("worker-1", "Events")
+        [first] = session_pids(served)
+        old = served.note_descendants()
+        page.reload()
+        tab.wait(lambda _: tab.sockets == 2, "no second websocket after the reload", 30)
+        tab.wait_text("worker-1", "Events")
+        [second] = session_pids(served)
+        assert second != first
+        assert not alive(old), f"the old session's processes run on: {alive(old)}"
+        assert any(
+            "refused GET / " in line and "sessions are open" in line for line in served.err_lines
+        ), "the reload did not find the server full"
+        served.note_descendants()
+        assert served.stop() == 0, served.err_lines
+        assert not served.leftovers()
+    finally:
+        served.close()

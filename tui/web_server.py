@@ -15,8 +15,9 @@ loads a font from fonts.googleapis.com. Here:
 - on a loopback bind, a request whose ``Host`` is not a loopback name is
   refused, so a DNS-rebinding page cannot reach it even before the token;
 - at most ``max_sessions`` apps run at once; one more waits for room while a session
-  ends (a reloaded tab's old one is still stopping when its page asks for the new one),
-  up to :data:`ROOM_SECONDS`, and gets 503 if none comes;
+  ends, up to :data:`ROOM_SECONDS`, and gets 503 if none comes; the page's 503 retries
+  every :data:`RETRY_SECONDS` (a reload asks for its new page while its old session still
+  runs: that one ends once the 503 has replaced the page);
 - each app runs in a session of its own (``start_new_session``); closing its
   tab or stopping the server asks it to quit (its bounded quit stops its
   workers), then SIGTERM after :data:`QUIT_SECONDS`, SIGKILL to its process
@@ -36,6 +37,7 @@ import asyncio
 import collections
 import contextlib
 import hmac
+import html
 import logging
 import os
 import shlex
@@ -74,6 +76,10 @@ arrive before its old websocket's close does."""
 
 DRIVER = "mptop.tui.served_driver:ServedDriver"
 """``TEXTUAL_DRIVER`` of a served app (:mod:`mptop.tui.served_driver`)."""
+
+RETRY_SECONDS = 2
+"""Seconds after which the page refused for want of room asks again (a reloaded tab's old
+session ends in the meantime)."""
 
 STDERR_LINES = 200
 """Lines of an app's stderr (and of its fd 1, a copy of it) kept for the console when its
@@ -326,7 +332,18 @@ class MptopServer(Server):
         if why := self._refusal(request, token):
             return self._refuse(request, 403, why)
         if why := await self._room():
-            return self._refuse(request, 503, why)
+            # A reload asks for the new page before its old one (and session) goes, so it
+            # lands here while full: this page retries until the old session has ended.
+            text = self._refuse(request, 503, why).text or ""
+            return web.Response(
+                status=503,
+                content_type="text/html",
+                text=(
+                    f'<!doctype html><meta http-equiv="refresh" content="{RETRY_SECONDS}">'
+                    f"<title>mptop serve: full</title><pre>{html.escape(text)}"
+                    f"This page tries again every {RETRY_SECONDS} s.</pre>"
+                ),
+            )
         scheme = "wss" if request.secure else "ws"
         base = f"{request.scheme}://{request.host}"
         context = {
