@@ -290,3 +290,19 @@ def test_a_port_in_use_is_one_line_and_exit_2() -> None:
         )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1:" in done.stderr
+
+
+def test_a_wildcard_address_prints_the_urls_other_machines_can_use() -> None:
+    """--host 0.0.0.0 listens on every address: the URLs name this machine, the address its
+    default route leaves from (what another machine on the network uses) and 127.0.0.1."""
+    import socket
+
+    from mptop.tui.serve_cli import ServeOptions, outward_address, urls
+
+    shown = urls(ServeOptions("0.0.0.0", 8123, "t0ken-abc", 4, False, ()))
+    outward = outward_address()
+    hosts = [socket.gethostname(), *([outward] if outward else []), "127.0.0.1"]
+    assert shown == [f"http://{h}:8123/?token=t0ken-abc" for h in hosts]
+    if outward is not None:  # an address of this machine's own: something can listen on it
+        with socket.create_server((outward, 0)):
+            pass

@@ -214,13 +214,25 @@ def _netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def outward_address() -> str | None:
+    """The IPv4 address this machine's default route leaves from (what another machine on its
+    network reaches it by), or None without one. A UDP socket's connect() picks the route and
+    sends nothing."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never a real peer
+        address = str(s.getsockname()[0])
+        return None if ipaddress.ip_address(address).is_loopback else address
+    return None
+
+
 def urls(options: ServeOptions) -> list[str]:
     """The URLs to open, with the token: the address given, or for a wildcard address
-    (``0.0.0.0``, ``::``) this machine's name and 127.0.0.1."""
+    (``0.0.0.0``, ``::``) this machine's name, its outward address and 127.0.0.1."""
     query = "" if options.token is None else f"?token={options.token}"
     hosts = [options.host]
     if options.host in ("0.0.0.0", "::", ""):
-        hosts = [socket.gethostname(), "127.0.0.1"]
+        outward = outward_address()
+        hosts = [socket.gethostname(), *([outward] if outward else []), "127.0.0.1"]
     return [f"http://{_netloc(host, options.port)}/{query}" for host in hosts]
 
 
