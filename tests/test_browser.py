@@ -210,6 +210,12 @@ def test_a_tab_adds_and_kills_workers_and_leaves_no_process(
         pages = browser.context.pages
         page = pages[0] if pages else browser.context.new_page()
         tab = Tab(page)
+        errors: list[str] = []  # the page's console errors and failed requests
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on(
+            "response",
+            lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
         page.goto(served.url)
 
         text = tab.wait_text("worker-1", "worker-2", "mptop (this)", "Events")
@@ -248,6 +254,7 @@ def test_a_tab_adds_and_kills_workers_and_leaves_no_process(
         page.screenshot(path=shot)
         assert _png_size(shot) == (VIEWPORT["width"], VIEWPORT["height"])
         assert shot.stat().st_size > 30_000, f"a near-blank screenshot: {shot.stat().st_size} B"
+        assert errors == [], f"the page logged errors: {errors}"
         body = page.evaluate("() => document.body.className")
         assert "-first-byte" in body and "-closed" not in body, body
 
