@@ -109,3 +109,23 @@ def test_subcommands_are_listed_and_each_has_its_own_help(tmp_path: Path) -> Non
     )
     bare = mptop("replay")
     assert bare.returncode == 2 and bare.stderr.count("\n") == 1 and "FILE.jsonl" in bare.stderr
+
+
+def test_a_lesson_counts_the_workers_the_run_starts() -> None:
+    """-n changes a bundled lesson's worker count: its words say what the screen shows (the
+    pool lesson said "4 worker processes" and "about a quarter" under -n 3)."""
+    from mptop.tui.cli import list_scenarios, parse_invocation
+    from mptop.workers.scenario_file import bundled_names, load_bundled
+
+    three = parse_invocation(["--scenario", "pool", "-n", "3"]).loaded
+    assert three is not None and [g.count for g in three.scenario.groups] == [3]
+    assert three.description.startswith("3 workers take from ONE shared task Queue")
+    assert "3 worker processes" in three.lesson and "about 1/3" in three.lesson
+    default = parse_invocation(["--scenario", "pool"]).loaded
+    assert default is not None and "4 worker processes" in default.lesson
+    assert "pool                  4 workers take" in list_scenarios()
+    for name in bundled_names():  # no placeholder is left in any bundled scenario's words
+        loaded = parse_invocation(["--scenario", name]).loaded
+        assert loaded is not None
+        shown = load_bundled(name).counted().description + loaded.lesson
+        assert "{count}" not in shown, name

@@ -43,7 +43,8 @@ def record(name: str, seconds: float, tmp_path: Path, **overrides: object) -> Re
     loaded = load_bundled(name)
     scenario = dataclasses.replace(loaded.scenario, **overrides)  # type: ignore[arg-type]
     path = tmp_path / f"{name}-{scenario.ipc}.jsonl"
-    writer = open_output(path, scenario_record(scenario, loaded.description, loaded.lesson))
+    words = dataclasses.replace(loaded, scenario=scenario).counted()
+    writer = open_output(path, scenario_record(scenario, words.description, words.lesson))
     result = run_headless(SpawnSource(scenario, start_first=True), writer, seconds)
     rec = read_recording(path)
     assert len(rec.snapshots) == result.snapshots

@@ -399,7 +399,7 @@ def parse_invocation(argv: Sequence[str] | None = None) -> Invocation:
         duration = None if args.duration is None else check_duration(args.duration)
     except ConfigError as err:
         parser.error(str(err))
-    loaded = dataclasses.replace(loaded, scenario=scenario)
+    loaded = dataclasses.replace(loaded, scenario=scenario).counted()
     if args.headless:
         return Invocation(
             "headless", loaded, output=Path(args.output), duration=duration, metrics=args.metrics
@@ -444,7 +444,7 @@ def parse_scenario(argv: Sequence[str] | None = None) -> Scenario:
 
 def list_scenarios() -> str:
     """The bundled scenarios, one line each: name and description."""
-    rows = [(name, load_bundled(name).description) for name in bundled_names()]
+    rows = [(name, load_bundled(name).counted().description) for name in bundled_names()]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {text}" for name, text in rows]
     lines.append("")

@@ -25,7 +25,8 @@ A scenario may run a program instead (``mptop run`` with the lesson beside it)::
 
     name = "pool-order"
     description = "..."
-    lesson = "..."                       # {program} in it: the program's path
+    lesson = "..."                       # {program} in it: the program's path (and in a
+                                         # spawned run's, {count}: the first group's count)
     interval = 0.5
     program = "pool_order.py"            # a Python file: next to the scenario file (a
                                          # bundled scenario: in mptop.examples)
@@ -51,7 +52,7 @@ import shlex
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,19 @@ class ScenarioFile:
     program: str = ""
     args: tuple[str, ...] = ()
     output_lines: int = OUTPUT_LINES
+
+    def counted(self) -> ScenarioFile:
+        """This file with ``{count}`` in its description and lesson replaced by its first group's
+        count of workers (so that ``-n 3`` makes "{count} workers" read "3 workers"); unchanged
+        without a group."""
+        if not self.scenario.groups:
+            return self
+        count = str(self.scenario.groups[0].count)
+        return replace(
+            self,
+            description=self.description.replace("{count}", count),
+            lesson=self.lesson.replace("{count}", count),
+        )
 
     def command(self, python: str) -> tuple[str, ...]:
         """A program scenario's command line run by ``python``: ``(python, program, *args)``."""
