@@ -25,6 +25,7 @@ import pytest
 
 pytest.importorskip("distributed", reason="mptop dask needs distributed: pip install 'mptop[dask]'")
 
+from mptop.tui.widgets.body import EventLog
 from mptop.workers.commands import Add, Cap, CommandError, Leave, Restart, Retire, Signal
 from mptop.workers.dask_source import ConnectError, DaskSource
 from mptop.workers.record import read_recording
@@ -358,7 +359,6 @@ def test_without_distributed_one_line_says_how_to_install_it() -> None:
 
 
 async def test_the_keys_on_a_real_cluster_a_t_k_and_the_restart_shows_in_its_row() -> None:
-    from textual.widgets import Log
 
     from mptop.tui.app import MptopApp
     from mptop.tui.widgets.workers_table import WorkerTable
@@ -397,7 +397,7 @@ async def test_the_keys_on_a_real_cluster_a_t_k_and_the_restart_shows_in_its_row
             assert old not in table.order  # the restart took the old row
             assert table.selected_pid == new  # and the cursor with it
             assert table.texts(new)["exit"].startswith("↻1")
-            log = "\n".join(str(line) for line in app.query_one(Log).lines)
+            log = "\n".join(app.query_one(EventLog).events)
             assert f"restarted by its nanny: PID {old} → {new}" in log
             assert "retired" in log
 

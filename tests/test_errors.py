@@ -17,9 +17,9 @@ from typing import Any
 
 import psutil
 import pytest
-from textual.widgets import Log
 
 from mptop.tui.app import MptopApp
+from mptop.tui.widgets.body import EventLog
 from mptop.workers.commands import Add, CommandError, Signal
 from mptop.workers.snapshot import Snapshot
 from mptop.workers.spec import Scenario, WorkerSpec
@@ -146,8 +146,8 @@ async def test_in_the_app_a_failed_add_is_a_warning_and_the_app_runs_on(
             multiprocessing.process.BaseProcess, "start", failing_start(errno.EAGAIN)
         )
         await pilot.press("a")
-        log = app.query_one(Log)
-        while not any("cannot start a worker" in str(line) for line in log.lines):
-            assert time.monotonic() < deadline + 5, list(log.lines)
+        log = app.query_one(EventLog)
+        while not any("cannot start a worker" in line for line in log.events):
+            assert time.monotonic() < deadline + 5, log.events
             await pilot.pause(0.05)
         assert app.is_running

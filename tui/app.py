@@ -36,7 +36,7 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Log
+from textual.widgets import Footer, Input
 
 from mptop.tui.driver import QuietLinuxDriver
 from mptop.tui.palette import ENTRIES, Greyed, MptopCommands, key_text
@@ -372,9 +372,7 @@ class MptopApp(App[int]):
                 if self.info.lesson_output and snap.workers:
                     self._read_lesson_output(snap.workers[0].pid)
             if snap.events:
-                self.query_one(Log).write_lines(
-                    (f"{self.clock(e.time)} {e.text}" for e in snap.events), scroll_end=True
-                )
+                self.query_one(EventLog).add(f"{self.clock(e.time)} {e.text}" for e in snap.events)
         if isinstance(self.screen, DetailScreen):
             sample = self.query_one(WorkerTable).sample(self.screen.pid)
             if sample is None:  # restarted (a cluster's worker): its successor took the row
@@ -454,7 +452,7 @@ class MptopApp(App[int]):
 
     def log_line(self, text: str) -> None:
         """Append ``text`` to the event log, stamped with the time now."""
-        self.query_one(Log).write_line(f"{self.clock(time.time())} {text}")
+        self.query_one(EventLog).add([f"{self.clock(time.time())} {text}"])
 
     # -- enabling ------------------------------------------------------------------
 

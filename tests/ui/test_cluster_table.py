@@ -15,12 +15,13 @@ import time
 import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Region
-from textual.widgets import Log, Static
+from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
 from mptop.tui import format as fmt
 from mptop.tui.app import EXIT_WAIT, MptopApp
 from mptop.tui.screens.help import HelpScreen, help_text
+from mptop.tui.widgets.body import EventLog
 from mptop.tui.widgets.workers_table import DASK, PROCESS, WorkerTable
 from mptop.workers.commands import Cap, Command, CommandError, Restart, Retire, Signal
 from mptop.workers.detail import OutputTail, WorkerDetail, recorded_detail
@@ -116,7 +117,7 @@ def header(table: WorkerTable) -> str:
 
 
 def log_text(app: MptopApp) -> str:
-    return "\n".join(str(line) for line in app.query_one(Log).lines)
+    return "\n".join(app.query_one(EventLog).events)
 
 
 # -- the table -------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ import threading
 import time
 
 import pytest
-from textual.widgets import Log
 
 from mptop.tui.app import MptopApp
+from mptop.tui.widgets.body import EventLog
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.commands import Add, Cap, Command, CommandError, Signal
 from mptop.workers.detail import OutputTail, WorkerDetail, recorded_detail
@@ -107,7 +107,7 @@ class FakeSource:
 
 
 def log_text(app: MptopApp) -> str:
-    return "\n".join(str(line) for line in app.query_one(Log).lines)
+    return "\n".join(app.query_one(EventLog).events)
 
 
 async def test_a_fake_source_drives_the_app() -> None:

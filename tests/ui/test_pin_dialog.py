@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import psutil
 import pytest
-from textual.widgets import Log, SelectionList, Static
+from textual.widgets import SelectionList, Static
 
 from mptop.tui.app import MptopApp
 from mptop.tui.screens.confirm import ConfirmScreen
 from mptop.tui.screens.pin import EMPTY, PinScreen
+from mptop.tui.widgets.body import EventLog
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.commands import Cap, Command, Pin, Unpin
 from mptop.workers.source import SourceInfo
@@ -144,4 +145,4 @@ async def test_p_asks_first_where_mptop_did_not_start_the_process() -> None:
         await pilot.press("p")
         await app.workers.wait_for_complete()
         assert not isinstance(app.screen, PinScreen)
-        assert any(f"{gone}: has exited" in str(line) for line in app.query_one(Log).lines)
+        assert any(f"{gone}: has exited" in line for line in app.query_one(EventLog).events)

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Log
+from textual.widgets import Input
 
 from mptop.tui.app import MptopApp
 from mptop.tui.palette import ENTRIES
 from mptop.tui.screens.help import HelpScreen
+from mptop.tui.widgets.body import EventLog
 from mptop.tui.widgets.lesson import LessonPanel
 from mptop.tui.widgets.workers_table import WorkerTable
 from mptop.workers.record import RecordingError, read_recording
@@ -211,11 +212,11 @@ async def test_a_recording_cut_off_mid_line_plays_what_came_before(tmp_path: Pat
         await until(pilot, lambda: replay.snapshot is not None)
         assert "tick 1/7" in replay.summary()
         assert "last line cut off: 7 snapshots played" in replay.summary()
-        log = "\n".join(str(line) for line in replay.query_one(Log).lines)
+        log = "\n".join(replay.query_one(EventLog).events)
         assert f"{cut}: line 9 is cut off" in log and "the 7 snapshots before it play" in log
         await pilot.press("end", "home")  # said once, not again at the first tick
         await until(pilot, lambda: shows(replay, rec.snapshots[0]))
-        log = "\n".join(str(line) for line in replay.query_one(Log).lines)
+        log = "\n".join(replay.query_one(EventLog).events)
         assert log.count("is cut off") == 1
     # a cut line with no whole snapshot before it is still refused
     only_header = tmp_path / "header.jsonl"

@@ -211,3 +211,33 @@ async def test_at_80_columns_the_channels_keep_their_totals_and_drop_the_history
             sent, delivered = (int(x) for x in tasks.split()[-2:])
             backlog, lost = (int(x) for x in tasks.split()[-4:-2])
             assert sent == delivered + backlog + lost  # read off the screen
+
+
+async def test_a_long_event_wraps_under_its_time_and_again_after_a_resize() -> None:
+    """An event longer than the log is as wide is wrapped, not cut (its end is often the fact:
+    an exception's name, an issue number), each further line under the text past its time;
+    a wider terminal wraps the same events again into fewer lines."""
+    from mptop.tui.widgets.body import EventLog
+
+    event = (
+        "12:00:00 Pool worker 4242 killed in a task: its result never comes, and a map() "
+        "waiting for it never returns (CPython gh-66587); the executor's pending futures fail "
+        "with BrokenProcessPool"
+    )
+    app = samples.view_only_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        samples.feed(app, workers=2)
+        log = app.query_one(EventLog)
+        log.add([event])
+        await pilot.pause()
+        width = log.scrollable_content_region.width
+        lines = [str(line) for line in log.lines]
+        mine = lines[lines.index(next(line for line in lines if line.startswith("12:00:00"))) :]
+        assert len(mine) >= 3 and all(len(line) <= width for line in mine), (width, mine)
+        assert all(line.startswith(" " * 9) and line[9] != " " for line in mine[1:]), mine
+        assert " ".join(line.strip() for line in mine) == event
+        assert log.events[-1] == event
+        await pilot.resize_terminal(200, 24)
+        await pilot.pause()
+        wide = [str(line) for line in log.lines]
+        assert len(wide) < len(lines) and event in wide, wide

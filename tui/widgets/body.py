@@ -16,6 +16,9 @@ takes the rest.
 
 from __future__ import annotations
 
+import collections
+import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -186,13 +189,55 @@ class Body(Vertical):
 
 
 class EventLog(Log):
-    """Textual's :class:`~textual.widgets.Log`, with the last events in view after a resize.
+    """Textual's :class:`~textual.widgets.Log`, each event wrapped to the log's width (under its
+    time, not cut off: a cut line lost the fact at its end), and the last events in view after
+    a resize.
 
-    The body gives the log a new height when the table's rows or the
-    channels change; a plain ``Log`` keeps its scroll position, so a shorter
-    log would show older lines than the newest.
+    Events go in through :meth:`add`; the log keeps them (its ``max_lines``) and wraps them
+    again when its width changes. The body gives the log a new height when the table's rows
+    or the channels change; a plain ``Log`` keeps its scroll position, so a shorter log would
+    show older lines than the newest.
     """
 
+    def __init__(self, *, max_lines: int, id: str | None = None) -> None:
+        super().__init__(max_lines=max_lines, id=id)
+        self._events: collections.deque[str] = collections.deque(maxlen=max_lines)
+        self._wrap_width = 0  # the width the lines in the log were wrapped to (0: not yet)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The events it holds, oldest first, as added (not wrapped)."""
+        return tuple(self._events)
+
+    def add(self, events: Iterable[str]) -> None:
+        """Append ``events`` (lines of text, each starting with its time), wrapped."""
+        new = list(events)
+        self._events.extend(new)
+        if not self._rewrapped():  # (a new width wraps them all, these too)
+            self.write_lines(self._wrapped(new), scroll_end=True)
+
+    def _rewrapped(self) -> bool:
+        """Wrap every event again if the log's width has changed; whether it had."""
+        width = self.scrollable_content_region.width
+        if width == self._wrap_width:
+            return False
+        self._wrap_width = width
+        self.clear()
+        self.write_lines(self._wrapped(self._events), scroll_end=self.auto_scroll)
+        return True
+
+    def _wrapped(self, events: Iterable[str]) -> Iterator[str]:
+        width = self._wrap_width
+        for event in events:
+            if width <= 0 or len(event) <= width:
+                yield event
+                continue
+            indent = " " * min(event.find(" ") + 1, width // 3)  # under the text, past the time
+            yield from textwrap.wrap(
+                event, width, subsequent_indent=indent, break_on_hyphens=False
+            ) or [event]
+
     def on_resize(self) -> None:
+        self._rewrapped()
         if self.auto_scroll:
             self.scroll_end(animate=False, immediate=True)
