@@ -178,7 +178,7 @@ def test_a_signal_never_leaves_the_tree(tmp_path: Path) -> None:
 
 def test_bad_command_lines_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args, text in (
-        (["x"], "argument PID: must be a whole number, got 'x'"),
+        (["x"], "PID: must be a whole number, got 'x'"),
         (["0"], "PID must be a positive whole number, got 0"),
         (["--", "-3"], "PID must be a positive whole number, got -3"),
         (["4194304999"], "PID 4194304999: no such process"),

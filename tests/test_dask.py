@@ -342,7 +342,7 @@ def test_a_port_in_use_is_one_line_and_exit_2() -> None:
             mptop_cmd("dask", "--port", str(port)), capture_output=True, text=True, timeout=30
         )
     assert proc.returncode == 2
-    assert proc.stderr.startswith(f"mptop dask: error: argument --port: 127.0.0.1:{port} is in use")
+    assert proc.stderr.startswith(f"mptop dask: error: --port: 127.0.0.1:{port} is in use")
     assert len(proc.stderr.strip().splitlines()) == 1
 
 

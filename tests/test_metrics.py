@@ -104,7 +104,7 @@ def test_bad_metrics_addresses_are_one_line_and_exit_2() -> None:
             )
             assert proc.returncode == 2, proc.stderr
             lines = proc.stderr.strip().splitlines()
-            assert len(lines) == 1 and "argument --metrics" in lines[0] and says in lines[0]
+            assert len(lines) == 1 and "error: --metrics: " in lines[0] and says in lines[0]
 
 
 def test_an_exited_workers_series_go_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:

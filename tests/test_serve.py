@@ -273,7 +273,7 @@ async def test_a_server_killed_with_sigkill_leaves_no_session_behind(served: Mak
         (["--", "--list-scenarios"], "--list-scenarios"),
         (["--", "-n", "0"], "-n/--workers"),
         (["--", "run", "--", "no-such-command-here"], "no such command"),
-        (["--bogus"], "--bogus"),
+        (["--bogus"], "mptop serve: error: unrecognized argument: --bogus"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2_with_nothing_started(args: list[str], says: str) -> None:

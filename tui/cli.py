@@ -91,9 +91,11 @@ def usable_cores() -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error: ``mptop: error: argument -n: ...``, exit 2."""
+    """argparse with a one-line error: ``mptop: error: -n/--workers: ...``, exit 2 (argparse's
+    "argument " before the option dropped: the form of mptop's own checks)."""
 
     def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

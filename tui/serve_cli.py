@@ -151,6 +151,15 @@ def _error(text: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+def _check_option(word: str) -> None:
+    """An option right after serve's own (no ``--`` between) must be mptop's: else it is a
+    mistyped serve option, named as one."""
+    from mptop.tui.cli import build_parser
+
+    if word.split("=", 1)[0] not in build_parser()._option_string_actions:
+        _error(f"unrecognized argument: {word} (mptop's own arguments go after --)")
+
+
 def _check_served(argv: list[str]) -> None:
     """mptop's arguments for each tab, checked as ``mptop ARGS`` would be (one line, exit 2),
     and refused where a browser tab cannot use them."""
@@ -188,6 +197,8 @@ def parse_serve(argv: Sequence[str]) -> ServeOptions:
 
     own, rest = split_argv(argv)
     args = build_serve_parser().parse_args(own)
+    if rest and rest[0].startswith("-") and argv[len(own) : len(own) + 1] != ["--"]:
+        _check_option(rest[0])
     if not 1 <= args.port <= 65535:
         _error(f"--port: must be 1 to 65535, got {args.port}")
     if not 1 <= args.sessions <= MAX_SESSIONS:
