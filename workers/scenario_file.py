@@ -52,7 +52,7 @@ import shlex
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,7 @@ class ScenarioFile:
         if not self.scenario.groups:
             return self
         count = str(self.scenario.groups[0].count)
-        return replace(
+        return dataclasses.replace(
             self,
             description=self.description.replace("{count}", count),
             lesson=self.lesson.replace("{count}", count),
