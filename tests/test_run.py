@@ -501,3 +501,37 @@ def test_escape_codes_a_program_prints_never_reach_the_screen(tmp_path: Path) ->
     # what is kept: text, tabs, non-ASCII; what goes: every other control character
     assert printable("a\tb é ✓") == "a\tb é ✓"
     assert printable("\x1bPq#0;2;0;0;0\x1b\\x\x00y\x7fz") == "xyz"  # a DCS string (sixel), NUL, DEL
+
+
+@pytest.mark.timeout(60)
+def test_a_pool_that_ended_leaves_only_its_wake_ups_unread() -> None:
+    """What the channels panel says of a backlog left once the program has ended
+    (channels_table.ENDED_NOTE), on the real CPython: a Pool, as it closes, puts None on its
+    change notifier (5 times here) and once on its result queue, for handler threads that may
+    have stopped already. Only those are left: the task queue empty, the result queue 1 at
+    most, nothing lost."""
+    from mptop.workers.run_source import RunSource
+    from mptop.workers.snapshot import Snapshot
+
+    prog = [sys.executable, str(EXAMPLES / "pool_map.py"), "--items", "40"]
+    source = RunSource(prog, interval=0.2)
+    seen: list[Snapshot] = []
+
+    def deliver(snap: Snapshot) -> None:
+        seen.append(snap)
+        source.arm()
+
+    try:
+        source.start(deliver, print)
+        wait_for(lambda: source.info().ended, timeout=30)
+        n = len(seen)
+        wait_for(lambda: len(seen) > n + 1, timeout=10)  # a tick after the end: final counts
+    finally:
+        source.close()
+    assert seen[-1].channels, "no channel counted"
+    by = {c.kind: c for c in seen[-1].channels}  # a program's channel: kind, and where made
+    print({kind: (c.sent, c.delivered, c.backlog) for kind, c in by.items()})
+    assert by["Pool task queue"].backlog == 0
+    assert by["Pool result queue"].backlog <= 1
+    assert by["Pool change notifier"].backlog <= 5
+    assert all(c.lost == 0 for c in by.values())

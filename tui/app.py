@@ -365,7 +365,7 @@ class MptopApp(App[int]):
             self.query_one(CoresPanel).update_cores(snap.cores, snap.hosts)
             self.query_one(WorkerTable).update_workers(snap.workers, snap.mptop)
             self.query_one(ChannelTable).update_channels(
-                snap.channels, self.info.no_channels, self.info.channels_note
+                snap.channels, self.info.no_channels, self.info.channels_note, self.info.ended
             )
             if self.lesson:
                 self.query_one(LessonPanel).update_figures(self._shown_workers(snap), snap)

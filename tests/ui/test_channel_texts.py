@@ -52,3 +52,20 @@ def test_a_source_that_says_how_it_counts_gets_its_words_over_the_channels() -> 
         "1 channel(s): counted by the receiver"
     )
     assert flow_line((), "none yet", "counted by the receiver") == "none yet"
+
+
+def test_once_the_run_has_ended_every_counted_channel_says_ended() -> None:
+    """A program that exited: nothing reads or writes its channels again, so a backlog left is
+    not traffic on its way (the flow line says what it is, see channels_table.ENDED_NOTE)."""
+    from mptop.tui.widgets.channels_table import ENDED_NOTE, ChannelTable
+
+    notifier = sample("pool.py:9", "Pool change notifier", "pool.py", "pool.py")  # backlog 2
+    assert channel_state(notifier) == "flowing" and channel_state(notifier, ended=True) == "ended"
+    assert channel_texts(notifier, ended=True)[2] == "ended"
+    found = sample("pipe", "pipe", "a", "b", counted=False)
+    assert channel_state(found, ended=True) == "open"  # not counted: no word on it
+    table = ChannelTable()
+    table.update_channels((notifier,), ended=True)
+    assert table._flow == f"1 channel(s); {ENDED_NOTE}"
+    table.update_channels((notifier,))
+    assert ENDED_NOTE not in table._flow

@@ -59,11 +59,14 @@ def uncounted(c: ChannelSample) -> bool:
     return not c.counted
 
 
-def channel_state(c: ChannelSample) -> str:
-    """``STALLED``, ``flowing`` (taken this tick), ``idle``, ``closed`` (a dead worker's Pipe), or
-    ``open`` (found, not counted)."""
+def channel_state(c: ChannelSample, ended: bool = False) -> str:
+    """``STALLED``, ``flowing`` (taken this tick), ``idle``, ``closed`` (a dead worker's Pipe),
+    ``ended`` (the run is over: nothing will read or write it again), or ``open`` (found, not
+    counted)."""
     if uncounted(c):
         return "open"
+    if ended:
+        return "ended"
     if c.stalled:
         return "STALLED"
     if c.msgs_per_s:
@@ -102,8 +105,16 @@ def flow_line(
     return out
 
 
-def channel_texts(c: ChannelSample) -> tuple[str, ...]:
-    """The cells of ``c`` in :data:`COLUMNS` order.
+ENDED_NOTE = "the run has ended: a backlog left was never read (as a Pool's wake-ups at close)"
+"""What the flow line says once the run has ended with a backlog left. CPython's Pool, as it
+closes (``close()``, ``_terminate_pool``), puts ``None`` on its change notifier (5 times in
+examples/pool_map.py, Python 3.11) and once on its result queue, to wake handler threads that
+may have stopped already: backlogs of a few and 1 that no one will read
+(tests/test_run.py checks it on a real Pool)."""
+
+
+def channel_texts(c: ChannelSample, ended: bool = False) -> tuple[str, ...]:
+    """The cells of ``c`` in :data:`COLUMNS` order (``ended``: the run is over).
 
     A Pipe is duplex (requests one way, echoes the other, both counted), so
     its flow is ``mptop ⇄ worker-1``; a Queue's is one way. A name that
@@ -125,7 +136,7 @@ def channel_texts(c: ChannelSample) -> tuple[str, ...]:
     return (
         label,
         f"{c.producer} {arrow} {c.consumer}",
-        channel_state(c),
+        channel_state(c, ended),
         fmt.count(c.msgs_per_s),
         fmt.size(c.bytes_per_s),
         counts[0],
@@ -169,12 +180,19 @@ class ChannelTable(Widget):
         return self._rows
 
     def update_channels(
-        self, channels: tuple[ChannelSample, ...], none: str = "no channels", note: str = ""
+        self,
+        channels: tuple[ChannelSample, ...],
+        none: str = "no channels",
+        note: str = "",
+        ended: bool = False,
     ) -> None:
         """Show ``channels`` (``none``: what to say while there are none; ``note``: how the source
-        counts them, see :func:`flow_line`); a no-op when nothing changed."""
-        rows = tuple(channel_texts(c) for c in channels)
+        counts them, see :func:`flow_line`; ``ended``: the run is over, see :data:`ENDED_NOTE`);
+        a no-op when nothing changed."""
+        rows = tuple(channel_texts(c, ended) for c in channels)
         flow = flow_line(channels, none, note)
+        if ended and any(c.backlog for c in channels if not uncounted(c)):
+            flow = f"{len(channels)} channel(s); {ENDED_NOTE}"
         if rows != self._rows or flow != self._flow:
             relayout = len(rows) != len(self._rows)
             self._rows = rows
