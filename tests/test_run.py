@@ -535,3 +535,39 @@ def test_a_pool_that_ended_leaves_only_its_wake_ups_unread() -> None:
     assert by["Pool result queue"].backlog <= 1
     assert by["Pool change notifier"].backlog <= 5
     assert all(c.lost == 0 for c in by.values())
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_executor_worker_s_exit_event_has_its_code() -> None:
+    """A ProcessPoolExecutor worker killed from outside (not through mptop): its parent reaps
+    it, and its probe's word on the code can come a tick after the process is gone (the event
+    waits for it, EXIT_CODE_TICKS). The event says "PID exited with -9 (SIGKILL)", as the table
+    does. (A trial saw a bare "exited" once; this test has not caught that race here.)"""
+    from mptop.workers.run_source import RunSource
+    from mptop.workers.snapshot import Snapshot
+    from tests.helpers import alive
+
+    prog = [sys.executable, str(EXAMPLES / "process_pool.py"), "--slow", "0.2"]
+    source = RunSource(prog, interval=0.2)
+    seen: list[Snapshot] = []
+
+    def deliver(snap: Snapshot) -> None:
+        seen.append(snap)
+        source.arm()
+
+    def workers() -> list[int]:
+        return [w.pid for w in seen[-1].workers if w.start_method and w.alive] if seen else []
+
+    try:
+        source.start(deliver, print)
+        wait_for(lambda: len(workers()) >= 2, timeout=20)
+        victim = workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: any(f"{victim} exited" in e.text for s in seen for e in s.events))
+        said = [e.text for s in seen for e in s.events if f"{victim} exited" in e.text]
+        rows = [w for w in seen[-1].workers if w.pid == victim]
+    finally:
+        closed = source.close()
+    assert said == [f"{victim} exited with -9 (SIGKILL)"], said
+    assert [w.exitcode for w in rows] == [-9]
+    assert not alive([f.pid for f in closed.fates])

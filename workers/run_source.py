@@ -95,6 +95,9 @@ TASK_QUEUES = frozenset({"Pool task queue", "executor call queue"})
 RESULT_QUEUES = frozenset({"Pool result queue", "executor result queue"})
 # Lines of the program's output the exit notes show.
 NOTE_LINES = 10
+EXIT_CODE_TICKS = 2
+"""Ticks the event of a process's exit waits for its exit code (which its parent's probe sends
+as it reaps it) before it is told without one."""
 
 
 @dataclass(eq=False)
@@ -121,6 +124,7 @@ class _Proc:
     replacing: bool = False  # a Pool worker started in the place of one that died
     seen: int = 0  # the tick at which mptop first saw it
     ended_at: int = 0  # the tick at which mptop saw it end
+    exit_told: bool = False  # its exit is in the events
 
     @property
     def live(self) -> psutil.Process:
@@ -546,7 +550,7 @@ class RunSource:
         try:
             p = _Proc(psutil.Process(pid), name)
         except psutil.Error:
-            p = _Proc(None, name, ended=True)
+            p = _Proc(None, name, ended=True, exit_told=True)  # came and went: no event
         with self._lock:
             p.seen = self._tick
             return self._procs.setdefault(pid, p)
@@ -811,13 +815,21 @@ class RunSource:
             if root_done or reading is GONE:  # a zombie stays one until its parent reaps it
                 p.ended, p.ended_at = True, self._tick
                 self.probe.forget(pid)
-                if pid != root_pid:
-                    code = (
-                        ""
-                        if p.exitcode is None
-                        else f" with {p.exitcode} ({describe_exitcode(p.exitcode)})"
-                    )
-                    self.events.add(f"{pid} exited{code}", pid)
+        # its parent's probe says the code as it reaps (an X line): that line can come a tick
+        # after the process has gone, so the event waits for it, a little
+        if (
+            p.ended
+            and not p.exit_told
+            and pid != root_pid
+            and (p.exitcode is not None or self._tick - p.ended_at >= EXIT_CODE_TICKS)
+        ):
+            p.exit_told = True
+            code = (
+                ""
+                if p.exitcode is None
+                else f" with {p.exitcode} ({describe_exitcode(p.exitcode)})"
+            )
+            self.events.add(f"{pid} exited{code}", pid)
         rates = self._rates(p, counts, dt)
         state = WorkerState.EXITED if p.ended else reading.state
         if reading.ppid is not None:
