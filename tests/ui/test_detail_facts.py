@@ -89,3 +89,14 @@ async def test_the_facts_come_first_and_the_command_line_last() -> None:
         await pilot.pause()
         shown = [s.id for s in app.screen.query(Static) if s.display and s.id]
         assert shown[:3] == ["facts", "traceback-title", "traceback"]  # why it exited, first
+
+
+def test_a_process_gone_before_its_detail_was_first_read_shows_the_table_s_ppid() -> None:
+    """No earlier read to keep facts from (the detail opened on an exited row): the PPID is the
+    one the table shows, not "–"."""
+    gone = dataclasses.replace(samples.detail(LIVE), ppid=None)
+    row = dataclasses.replace(LIVE, ppid=4242)
+    grid = Console(width=100, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    grid.print(render_detail(row, gone, samples.T0, 2, samples.utc_clock))
+    ppid = [line for line in grid.export_text().splitlines() if line.startswith("PPID")]
+    assert [line.split() for line in ppid] == [["PPID", "4242"]]

@@ -145,7 +145,8 @@ def render_detail(
         grid.add_row(label, value)
 
     row("PID", str(w.pid))
-    row("PPID", fmt.DASH if d.ppid is None else str(d.ppid))
+    ppid = w.ppid if d.ppid is None else d.ppid  # gone: its parent as the table last saw it
+    row("PPID", fmt.DASH if ppid is None else str(ppid))
     row("Name", w.name)
     if w.workload:
         row("Workload", w.workload)
@@ -283,6 +284,10 @@ class DetailScreen(ModalScreen[None]):
         self.reload(self.sample, self._now)
         self.action_stacks()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """No ``r`` (stacks) for a process that has exited: there is nothing to ask."""
+        return action != "stacks" or self.sample.alive
+
     def action_stacks(self) -> None:
         """Ask the process for its stacks again (on a thread: it may take up to about 2 s)."""
         if self._stacks is None:
@@ -320,6 +325,8 @@ class DetailScreen(ModalScreen[None]):
                 box = self.query_one(VerticalScroll)
                 box.border_title = f"{sample.name} (PID {self.pid}, restarted)"
                 self.query_one("#stacks", Static).update(fmt.DASH)
+        if sample.alive != self.sample.alive:
+            self.refresh_bindings()
         self.sample = sample
         self._now = now
         self._read(sample.pid)
