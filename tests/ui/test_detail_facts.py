@@ -93,7 +93,7 @@ async def test_the_facts_come_first_and_the_command_line_last() -> None:
 
 def test_a_process_gone_before_its_detail_was_first_read_shows_the_table_s_ppid() -> None:
     """No earlier read to keep facts from (the detail opened on an exited row): the PPID is the
-    one the table shows, not "–"."""
+    one the table shows, not a dash."""
     gone = dataclasses.replace(samples.detail(LIVE), ppid=None)
     row = dataclasses.replace(LIVE, ppid=4242)
     grid = Console(width=100, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
