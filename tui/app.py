@@ -800,7 +800,12 @@ class MptopApp(App[int]):
         if self._quitting:
             return
         snap = self.snapshot
-        pids = [w.pid for w in snap.workers if w.alive] if snap is not None else []
+        skip = self.info.not_workers  # (a cluster's scheduler: a row, not a worker)
+        pids = (
+            [w.pid for w in snap.workers if w.alive and w.pid not in skip]
+            if snap is not None
+            else []
+        )
         if not pids:
             self.notify("no live worker", severity="warning")
             return

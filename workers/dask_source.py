@@ -286,6 +286,7 @@ class DaskSource:
                 "columns": "dask",
             },
             ended=bool(self._lost),
+            not_workers=frozenset({int(self._scheduler["pid"])} if self._scheduler else ()),
             no_channels=(
                 "no traffic yet: transfers between workers (counted by the receiver) and the"
                 " scheduler's streams (counted by the sender) show here"

@@ -69,7 +69,8 @@ class SourceInfo:
     running, unless ``quiet_quit`` (nothing is lost by stopping now: a local
     cluster no other client uses); ``leave_question`` and ``leave_hints`` (the
     ``t`` and ``l`` lines) word that dialog where the program's default words
-    do not fit ("" and (): the defaults).
+    do not fit ("" and (): the defaults). ``not_workers``: PIDs of rows that are no
+    worker (a cluster's scheduler), left out of ``T`` and ``K`` (terminate/kill all).
     """
 
     kind: str
@@ -90,6 +91,7 @@ class SourceInfo:
     quiet_quit: bool = False
     leave_question: str = ""
     leave_hints: tuple[str, ...] = ()
+    not_workers: frozenset[int] = frozenset()
 
 
 # Characters of a fate's error line shown (a long exception message is cut there).

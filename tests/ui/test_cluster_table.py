@@ -72,7 +72,10 @@ class ClusterSource:
         self.caps = frozenset({Cap.SIGNAL, Cap.RETIRE, Cap.RESTART, Cap.ADD})
         self.sent: list[Command] = []
         self.fail = ""
-        self.workers = (cluster_worker(101, "worker-0"), cluster_worker(201, "worker-1"))
+        self.workers: tuple[WorkerSample, ...] = (
+            cluster_worker(101, "worker-0"),
+            cluster_worker(201, "worker-1"),
+        )
 
     def info(self) -> SourceInfo:
         return SourceInfo(kind="dask", title="fake cluster", interval=1.0, columns="dask")
@@ -344,3 +347,30 @@ async def test_a_spawned_runs_t_and_r_are_not_disabled_by_the_cluster_keys() -> 
         assert "t" not in disabled and "r" not in disabled and "T" not in disabled
         assert app.check_action("terminate", ()) is True
         assert app.check_action("retire", ()) is False
+
+
+async def test_kill_all_leaves_the_scheduler_row_out() -> None:
+    """K on a cluster: the scheduler has a row but is no worker (SourceInfo.not_workers), so
+    the question counts the workers only and only they are signalled (it said "all 3" with
+    2 workers, and the scheduler's refusal followed)."""
+    from mptop.tui.screens.confirm import ConfirmScreen
+
+    class WithScheduler(ClusterSource):
+        def __init__(self) -> None:
+            super().__init__()
+            self.workers = (*self.workers, cluster_worker(9, "scheduler"))
+
+        def info(self) -> SourceInfo:
+            return dataclasses.replace(super().info(), not_workers=frozenset({9}))
+
+    source = WithScheduler()
+    app = MptopApp(source)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.query_one(WorkerTable).order == [9, 101, 201])
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question == "Kill (SIGKILL) all 2 live workers?"
+        await pilot.press("y")
+        await until(pilot, lambda: len(source.sent) == 2)
+        assert {c.pid for c in source.sent if isinstance(c, Signal)} == {101, 201}
