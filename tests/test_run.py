@@ -571,3 +571,49 @@ def test_a_killed_executor_worker_s_exit_event_has_its_code() -> None:
     assert said == [f"{victim} exited with -9 (SIGKILL)"], said
     assert [w.exitcode for w in rows] == [-9]
     assert not alive([f.pid for f in closed.fates])
+
+
+@pytest.mark.timeout(60)
+def test_the_program_s_output_file_is_emptied_past_its_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program that prints without end fills its output file (in /tmp, often memory): past
+    the cap (16 MiB; 1 MiB here) mptop empties it, says so once, and what the program writes
+    next lands at the file's start, not after a hole (the file is opened O_APPEND)."""
+    from mptop.workers import run_source
+    from mptop.workers.run_source import RunSource
+    from mptop.workers.snapshot import Snapshot
+
+    monkeypatch.setattr(run_source, "TRIM_SECONDS", 0.2)
+    prog = tmp_path / "noisy.py"
+    prog.write_text(
+        "import sys, time\n"
+        "for i in range(3 * 1024):\n"
+        "    sys.stdout.write('x' * 1023 + '\\n')\n"
+        "sys.stdout.flush()\n"
+        "time.sleep(1.0)\n"
+        "print('after', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    source = RunSource([sys.executable, str(prog)], interval=0.2)
+    source.log_cap = 1 << 20
+    said: list[str] = []
+
+    def deliver(snap: Snapshot) -> None:
+        said.extend(e.text for e in snap.events)
+        source.arm()
+
+    try:
+        source.start(deliver, print)
+        wait_for(lambda: any("mptop emptied its file" in t for t in said), timeout=20)
+        wait_for(lambda: "after" in source.log_path.read_text(), timeout=10)
+        text = source.log_path.read_text()
+    finally:
+        source.close()
+    assert [t for t in said if "emptied" in t] == [
+        "the program's output passed 3 MiB: mptop emptied its file (the program writes on; "
+        "older lines are gone)"
+    ]
+    assert text == "[mptop: the first 3 MiB of this output were dropped]\nafter\n", text[:200]
+    source.log_path.unlink()
+    source.log_path.parent.rmdir()

@@ -42,7 +42,7 @@ from mptop.workers.commands import (
 )
 from mptop.workers.detail import ChannelCounts, OutputTail, WorkerDetail
 from mptop.workers.events import EventLog
-from mptop.workers.output import output_tail, tail_lines, tail_text
+from mptop.workers.output import LOG_CAP, output_tail, tail_lines, tail_text, trim
 from mptop.workers.probe import GONE, ProcessProbe, ProcessReading, load_avg
 from mptop.workers.process_facts import (
     closer_look,
@@ -95,6 +95,8 @@ TASK_QUEUES = frozenset({"Pool task queue", "executor call queue"})
 RESULT_QUEUES = frozenset({"Pool result queue", "executor result queue"})
 # Lines of the program's output the exit notes show.
 NOTE_LINES = 10
+TRIM_SECONDS = 5.0
+"""Seconds between two looks at the size of the program's output file (one ``stat``)."""
 EXIT_CODE_TICKS = 2
 """Ticks the event of a process's exit waits for its exit code (which its parent's probe sends
 as it reaps it) before it is told without one."""
@@ -228,7 +230,10 @@ class RunSource:
         self.probe_dir.mkdir()
         logs = Path(tempfile.mkdtemp(prefix="mptop-run-output-"))
         self.log_path = logs / "output.log"
+        self.log_cap = LOG_CAP  # bytes: past it, the output file is emptied (output.trim)
         self.capture = capture
+        self._trim_at = 0.0  # time.monotonic() of the next look at its size
+        self._trimmed = False  # the event that it was emptied is told
         self.scenario, self.description, self.lesson = name, description, lesson.strip()
         self.output_lines = output_lines
         self.files = ProbeFiles(self.probe_dir)
@@ -302,7 +307,8 @@ class RunSource:
         """Start the program (on the long-lived starter thread), then sampling."""
         env = {**os.environ, "MPTOP_PROBE_DIR": str(self.probe_dir)}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(INJECT), env.get("PYTHONPATH")) if p)
-        out = open(self.log_path, "wb") if self.capture else None  # noqa: SIM115 - closed below
+        # O_APPEND: every process writes at the end, also once the file has been emptied (trim)
+        out = open(self.log_path, "ab") if self.capture else None  # noqa: SIM115 - closed below
 
         def launch() -> None:
             self._popen = subprocess.Popen(
@@ -779,6 +785,8 @@ class RunSource:
         cores = self.probe.cores(loads, workers, now)
         channels = self._channel_samples(counts, labels, dt)
         self._pool_deaths(counts, labels)
+        if self.capture and now >= self._trim_at:
+            self._trim_output(now, root_pid)
         if popen is not None and popen.returncode is not None and self._ended_at is None:
             self._ended_at = now
             self.events.add(f"{self.program} exited with {popen.returncode}", root_pid)
@@ -793,6 +801,20 @@ class RunSource:
             load_avg=load_avg(),
             mptop=self.probe.own_sample(),
         )
+
+    def _trim_output(self, now: float, root_pid: int | None) -> None:
+        """Empty the program's output file past :attr:`log_cap` bytes (a tmpfs file is memory),
+        saying so once; looks again after :data:`TRIM_SECONDS`."""
+        self._trim_at = now + TRIM_SECONDS
+        dropped = trim(self.log_path, self.log_cap)
+        if dropped and not self._trimmed:
+            self._trimmed = True
+            self.events.add(
+                f"the program's output passed {dropped >> 20} MiB: mptop emptied its file "
+                "(the program writes on; older lines are gone)",
+                root_pid,
+                level="warning",
+            )
 
     def _worker(
         self,
