@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +25,10 @@ from mptop.workers.record import Recording, read_recording
 from tests.helpers import reap_recorded, wait_for
 from tests.terminal import mptop_cmd
 from tests.test_cpython import python_or_skip
+
+if TYPE_CHECKING:
+    from mptop.workers.run_source import RunSource
+    from mptop.workers.snapshot import Snapshot
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -63,6 +68,22 @@ def printed(done: subprocess.CompletedProcess[str], what: str) -> dict[str, int]
         for line in done.stdout.splitlines()
         if line.startswith(what) and len(line.split()) == 3
     }
+
+
+def run_collecting(argv: list[str]) -> tuple[RunSource, list[Snapshot]]:
+    """A RunSource of ``argv`` (0.2 s ticks), started; and the list its snapshots go into, each
+    armed again as it comes. The caller closes the source."""
+    from mptop.workers.run_source import RunSource
+
+    source = RunSource(argv, interval=0.2)
+    seen: list[Snapshot] = []
+
+    def deliver(snap: Snapshot) -> None:
+        seen.append(snap)
+        source.arm()
+
+    source.start(deliver, print)
+    return source, seen
 
 
 def pids_printed(done: subprocess.CompletedProcess[str]) -> set[int]:
@@ -398,7 +419,6 @@ def task_taken(out: Path, pid: int) -> bool:
 def test_a_program_mptop_ends_reads_killed_by_sigterm_not_done(how: str) -> None:
     from mptop.workers.commands import Signal
     from mptop.workers.run_source import RunSource
-    from mptop.workers.snapshot import Snapshot
     from tests.helpers import alive
 
     prog = [sys.executable, str(EXAMPLES / "pool_map.py"), "--slow", "0.5", "--exit", "3"]
@@ -510,19 +530,8 @@ def test_a_pool_that_ended_leaves_only_its_wake_ups_unread() -> None:
     change notifier (5 times here) and once on its result queue, for handler threads that may
     have stopped already. Only those are left: the task queue empty, the result queue 1 at
     most, nothing lost."""
-    from mptop.workers.run_source import RunSource
-    from mptop.workers.snapshot import Snapshot
-
-    prog = [sys.executable, str(EXAMPLES / "pool_map.py"), "--items", "40"]
-    source = RunSource(prog, interval=0.2)
-    seen: list[Snapshot] = []
-
-    def deliver(snap: Snapshot) -> None:
-        seen.append(snap)
-        source.arm()
-
+    source, seen = run_collecting([sys.executable, str(EXAMPLES / "pool_map.py"), "--items", "40"])
     try:
-        source.start(deliver, print)
         wait_for(lambda: source.info().ended, timeout=30)
         n = len(seen)
         wait_for(lambda: len(seen) > n + 1, timeout=10)  # a tick after the end: final counts
@@ -543,23 +552,16 @@ def test_a_killed_executor_worker_s_exit_event_has_its_code() -> None:
     it, and its probe's word on the code can come a tick after the process is gone (the event
     waits for it, EXIT_CODE_TICKS). The event says "PID exited with -9 (SIGKILL)", as the table
     does. (A trial saw a bare "exited" once; this test has not caught that race here.)"""
-    from mptop.workers.run_source import RunSource
-    from mptop.workers.snapshot import Snapshot
     from tests.helpers import alive
 
-    prog = [sys.executable, str(EXAMPLES / "process_pool.py"), "--slow", "0.2"]
-    source = RunSource(prog, interval=0.2)
-    seen: list[Snapshot] = []
-
-    def deliver(snap: Snapshot) -> None:
-        seen.append(snap)
-        source.arm()
+    source, seen = run_collecting(
+        [sys.executable, str(EXAMPLES / "process_pool.py"), "--slow", "0.2"]
+    )
 
     def workers() -> list[int]:
         return [w.pid for w in seen[-1].workers if w.start_method and w.alive] if seen else []
 
     try:
-        source.start(deliver, print)
         wait_for(lambda: len(workers()) >= 2, timeout=20)
         victim = workers()[0]
         os.kill(victim, signal.SIGKILL)
@@ -582,7 +584,6 @@ def test_the_program_s_output_file_is_emptied_past_its_cap(
     next lands at the file's start, not after a hole (the file is opened O_APPEND)."""
     from mptop.workers import run_source
     from mptop.workers.run_source import RunSource
-    from mptop.workers.snapshot import Snapshot
 
     monkeypatch.setattr(run_source, "TRIM_SECONDS", 0.2)
     prog = tmp_path / "noisy.py"
