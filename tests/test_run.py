@@ -70,12 +70,14 @@ def printed(done: subprocess.CompletedProcess[str], what: str) -> dict[str, int]
     }
 
 
-def run_collecting(argv: list[str]) -> tuple[RunSource, list[Snapshot]]:
-    """A RunSource of ``argv`` (0.2 s ticks), started; and the list its snapshots go into, each
-    armed again as it comes. The caller closes the source."""
+def run_collecting(argv: list[str], log_cap: int | None = None) -> tuple[RunSource, list[Snapshot]]:
+    """A RunSource of ``argv`` (0.2 s ticks; ``log_cap``: its output file's cap, bytes), started;
+    and the list its snapshots go into, each armed again as it comes. The caller closes it."""
     from mptop.workers.run_source import RunSource
 
     source = RunSource(argv, interval=0.2)
+    if log_cap is not None:
+        source.log_cap = log_cap
     seen: list[Snapshot] = []
 
     def deliver(snap: Snapshot) -> None:
@@ -418,22 +420,18 @@ def task_taken(out: Path, pid: int) -> bool:
 @pytest.mark.parametrize("how", ["close", "t"])
 def test_a_program_mptop_ends_reads_killed_by_sigterm_not_done(how: str) -> None:
     from mptop.workers.commands import Signal
-    from mptop.workers.run_source import RunSource
     from tests.helpers import alive
 
     prog = [sys.executable, str(EXAMPLES / "pool_map.py"), "--slow", "0.5", "--exit", "3"]
-    source = RunSource(prog, interval=0.2)
-    seen: list[int] = []
+    source, snaps = run_collecting(prog)
 
-    def deliver(snap: Snapshot) -> None:
-        seen.extend(w.pid for w in snap.workers)
-        source.arm()
+    def seen() -> set[int]:
+        return {w.pid for snap in snaps for w in snap.workers}
 
     try:
-        source.start(deliver, print)
         assert source._popen is not None
         root = source._popen.pid
-        wait_for(lambda: len(set(seen)) >= 5, timeout=20)  # the main process and 4 workers
+        wait_for(lambda: len(seen()) >= 5, timeout=20)  # the main process and 4 workers
         if how == "t":  # the key t on the main process: SIGTERM, waited for
             source.send(Signal(root, signal.SIGTERM, 1.0))
             wait_for(lambda: source._popen is not None and source._popen.returncode is not None)
@@ -442,7 +440,7 @@ def test_a_program_mptop_ends_reads_killed_by_sigterm_not_done(how: str) -> None
     fate = next(f for f in closed.fates if f.pid == root)
     assert fate.exitcode == -signal.SIGTERM, fate  # (was 0: psutil reaped mptop's child)
     assert closed.status == -signal.SIGTERM
-    assert alive(seen) == []
+    assert alive(seen()) == []
 
 
 def test_the_program_is_named_by_its_script_or_module() -> None:
@@ -583,7 +581,6 @@ def test_the_program_s_output_file_is_emptied_past_its_cap(
     the cap (16 MiB; 1 MiB here) mptop empties it, says so once, and what the program writes
     next lands at the file's start, not after a hole (the file is opened O_APPEND)."""
     from mptop.workers import run_source
-    from mptop.workers.run_source import RunSource
 
     monkeypatch.setattr(run_source, "TRIM_SECONDS", 0.2)
     prog = tmp_path / "noisy.py"
@@ -596,22 +593,18 @@ def test_the_program_s_output_file_is_emptied_past_its_cap(
         "print('after', flush=True)\n"
         "time.sleep(30)\n"
     )
-    source = RunSource([sys.executable, str(prog)], interval=0.2)
-    source.log_cap = 1 << 20
-    said: list[str] = []
+    source, snaps = run_collecting([sys.executable, str(prog)], log_cap=1 << 20)
 
-    def deliver(snap: Snapshot) -> None:
-        said.extend(e.text for e in snap.events)
-        source.arm()
+    def said() -> list[str]:
+        return [e.text for snap in snaps for e in snap.events]
 
     try:
-        source.start(deliver, print)
-        wait_for(lambda: any("mptop emptied its file" in t for t in said), timeout=20)
+        wait_for(lambda: any("mptop emptied its file" in t for t in said()), timeout=20)
         wait_for(lambda: "after" in source.log_path.read_text(), timeout=10)
         text = source.log_path.read_text()
     finally:
         source.close()
-    assert [t for t in said if "emptied" in t] == [
+    assert [t for t in said() if "emptied" in t] == [
         "the program's output passed 3 MiB: mptop emptied its file (the program writes on; "
         "older lines are gone)"
     ]
