@@ -457,7 +457,6 @@ def test_the_program_is_named_by_its_script_or_module() -> None:
 def test_the_output_file_is_kept_and_named_only_if_the_program_wrote_to_it(
     tmp_path: Path, prints: bool
 ) -> None:
-    from mptop.workers.run_source import RunSource
 
     say = "print('said', flush=True)" if prints else "pass"
     prog = tmp_path / "quiet.py"
@@ -467,11 +466,10 @@ def test_the_output_file_is_kept_and_named_only_if_the_program_wrote_to_it(
         f"    {say}\n"
         "    p = mp.Process(target=int); p.start(); p.join()\n"
     )
-    source = RunSource([sys.executable, str(prog)], interval=0.2)
+    source, _ = run_collecting([sys.executable, str(prog)])
     try:
-        source.start(lambda snap: source.arm(), print)
-        assert source._popen is not None
         wait_for(lambda: source._popen is not None and source._popen.poll() is not None)
+        assert source._popen is not None
     finally:
         closed = source.close()
     assert closed.status == 0
@@ -491,7 +489,6 @@ def test_escape_codes_a_program_prints_never_reach_the_screen(tmp_path: Path) ->
     """A child that clears the screen, recolours it, sets the window title and rings the bell:
     its output tail (o, Enter) and the lines printed after quit keep only the text."""
     from mptop.workers.printable import printable
-    from mptop.workers.run_source import RunSource
 
     prog = tmp_path / "esc.py"
     prog.write_text(
@@ -503,11 +500,10 @@ def test_escape_codes_a_program_prints_never_reach_the_screen(tmp_path: Path) ->
         "if __name__ == '__main__':\n"
         "    p = mp.Process(target=shout); p.start(); p.join()\n"
     )
-    source = RunSource([sys.executable, str(prog)], interval=0.2)
+    source, _ = run_collecting([sys.executable, str(prog)])
     try:
-        source.start(lambda snap: source.arm(), print)
-        assert source._popen is not None
         wait_for(lambda: source._popen is not None and source._popen.poll() is not None)
+        assert source._popen is not None
         (tail,) = source.output(source._popen.pid)
     finally:
         closed = source.close()
